@@ -1,0 +1,3 @@
+"""accord: user provisioning across PostgreSQL and an identity provider."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from accord.entrypoints.cli import main
+
+main()

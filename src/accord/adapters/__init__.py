@@ -1,0 +1,1 @@
+"""Adapters: the database, identity providers and mail, plugged into the services' ports."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: schema, migrations, the embedded server and the translation of its errors."""

@@ -1,0 +1,60 @@
+"""The database edge: PostgreSQL errors become domain errors here, by constraint name, once.
+
+Nobody else in accord catches IntegrityError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+from accord.domain import errors
+
+# A violated constraint → the error it means to a user. Constraints absent here are bugs in
+# accord (a service let bad data through), and surface as InternalInconsistency.
+CONSTRAINT_ERRORS: dict[str, type[errors.AccordError]] = {
+    "uq_users_email": errors.EmailAlreadyExists,
+    "ck_users_email_normalized": errors.EmailInvalid,
+    "uq_organizations_slug": errors.OrganizationExists,
+    "ck_organizations_max_users_positive": errors.InvalidInput,
+    "fk_memberships_organization_id_organizations": errors.OrganizationNotFound,
+    "fk_api_tokens_organization_id_organizations": errors.OrganizationNotFound,
+}
+
+
+class ConstraintViolated(errors.AccordError):
+    """A database constraint was violated."""
+
+    code = "constraint_violated"
+
+    def __init__(self, constraint: str | None) -> None:
+        super().__init__(f"The database refused the change (constraint {constraint}).")
+        self.constraint = constraint
+
+
+def constraint_name(exc: DBAPIError) -> str | None:
+    """The name of the constraint that ``exc`` reports, if it is a constraint violation."""
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def translate(exc: DBAPIError) -> errors.AccordError:
+    """The domain error that a database error means."""
+    if isinstance(exc, IntegrityError):
+        name = constraint_name(exc)
+        error_type = CONSTRAINT_ERRORS.get(name or "")
+        return error_type() if error_type else ConstraintViolated(name)
+    if isinstance(exc, OperationalError | InterfaceError):
+        return errors.StorageUnavailable()
+    return errors.StorageUnavailable("The database failed to run a statement.")
+
+
+@asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """Run a block, turning any database error it raises into a domain error."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise translate(exc) from exc

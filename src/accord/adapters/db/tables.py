@@ -1,0 +1,269 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations must produce exactly this
+(tests/integration/test_migrations.py compares them).
+
+Every invariant that PostgreSQL can hold is held here, by a named constraint; adapters/db/errors.py
+turns a violation of each name into the domain error it means.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+from accord.domain import model
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _one_of(column: str, values: type[StrEnum]) -> str:
+    allowed = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({allowed})"
+
+
+def _timestamps() -> list[Column]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("full_name", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("is_platform_admin", Boolean, nullable=False, server_default=text("false")),
+    Column("require_password_change", Boolean, nullable=False, server_default=text("false")),
+    Column("created_by", Text, nullable=True),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    *_timestamps(),
+    UniqueConstraint("email"),
+    CheckConstraint(_one_of("status", model.UserStatus), name="status"),
+    # The application normalizes (services never store another spelling); this makes it a fact.
+    CheckConstraint(
+        "email = lower(btrim(email)) AND email IS NFC NORMALIZED", name="email_normalized"
+    ),
+)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("slug", Text, nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("owner_user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("plan_type", Text, nullable=False, server_default=text("'trial'")),
+    Column("max_users", Integer, nullable=False, server_default=text("10")),
+    Column("status", Text, nullable=False, server_default=text("'trial'")),
+    Column("settings", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    *_timestamps(),
+    UniqueConstraint("slug"),
+    CheckConstraint(_one_of("kind", model.OrganizationKind), name="kind"),
+    CheckConstraint(_one_of("status", model.OrganizationStatus), name="status"),
+    CheckConstraint("max_users >= 1", name="max_users_positive"),
+    CheckConstraint("slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'", name="slug_format"),
+    # G4 as a database fact: one personal organization per owner.
+    Index(
+        "uq_organizations_personal_owner",
+        "owner_user_id",
+        unique=True,
+        postgresql_where=text("kind = 'personal'"),
+    ),
+)
+
+idp_links = Table(
+    "idp_links",
+    metadata,
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("provider", Text, nullable=False),
+    Column("remote_id", Text, nullable=False),
+    Column("created_by_accord", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("user_id", "provider"),
+    UniqueConstraint("provider", "remote_id"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "organization_id",
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("role", Text, nullable=False),
+    Column("permissions", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("user_id", "organization_id"),
+    CheckConstraint(_one_of("role", model.Role), name="role"),
+    Index(None, "organization_id"),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("caller", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=True),
+    Column("request_digest", Text, nullable=False),
+    Column("request", JSONB, nullable=False),  # the request without its secrets
+    Column("sealed_secrets", LargeBinary, nullable=True),  # encrypted; cleared when terminal
+    Column("state", Text, nullable=False),
+    Column("recovery_point", Text, nullable=False),
+    Column("user_id", UUID(as_uuid=True), nullable=True),  # the subject; no FK: it may be removed
+    Column("organization_id", UUID(as_uuid=True), nullable=True),
+    Column("remote_id", Text, nullable=True),
+    Column("created_remote", Boolean, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Column("result", JSONB, nullable=True),
+    Column("error", JSONB, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("caller", "idempotency_key"),
+    CheckConstraint(_one_of("kind", model.OperationKind), name="kind"),
+    CheckConstraint(_one_of("state", model.OperationState), name="state"),
+    CheckConstraint(_one_of("recovery_point", model.RecoveryPoint), name="recovery_point"),
+    Index("ix_operations_open", "next_attempt_at", postgresql_where=text("state = 'open'")),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("subject_user_id", UUID(as_uuid=True), nullable=True),
+    Column("subject_email", Text, nullable=True),
+    Column("organization_id", UUID(as_uuid=True), nullable=True),
+    Column("operation_id", UUID(as_uuid=True), nullable=True),
+    Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Index(None, "subject_user_id"),
+    Index(None, "operation_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("dedupe_key", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),  # never a secret: links are minted at send time
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_error", Text, nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("dedupe_key"),
+    Index("ix_outbox_unsent", "next_attempt_at", postgresql_where=text("sent_at IS NULL")),
+)
+
+# -- the local identity provider's own store --------------------------------------------------
+# Separate from `users`: the local IdP is an IdP like the others, so drift between it and the
+# application's rows can exist and be found, exactly as with a vendor.
+
+local_identities = Table(
+    "local_identities",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("full_name", Text, nullable=True),
+    Column("accord_user_id", Text, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("email"),
+)
+
+local_credentials = Table(
+    "local_credentials",
+    metadata,
+    Column(
+        "identity_id",
+        Text,
+        ForeignKey("local_identities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # argon2id for chosen passwords; "sha256$<hex>" for generated temporary ones (see G9).
+    Column("secret_hash", Text, nullable=False),
+    Column("is_temporary", Boolean, nullable=False, server_default=text("false")),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+one_time_tokens = Table(
+    "one_time_tokens",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("digest", Text, nullable=False),  # SHA-256 of the token; the token itself is mailed
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("purpose", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("digest"),
+    CheckConstraint(_one_of("purpose", model.TokenPurpose), name="purpose"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("digest", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column(
+        "organization_id",
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("digest"),
+    CheckConstraint(_one_of("scope", model.TokenScope), name="scope"),
+    CheckConstraint(
+        "(scope = 'platform') = (organization_id IS NULL)", name="organization_matches_scope"
+    ),
+)

@@ -1,0 +1,1 @@
+"""Identity providers: one module per vendor, all behind domain.ports.IdentityProvider."""

@@ -1,0 +1,208 @@
+"""accord's built-in identity provider: identities and argon2id password hashes in accord's own
+PostgreSQL database, in tables of its own (local_identities, local_credentials).
+
+It is an IdP like the others: it commits its own transactions, never the engine's, so the
+engine's protocol (no transaction open across an IdP call) is exercised with it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
+
+from accord.adapters.db.database import Database
+from accord.adapters.db.tables import local_credentials, local_identities
+from accord.domain import secrets
+from accord.domain.errors import RemoteConflict, RemoteNotFound, RemoteRejected
+from accord.domain.ports import NewRemoteUser, RemoteUser
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+_SHA256_PREFIX = "sha256$"
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+def check_password_policy(password: str) -> None:
+    """Raise RemoteRejected when ``password`` breaks the local password policy."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise RemoteRejected(
+            f"The password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
+        )
+
+
+def _remote(row: Row) -> RemoteUser:
+    return RemoteUser(
+        remote_id=row.id,
+        email=row.email,
+        full_name=row.full_name,
+        accord_user_id=row.accord_user_id,
+    )
+
+
+class LocalProvider:
+    """The ``local`` IdP. Remote ids are accord's user ids (caller-chosen)."""
+
+    name = "local"
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def find_by_email(self, email: str) -> RemoteUser | None:
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(local_identities).where(local_identities.c.email == email)
+                )
+            ).first()
+        return _remote(row) if row else None
+
+    async def get(self, remote_id: str) -> RemoteUser:
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(local_identities).where(local_identities.c.id == remote_id)
+                )
+            ).first()
+        if row is None:
+            raise RemoteNotFound(f"No local identity {remote_id}.")
+        return _remote(row)
+
+    async def create(self, user: NewRemoteUser) -> RemoteUser:
+        if user.password is not None:
+            check_password_policy(user.password)
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    insert(local_identities)
+                    .values(
+                        id=str(user.user_id),
+                        email=user.email,
+                        full_name=user.full_name,
+                        accord_user_id=str(user.user_id),
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(*local_identities.c)
+                )
+            ).first()
+            if row is None:
+                raise RemoteConflict(f"A local identity for {user.email} exists already.")
+            if user.password is not None:
+                await self._store_secret(conn, row.id, _hasher.hash(user.password), None)
+        return _remote(row)
+
+    async def update(
+        self,
+        remote_id: str,
+        *,
+        email: str | None = None,
+        full_name: str | None = None,
+        password: str | None = None,
+    ) -> RemoteUser:
+        if password is not None:
+            check_password_policy(password)
+        changes = {
+            k: v for k, v in {"email": email, "full_name": full_name}.items() if v is not None
+        }
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    update(local_identities)
+                    .where(local_identities.c.id == remote_id)
+                    .values(updated_at=func.now(), **changes)
+                    .returning(*local_identities.c)
+                )
+            ).first()
+            if row is None:
+                raise RemoteNotFound(f"No local identity {remote_id}.")
+            if password is not None:
+                await self._store_secret(conn, remote_id, _hasher.hash(password), None)
+        return _remote(row)
+
+    async def delete(self, remote_id: str) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(delete(local_identities).where(local_identities.c.id == remote_id))
+
+    async def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
+        after = ""
+        while True:
+            async with self._db.transaction() as conn:
+                rows = (
+                    await conn.execute(
+                        select(local_identities)
+                        .where(local_identities.c.id > after)
+                        .order_by(local_identities.c.id)
+                        .limit(page_size)
+                    )
+                ).all()
+            for row in rows:
+                yield _remote(row)
+            if len(rows) < page_size:
+                return
+            after = rows[-1].id
+
+    async def check(self) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(select(1))
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- beyond the port: credentials, which only the local IdP keeps --------------------------
+
+    async def set_temporary_password(
+        self, remote_id: str, password: str, expires_at: datetime
+    ) -> None:
+        """Store a generated password (SHA-256: it is high-entropy) that must be replaced."""
+        async with self._db.transaction() as conn:
+            await self._store_secret(
+                conn, remote_id, _SHA256_PREFIX + secrets.digest(password), expires_at
+            )
+
+    async def set_password(self, remote_id: str, password: str) -> None:
+        """Replace the credential with a password the person chose (argon2id)."""
+        await self.update(remote_id, password=password)
+
+    async def verify_password(self, email: str, password: str) -> tuple[RemoteUser, bool] | None:
+        """The identity and whether its password is temporary, if ``password`` is right."""
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(local_identities, local_credentials)
+                    .join(local_credentials)
+                    .where(local_identities.c.email == email)
+                )
+            ).first()
+        if row is None or not _matches(row.secret_hash, password):
+            return None
+        if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+            return None
+        return _remote(row), row.is_temporary
+
+    async def _store_secret(self, conn, remote_id: str, secret_hash: str, expires_at) -> None:
+        values = {
+            "secret_hash": secret_hash,
+            "is_temporary": expires_at is not None,
+            "expires_at": expires_at,
+            "updated_at": func.now(),
+        }
+        await conn.execute(
+            insert(local_credentials)
+            .values(identity_id=remote_id, **values)
+            .on_conflict_do_update(index_elements=["identity_id"], set_=values)
+        )
+
+
+def _matches(secret_hash: str, password: str) -> bool:
+    if secret_hash.startswith(_SHA256_PREFIX):
+        return secrets.same_digest(password, secret_hash.removeprefix(_SHA256_PREFIX))
+    try:
+        return _hasher.verify(secret_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,73 @@
+"""Sealing: authenticated encryption for the few secrets accord must hold for a while.
+
+An open registration must remember the registrant's password until the IdP user exists, and a
+stored idempotent response must replay a temporary password: both are sealed (AES-256-GCM) with
+the server key and dropped when no longer needed (G9: never stored in plaintext).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from accord.domain.errors import ConfigurationError
+
+_NONCE_BYTES = 12
+
+
+class Sealer:
+    """Seals and opens small JSON documents with one key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ConfigurationError("The secret key must be 32 bytes (base64url-encoded).")
+        self._aead = AESGCM(key)
+
+    def seal(self, document: dict[str, Any]) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, json.dumps(document).encode(), None)
+
+    def open(self, sealed: bytes) -> dict[str, Any]:
+        try:
+            plain = self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], None)
+        except InvalidTag:
+            raise ConfigurationError(
+                "A sealed secret cannot be opened: ACCORD_SECRET_KEY differs from the key that "
+                "sealed it. Every accord process must share one key."
+            ) from None
+        return json.loads(plain)
+
+
+def decode_key(encoded: str) -> bytes:
+    """The raw key from its base64url text form."""
+    try:
+        return base64.urlsafe_b64decode(encoded.strip() + "==")
+    except ValueError:
+        raise ConfigurationError("ACCORD_SECRET_KEY is not base64url text.") from None
+
+
+def new_key_text() -> str:
+    """A new random key in text form."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The key stored at ``path``, created (mode 0600) on first use."""
+    try:
+        return decode_key(path.read_text())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return decode_key(path.read_text())
+    with os.fdopen(fd, "w") as handle:
+        handle.write(new_key_text())
+    return decode_key(path.read_text())

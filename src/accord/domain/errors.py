@@ -1,0 +1,224 @@
+"""accord's error hierarchy: one root, a stable machine-readable ``code`` on every class.
+
+The entrypoints map codes to HTTP statuses or exit codes; nothing below them knows about either.
+The class docstring is the default message, so every error reads well without arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class AccordError(Exception):
+    """Something went wrong in accord."""
+
+    code: ClassVar[str] = "accord_error"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or (self.__doc__ or self.code).strip()
+        self.details = details
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The error as a JSON-ready mapping: code, message and details."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+# -- input -------------------------------------------------------------------------------------
+
+
+class InvalidInput(AccordError):
+    """The request is not valid."""
+
+    code = "invalid_input"
+
+
+class EmailInvalid(InvalidInput):
+    """The e-mail address is not valid."""
+
+    code = "email_invalid"
+
+
+class PasswordRejected(InvalidInput):
+    """The password does not meet the password policy."""
+
+    code = "password_rejected"
+
+
+class ConfigurationError(AccordError):
+    """accord's configuration is invalid."""
+
+    code = "configuration_invalid"
+
+
+# -- state conflicts ---------------------------------------------------------------------------
+
+
+class EmailAlreadyExists(AccordError):
+    """A user with this e-mail address already exists."""
+
+    code = "email_exists"
+
+
+class OrganizationNotFound(AccordError):
+    """No such organization."""
+
+    code = "organization_not_found"
+
+
+class OrganizationExists(AccordError):
+    """An organization with this name already exists."""
+
+    code = "organization_exists"
+
+
+class OrganizationFull(AccordError):
+    """The organization has reached its member limit."""
+
+    code = "organization_full"
+
+
+class UserNotFound(AccordError):
+    """No such user."""
+
+    code = "user_not_found"
+
+
+class OperationNotFound(AccordError):
+    """No such operation."""
+
+    code = "operation_not_found"
+
+
+class Forbidden(AccordError):
+    """The caller may not do this."""
+
+    code = "forbidden"
+
+
+class Unauthenticated(AccordError):
+    """Authentication is required: send a valid API token."""
+
+    code = "unauthenticated"
+
+
+class InvalidCredentials(AccordError):
+    """The e-mail address or password is wrong."""
+
+    code = "invalid_credentials"
+
+
+class TokenInvalid(AccordError):
+    """The link is invalid, already used or expired: request a new one."""
+
+    code = "token_invalid"
+
+
+class PasswordChangeRequired(AccordError):
+    """The temporary password must be replaced before signing in."""
+
+    code = "password_change_required"
+
+
+# -- idempotency and operations ----------------------------------------------------------------
+
+
+class IdempotencyKeyReused(AccordError):
+    """This Idempotency-Key was already used with a different request."""
+
+    code = "idempotency_key_reused"
+
+
+class OperationInProgress(AccordError):
+    """A request with this Idempotency-Key is still running: retry later with the same key."""
+
+    code = "operation_in_progress"
+
+
+class OperationPending(AccordError):
+    """The identity provider is unavailable; the operation continues in the background."""
+
+    code = "idp_unavailable"
+
+    def __init__(self, operation_id: str, retry_after: float, message: str | None = None) -> None:
+        super().__init__(message, operation_id=operation_id, retry_after=retry_after)
+        self.operation_id = operation_id
+        self.retry_after = retry_after
+
+
+class HookFailed(AccordError):
+    """An extension hook failed; the operation was rolled back."""
+
+    code = "hook_failed"
+
+
+# -- identity providers (the port's error contract) ---------------------------------------------
+
+
+class ProviderError(AccordError):
+    """The identity provider failed."""
+
+    code = "idp_error"
+
+
+class ProviderUnavailable(ProviderError):
+    """The identity provider is unavailable (timeout, 5xx or rate limit): retry later."""
+
+    code = "idp_unavailable"
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OutcomeUnknown(ProviderUnavailable):
+    """The identity provider did not answer a write: it may or may not have been applied."""
+
+    code = "idp_unavailable"
+
+
+class RemoteConflict(ProviderError):
+    """The identity provider already has a user with this e-mail address or id."""
+
+    code = "idp_conflict"
+
+
+class RemoteNotFound(ProviderError):
+    """The identity provider has no such user."""
+
+    code = "idp_not_found"
+
+
+class RemoteRejected(ProviderError):
+    """The identity provider rejected the request."""
+
+    code = "idp_rejected"
+
+
+class ProviderMisconfigured(ProviderError):
+    """The identity provider refused accord's credentials or configuration."""
+
+    code = "idp_misconfigured"
+
+
+# -- infrastructure ----------------------------------------------------------------------------
+
+
+class StorageUnavailable(AccordError):
+    """The database is unavailable: retry later."""
+
+    code = "database_unavailable"
+
+
+def error_codes() -> dict[str, type[AccordError]]:
+    """Every stable code and its most general class (the published catalogue)."""
+    catalogue: dict[str, type[AccordError]] = {}
+    pending: list[type[AccordError]] = [AccordError]
+    while pending:
+        cls = pending.pop(0)
+        catalogue.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return catalogue

@@ -1,0 +1,86 @@
+"""Ports: what the services need from the outside world, stated with their error contracts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class RemoteUser:
+    """A user as the identity provider holds it."""
+
+    remote_id: str
+    email: str
+    full_name: str | None = None
+    # accord's user id, where the provider keeps it (caller-chosen id or app metadata).
+    accord_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewRemoteUser:
+    """What accord asks the identity provider to create."""
+
+    user_id: UUID
+    email: str
+    full_name: str
+    password: str | None = field(default=None, repr=False)  # None: no usable password yet
+
+
+@runtime_checkable
+class IdentityProvider(Protocol):
+    """An identity provider (IdP), seen through one small interface.
+
+    Error contract, which decides the engine's retry policy:
+
+    - ``ProviderUnavailable`` (timeout, 5xx, 429): transient, retry later. Its subclass
+      ``OutcomeUnknown`` is raised when a write may have been applied; the engine resolves it by
+      looking up, never by writing blindly again.
+    - ``RemoteConflict``: the e-mail or id exists already; look it up and adopt it.
+    - ``RemoteNotFound``: no such user.
+    - ``RemoteRejected``: the request itself is refused (e.g. a weak password); do not retry.
+    - ``ProviderMisconfigured``: credentials, URL or permissions are wrong; stop and tell a person.
+    """
+
+    name: str
+
+    async def find_by_email(self, email: str) -> RemoteUser | None:
+        """The user whose e-mail equals ``email`` (normalized) exactly, if any."""
+        ...
+
+    async def get(self, remote_id: str) -> RemoteUser:
+        """The user with this id; RemoteNotFound if there is none."""
+        ...
+
+    async def create(self, user: NewRemoteUser) -> RemoteUser:
+        """Create the user; RemoteConflict if the e-mail or id is taken."""
+        ...
+
+    async def update(
+        self,
+        remote_id: str,
+        *,
+        email: str | None = None,
+        full_name: str | None = None,
+        password: str | None = None,
+    ) -> RemoteUser:
+        """Change the given fields; RemoteNotFound if the user is gone."""
+        ...
+
+    async def delete(self, remote_id: str) -> None:
+        """Delete the user. Idempotent: a missing user is not an error."""
+        ...
+
+    def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
+        """Every user, page by page, in bounded memory."""
+        ...
+
+    async def check(self) -> None:
+        """Prove reachability and credentials (ProviderMisconfigured, ProviderUnavailable)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,1 @@
+"""Entrypoints: the CLI, the HTTP API and the worker. Thin: they parse, call a service, render."""

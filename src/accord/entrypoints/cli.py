@@ -1,0 +1,168 @@
+"""The ``accord`` command line. Every command: ``--help``; ``--json`` for scripts; exit status 1
+and one readable line (or ``{"code", "message"}`` with ``--json``) on failure, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from accord.adapters.db import migrate
+from accord.adapters.db.embedded import embedded_pgdata
+from accord.adapters.db.engine import redact
+from accord.bootstrap import Accord, build, resolve_database_url
+from accord.config import Settings
+from accord.domain.errors import AccordError
+from accord.services import directory
+
+app = typer.Typer(
+    help="accord: user provisioning across PostgreSQL and an identity provider.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database: migrations and location.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organizations.", no_args_is_help=True)
+users_app = typer.Typer(help="Users.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(users_app, name="users")
+
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+out = Console(soft_wrap=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(error: AccordError, as_json: bool) -> None:
+    """Report ``error`` as the CLI promises, then exit with status 1."""
+    if as_json:
+        print(json.dumps({"code": error.code, "message": error.message}))
+    else:
+        err.print(f"[red]error[/red] ({error.code}): {error.message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors (and interrupts) into the CLI's failure contract."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json", False))
+        try:
+            return fn(*args, **kwargs)
+        except AccordError as error:
+            fail(error, as_json)
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def run_with_accord(work: Callable[[Accord], Awaitable[Any]]) -> Any:
+    """Build accord from the environment, run ``work`` on it, and close it."""
+
+    async def main() -> Any:
+        accord = build(Settings())
+        try:
+            return await work(accord)
+        finally:
+            await accord.aclose()
+
+    return asyncio.run(main())
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, default=str, indent=2))
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    out.print(table)
+
+
+def describe_database(settings: Settings, url: str) -> str:
+    if settings.database_url is not None:
+        return redact(url)
+    pgdata = embedded_pgdata(settings.data_dir)
+    return f"embedded PostgreSQL in {pgdata} (set ACCORD_DATABASE_URL to use another)"
+
+
+# -- db ------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@command
+def db_upgrade() -> None:
+    """Apply the database migrations (safe to run again)."""
+    settings = Settings()
+    url = resolve_database_url(settings)
+    migrate.upgrade(url)
+    revision = migrate.current_revision(url)
+    err.print(f"database at revision {revision}: {describe_database(settings, url)}")
+
+
+@db_app.command("url")
+@command
+def db_url() -> None:
+    """Print the database URL in use, password hidden (starts the embedded server if needed)."""
+    settings = Settings()
+    url = resolve_database_url(settings)
+    print(redact(url))
+    if settings.database_url is None:
+        err.print(describe_database(settings, url))
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+
+@orgs_app.command("list")
+@command
+def orgs_list(as_json: JsonFlag = False) -> None:
+    """List organizations."""
+    rows = run_with_accord(directory.list_organizations)
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(
+            rows, ["id", "slug", "display_name", "kind", "max_users", "members"], "organizations"
+        )
+
+
+@users_app.command("list")
+@command
+def users_list(
+    org: Annotated[
+        str | None, typer.Option("--org", help="Only members of this organization.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List users."""
+    rows = run_with_accord(lambda accord: directory.list_users(accord, organization_id=org))
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["id", "email", "full_name", "status", "organizations"], "users")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except Exception as exc:  # the last line of defence: a bug, reported without a traceback
+        if os.environ.get("ACCORD_DEBUG"):
+            raise
+        err.print(f"[red]internal error[/red]: {type(exc).__name__}. Please report it.")
+        sys.exit(2)
