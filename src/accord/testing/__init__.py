@@ -1,0 +1,5 @@
+"""Test doubles that ship with accord, for accord's tests and for its users' own."""
+
+from accord.testing.fake_idp import FakeIdentityProvider, Fault
+
+__all__ = ["FakeIdentityProvider", "Fault"]

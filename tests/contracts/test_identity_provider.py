@@ -1,0 +1,146 @@
+"""The IdentityProvider contract: every provider behaves the same through the port."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from accord.domain.errors import (
+    OutcomeUnknown,
+    ProviderUnavailable,
+    RemoteConflict,
+    RemoteNotFound,
+    RemoteRejected,
+)
+from accord.domain.ports import NewRemoteUser
+from tests.contracts.conftest import Harness
+
+
+def new_user(email: str, password: str | None = "correct horse battery") -> NewRemoteUser:
+    return NewRemoteUser(user_id=uuid.uuid4(), email=email, full_name="Ada Lovelace", password=password)
+
+
+async def settle(h: Harness) -> None:
+    if h.settle:
+        await h.settle()
+
+
+async def test_create_then_get_and_find(harness: Harness) -> None:
+    idp = harness.provider
+    created = await idp.create(new_user("ada@example.com"))
+    assert created.email == "ada@example.com"
+    assert (await idp.get(created.remote_id)).email == "ada@example.com"
+    await settle(harness)
+    found = await idp.find_by_email("ada@example.com")
+    assert found is not None and found.remote_id == created.remote_id
+
+
+async def test_find_is_exact(harness: Harness) -> None:
+    idp = harness.provider
+    await idp.create(new_user("ada@example.com"))
+    await idp.create(new_user("ada.lovelace@example.com"))
+    await settle(harness)
+    assert await idp.find_by_email("da@example.com") is None  # no substring match
+    assert await idp.find_by_email("ada@example.co") is None
+    assert (await idp.find_by_email("ada@example.com")).email == "ada@example.com"
+
+
+async def test_find_with_an_uppercase_query_finds_the_normalized_user(harness: Harness) -> None:
+    # accord stores and queries normalized (lower-case) e-mails; the provider must match them
+    # even if it has its own case rules.
+    idp = harness.provider
+    await idp.create(new_user("grace@example.com"))
+    await settle(harness)
+    assert (await idp.find_by_email("grace@example.com")) is not None
+    assert await idp.find_by_email("nobody@example.com") is None
+
+
+async def test_second_create_with_same_email_conflicts(harness: Harness) -> None:
+    idp = harness.provider
+    first = await idp.create(new_user("ada@example.com"))
+    with pytest.raises(RemoteConflict):
+        await idp.create(new_user("ada@example.com"))
+    await settle(harness)
+    # Adopt on conflict: the lookup finds the one that exists.
+    assert (await idp.find_by_email("ada@example.com")).remote_id == first.remote_id
+
+
+async def test_retried_create_with_same_user_id_conflicts(harness: Harness) -> None:
+    idp = harness.provider
+    user = new_user("ada@example.com")
+    await idp.create(user)
+    with pytest.raises(RemoteConflict):
+        await idp.create(user)
+
+
+async def test_update_changes_name_email_and_password(harness: Harness) -> None:
+    idp = harness.provider
+    created = await idp.create(new_user("ada@example.com"))
+    updated = await idp.update(
+        created.remote_id, email="ada.l@example.com", full_name="Ada L.", password="another good one"
+    )
+    assert updated.email == "ada.l@example.com"
+    assert (await idp.get(created.remote_id)).full_name == "Ada L."
+
+
+async def test_update_of_missing_user_is_not_found(harness: Harness) -> None:
+    idp = harness.provider
+    created = await idp.create(new_user("ada@example.com"))
+    await idp.delete(created.remote_id)
+    with pytest.raises(RemoteNotFound):
+        await idp.update(created.remote_id, full_name="x")
+
+
+async def test_weak_password_is_rejected(harness: Harness) -> None:
+    with pytest.raises(RemoteRejected):
+        await harness.provider.create(new_user("ada@example.com", password="abc"))
+
+
+async def test_delete_is_idempotent(harness: Harness) -> None:
+    idp = harness.provider
+    created = await idp.create(new_user("ada@example.com"))
+    await idp.delete(created.remote_id)
+    await idp.delete(created.remote_id)  # a missing user is not an error
+    with pytest.raises(RemoteNotFound):
+        await idp.get(created.remote_id)
+
+
+async def test_lists_every_user_across_pages(harness: Harness) -> None:
+    idp = harness.provider
+    emails = {f"user{i:04d}@example.com" for i in range(2500)}
+    await _create_many(harness, sorted(emails))
+    seen = [u.email async for u in idp.iter_users(page_size=100)]
+    assert len(seen) == len(emails)
+    assert set(seen) == emails
+
+
+async def _create_many(harness: Harness, emails: list[str]) -> None:
+    seed = getattr(harness, "seed_users", None)
+    if seed is not None:
+        await seed(emails)
+        return
+    for email in emails:
+        await harness.provider.create(new_user(email, password=None))
+
+
+@pytest.mark.parametrize("fault", ["unavailable", "rate_limited"])
+async def test_transient_faults_are_unavailable(harness: Harness, fault: str) -> None:
+    if fault not in harness.supported_faults:
+        pytest.skip(f"{fault} cannot be injected into this provider")
+    await harness.inject(fault, "create")
+    with pytest.raises(ProviderUnavailable) as caught:
+        await harness.provider.create(new_user("ada@example.com"))
+    assert not isinstance(caught.value, OutcomeUnknown) or fault == "timeout"
+    # Nothing was stored: the retry creates the user.
+    assert (await harness.provider.create(new_user("ada@example.com"))).email == "ada@example.com"
+
+
+async def test_ghost_create_is_outcome_unknown_and_the_user_exists(harness: Harness) -> None:
+    if "ghost" not in harness.supported_faults:
+        pytest.skip("ghost creates cannot be injected into this provider")
+    await harness.inject("ghost", "create")
+    with pytest.raises(ProviderUnavailable):
+        await harness.provider.create(new_user("ada@example.com"))
+    await settle(harness)
+    assert await harness.provider.find_by_email("ada@example.com") is not None
