@@ -18,7 +18,9 @@ from tests.contracts.conftest import Harness
 
 
 def new_user(email: str, password: str | None = "correct horse battery") -> NewRemoteUser:
-    return NewRemoteUser(user_id=uuid.uuid4(), email=email, full_name="Ada Lovelace", password=password)
+    return NewRemoteUser(
+        user_id=uuid.uuid4(), email=email, full_name="Ada Lovelace", password=password
+    )
 
 
 async def settle(h: Harness) -> None:
@@ -78,7 +80,10 @@ async def test_update_changes_name_email_and_password(harness: Harness) -> None:
     idp = harness.provider
     created = await idp.create(new_user("ada@example.com"))
     updated = await idp.update(
-        created.remote_id, email="ada.l@example.com", full_name="Ada L.", password="another good one"
+        created.remote_id,
+        email="ada.l@example.com",
+        full_name="Ada L.",
+        password="another good one",
     )
     assert updated.email == "ada.l@example.com"
     assert (await idp.get(created.remote_id)).full_name == "Ada L."
