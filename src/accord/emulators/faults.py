@@ -7,8 +7,9 @@ and then answered with an error: a "ghost" create.
 
 Vendors differ in how errors and 429s look on the wire, so the injector asks a ``Dialect`` for the
 response bodies and headers. Run-time control: ``GET``/``PUT /__faults`` (merge a partial
-config), ``POST /__faults/burst`` (``{"count": N}``: the next N requests get 429) and
-``POST /__faults/reset``.
+config), ``POST /__faults/burst`` (``{"count": N}``: the next N requests get 429),
+``POST /__faults/next`` (``{"endpoint": E, "fault": F, "count": N}``: the next N requests of
+endpoint E fail with F, one of ``SCRIPTED_FAULTS``) and ``POST /__faults/reset``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import math
 import random
 import time
+from collections import defaultdict, deque
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
@@ -25,6 +27,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 CONTROL_PREFIX = "/__faults"
+# What a scripted request gets: unavailable = 503 (refused, nothing done), server_error = 500,
+# rate_limited = the dialect's 429, timeout = hang then 504 (nothing done), ghost = a create is
+# stored and then answered like a ghost (only endpoints whose handler asks ``ghost(endpoint)``).
+SCRIPTED_FAULTS = ("unavailable", "server_error", "rate_limited", "timeout", "ghost")
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,31 @@ class FaultInjector:
     def __init__(self, dialect: Dialect, config: FaultConfig | None = None) -> None:
         self.dialect = dialect
         self.stats: dict[str, int] = {}
+        self.scripted: dict[str, deque[str]] = defaultdict(deque)  # endpoint -> next faults
         self.configure(config or FaultConfig())
+
+    def script(self, endpoint: str, fault: str, count: int = 1) -> None:
+        """Make the next ``count`` requests of ``endpoint`` fail with ``fault``."""
+        if fault not in SCRIPTED_FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(SCRIPTED_FAULTS)}")
+        self.scripted[endpoint].extend([fault] * count)
+
+    def _take_scripted(self, endpoint: str, *, ghost: bool) -> str | None:
+        queue = self.scripted.get(endpoint)
+        if not queue or (queue[0] == "ghost") != ghost:
+            return None
+        return queue.popleft()
+
+    async def _scripted_response(self, fault: str) -> Response:
+        self._count(f"scripted_{fault}")
+        if fault == "rate_limited":
+            return self.dialect.rate_limited(
+                self.config.rate_limit or 50, math.ceil(time.time()) + 1
+            )
+        if fault == "timeout":
+            await asyncio.sleep(self.config.hang_seconds)
+            return self.dialect.server_error(504)
+        return self.dialect.server_error(503 if fault == "unavailable" else 500)
 
     def configure(self, config: FaultConfig) -> None:
         self.config = config
@@ -114,6 +144,9 @@ class FaultInjector:
         )
         if delay:
             await asyncio.sleep(delay / 1000)
+        scripted = self._take_scripted(endpoint, ghost=False)
+        if scripted:
+            return await self._scripted_response(scripted)
         if self.burst_remaining > 0 or (self._bucket and not self._bucket.take(time.monotonic())):
             self.burst_remaining = max(0, self.burst_remaining - 1)
             self._count("rate_limited")
@@ -128,9 +161,12 @@ class FaultInjector:
             return self.dialect.server_error(self.random.choice((500, 502, 503)))
         return None
 
-    def ghost(self) -> bool:
+    def ghost(self, endpoint: str | None = None) -> bool:
         """Whether this create should be a ghost (decided once per create)."""
-        hit = bool(self.config.ghost_rate) and self.random.random() < self.config.ghost_rate
+        scripted = endpoint is not None and self._take_scripted(endpoint, ghost=True) is not None
+        hit = scripted or (
+            bool(self.config.ghost_rate) and self.random.random() < self.config.ghost_rate
+        )
         if hit:
             self._count("ghosts")
         return hit
@@ -151,7 +187,10 @@ class FaultInjector:
         """The control endpoints, to mount on the emulator app."""
 
         async def show(_: Request) -> Response:
-            return JSONResponse({"config": asdict(self.config), "stats": self.stats})
+            scripted = {k: list(v) for k, v in self.scripted.items() if v}
+            return JSONResponse(
+                {"config": asdict(self.config), "stats": self.stats, "scripted": scripted}
+            )
 
         async def change(request: Request) -> Response:
             try:
@@ -165,14 +204,24 @@ class FaultInjector:
             self.burst_remaining = int(body.get("count", 10))
             return JSONResponse({"burst_remaining": self.burst_remaining})
 
+        async def next_requests(request: Request) -> Response:
+            body = await request.json()
+            try:
+                self.script(str(body["endpoint"]), str(body["fault"]), int(body.get("count", 1)))
+            except (KeyError, ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse({"scripted": {k: list(v) for k, v in self.scripted.items() if v}})
+
         async def reset(_: Request) -> Response:
             self.configure(FaultConfig(seed=self.config.seed))
             self.stats.clear()
+            self.scripted.clear()
             return JSONResponse({"config": asdict(self.config)})
 
         return [
             Route(CONTROL_PREFIX, show, methods=["GET"]),
             Route(CONTROL_PREFIX, change, methods=["PUT", "PATCH"]),
             Route(f"{CONTROL_PREFIX}/burst", burst, methods=["POST"]),
+            Route(f"{CONTROL_PREFIX}/next", next_requests, methods=["POST"]),
             Route(f"{CONTROL_PREFIX}/reset", reset, methods=["POST"]),
         ]
