@@ -121,3 +121,20 @@ async def accord(settings: Settings) -> AsyncIterator[Accord]:
         yield instance
     finally:
         await instance.aclose()
+
+
+@pytest.fixture
+def fake_idp():
+    from accord.testing import FakeIdentityProvider
+
+    return FakeIdentityProvider()
+
+
+@pytest.fixture
+async def accord_fake(settings: Settings, fake_idp) -> AsyncIterator[Accord]:
+    """accord on this test's database with the in-memory fake IdP."""
+    instance = build(settings, idp=fake_idp)
+    try:
+        yield instance
+    finally:
+        await instance.aclose()

@@ -14,6 +14,7 @@ from accord.adapters.db.engine import async_engine
 from accord.adapters.sealing import Sealer, decode_key, load_or_create_key
 from accord.config import Settings
 from accord.domain.ports import IdentityProvider
+from accord.services import deprovisioning, provisioning, registration  # noqa: F401 (flows)
 from accord.services.hooks import Hooks
 
 

@@ -8,6 +8,8 @@ the server key and dropped when no longer needed (G9: never stored in plaintext)
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -28,6 +30,13 @@ class Sealer:
         if len(key) != 32:
             raise ConfigurationError("The secret key must be 32 bytes (base64url-encoded).")
         self._aead = AESGCM(key)
+        self._mac_key = hmac.new(key, b"accord request fingerprint", hashlib.sha256).digest()
+
+    def fingerprint(self, document: dict[str, Any]) -> str:
+        """A keyed digest of ``document``: equal for equal documents, useless to a guesser
+        (a plain hash of a request holding a password would be a crackable password hash)."""
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+        return hmac.new(self._mac_key, canonical.encode(), hashlib.sha256).hexdigest()
 
     def seal(self, document: dict[str, Any]) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)

@@ -21,6 +21,8 @@ CONSTRAINT_ERRORS: dict[str, type[errors.AccordError]] = {
     "ck_organizations_max_users_positive": errors.InvalidInput,
     "fk_memberships_organization_id_organizations": errors.OrganizationNotFound,
     "fk_api_tokens_organization_id_organizations": errors.OrganizationNotFound,
+    # A concurrent request with the same key inserted its operation first.
+    "uq_operations_caller_idempotency_key": errors.OperationInProgress,
 }
 
 

@@ -145,7 +145,8 @@ operations = Table(
     Column("idempotency_key", Text, nullable=True),
     Column("request_digest", Text, nullable=False),
     Column("request", JSONB, nullable=False),  # the request without its secrets
-    Column("sealed_secrets", LargeBinary, nullable=True),  # encrypted; cleared when terminal
+    Column("sealed_secrets", LargeBinary, nullable=True),  # encrypted (adapters/sealing.py)
+    Column("flow_state", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("state", Text, nullable=False),
     Column("recovery_point", Text, nullable=False),
     Column("user_id", UUID(as_uuid=True), nullable=True),  # the subject; no FK: it may be removed

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-21 16:19:28.298613
+Create Date: 2026-11-21 16:27:23.643394
 """
 
 from __future__ import annotations
@@ -74,6 +74,12 @@ def upgrade() -> None:
         sa.Column("request_digest", sa.Text(), nullable=False),
         sa.Column("request", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("sealed_secrets", sa.LargeBinary(), nullable=True),
+        sa.Column(
+            "flow_state",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
         sa.Column("state", sa.Text(), nullable=False),
         sa.Column("recovery_point", sa.Text(), nullable=False),
         sa.Column("user_id", sa.UUID(), nullable=True),

@@ -1,0 +1,108 @@
+"""Deprovisioning: access is cut at once (the row is ``disabled`` in the claim), then the IdP
+user is deleted (only one that accord linked: created or adopted), then memberships, link and
+pending links are removed. Idempotent: deprovisioning a disabled user succeeds and does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from accord.adapters.db import repository
+from accord.domain import errors
+from accord.domain.callers import Caller
+from accord.domain.model import OperationKind, UserStatus
+from accord.services import operations
+from accord.services.directory import parse_id
+from accord.services.operations import Flow, Step, register_flow
+
+if TYPE_CHECKING:
+    from accord.bootstrap import Accord
+
+
+async def deprovision_user(
+    accord: Accord,
+    user_id: str | UUID,
+    *,
+    caller: Caller,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Remove a user's access everywhere. Returns ``{"operation_id", "user_id", "status"}``."""
+    uid = parse_id(user_id, "The user id")
+    return await operations.execute(
+        accord,
+        OperationKind.DEPROVISION,
+        caller=caller,
+        idempotency_key=idempotency_key,
+        request={"user_id": str(uid), "scope": caller_scope(caller)},
+    )
+
+
+def caller_scope(caller: Caller) -> str | None:
+    return None if caller.is_platform else str(caller.organization_id)
+
+
+class Deprovision(Flow):
+    kind = OperationKind.DEPROVISION
+
+    async def claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
+        request = step.op.request
+        user_id = UUID(request["user_id"])
+        user = await repository.user_row(conn, user_id, lock=True)
+        if user is None:
+            raise errors.UserNotFound(f"No user {user_id}.")
+        orgs = await repository.membership_organizations(conn, user_id)
+        scope = request.get("scope")
+        if scope is not None and (not orgs or any(str(o) != scope for o in orgs)):
+            raise errors.Forbidden("This token may only remove users of its own organization.")
+        if user["status"] == UserStatus.PROVISIONING:
+            raise errors.OperationInProgress(
+                "The user is still being provisioned; retry when that operation has finished."
+            )
+        link = await repository.get_link(conn, user_id, accord.idp.name)
+        state = {
+            "previous_status": user["status"],
+            "email": user["email"],
+            "remote_id": link["remote_id"] if link else None,
+        }
+        await repository.set_user(conn, user_id, status=UserStatus.DISABLED)
+        return {"user_id": user_id, "flow_state": state}
+
+    async def ensure_remote(self, accord: Accord, step: Step) -> dict[str, Any]:
+        remote_id = step.op.flow_state.get("remote_id")
+        if remote_id:
+            await accord.idp.delete(remote_id)  # idempotent: a missing user is fine
+        return {"remote_id": remote_id, "created_remote": False}
+
+    async def finalize(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
+        op = step.op
+        assert op.user_id is not None
+        await repository.remove_memberships(conn, op.user_id)
+        await repository.unlink_identities(conn, op.user_id)
+        await repository.delete_one_time_tokens(conn, op.user_id)
+        await repository.delete_unsent_mail(conn, op.flow_state["email"])
+        already = op.flow_state["previous_status"] == UserStatus.DISABLED
+        await repository.record_audit(
+            conn,
+            actor=op.request["actor"],
+            action="user.deprovision_repeated" if already else "user.deprovisioned",
+            subject_user_id=op.user_id,
+            subject_email=op.flow_state["email"],
+            operation_id=op.id,
+            data={"remote_id": op.flow_state.get("remote_id")},
+        )
+        return {"user_id": str(op.user_id), "status": UserStatus.DISABLED.value}
+
+    async def undo_remote(self, accord: Accord, step: Step) -> None:
+        return None  # nothing was created
+
+    async def undo_claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> None:
+        if step.op.user_id is not None and "previous_status" in step.op.flow_state:
+            await repository.set_user(
+                conn, step.op.user_id, status=step.op.flow_state["previous_status"]
+            )
+
+
+register_flow(Deprovision())
