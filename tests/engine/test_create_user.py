@@ -21,7 +21,9 @@ def ada(org_id: UUID, **changes) -> NewUser:
     return NewUser(**{**values, **changes})
 
 
-async def test_creates_a_pending_user_with_membership_link_audit_and_invitation(app: Accord) -> None:
+async def test_creates_a_pending_user_with_membership_link_audit_and_invitation(
+    app: Accord,
+) -> None:
     org = await new_org(app)
     result = await create_user(
         app, ada(org, role=Role.ORG_ADMIN, permissions=("reports", "billing")), caller=PLATFORM
@@ -46,14 +48,16 @@ async def test_creates_a_pending_user_with_membership_link_audit_and_invitation(
 async def test_same_email_again_fails_with_email_exists_and_changes_nothing(app: Accord) -> None:
     org = await new_org(app)
     await create_user(app, ada(org), caller=PLATFORM)
-    before = await scalar(app, "SELECT count(*) FROM users") , await scalar(
-        app, "SELECT count(*) FROM memberships"
+    before = (
+        await scalar(app, "SELECT count(*) FROM users"),
+        await scalar(app, "SELECT count(*) FROM memberships"),
     )
     with pytest.raises(errors.EmailAlreadyExists) as caught:
         await create_user(app, ada(org, email="  ADA@example.com "), caller=PLATFORM)
     assert "ada@example.com already exists" in caught.value.message
-    after = await scalar(app, "SELECT count(*) FROM users"), await scalar(
-        app, "SELECT count(*) FROM memberships"
+    after = (
+        await scalar(app, "SELECT count(*) FROM users"),
+        await scalar(app, "SELECT count(*) FROM memberships"),
     )
     assert before == after == (1, 1)
     assert await scalar(app, "SELECT count(*) FROM outbox") == 1
@@ -94,7 +98,9 @@ async def test_temporary_password_is_returned_once_and_never_stored_in_plaintext
 ) -> None:
     org = await new_org(app)
     result = await create_user(
-        app, ada(org, credential=CredentialMode.TEMP_PASSWORD), caller=PLATFORM,
+        app,
+        ada(org, credential=CredentialMode.TEMP_PASSWORD),
+        caller=PLATFORM,
         idempotency_key="k-temp",
     )
     password = result["temporary_password"]
@@ -102,7 +108,9 @@ async def test_temporary_password_is_returned_once_and_never_stored_in_plaintext
     assert result["user"]["require_password_change"] is True
     # The same key replays the same answer...
     again = await create_user(
-        app, ada(org, credential=CredentialMode.TEMP_PASSWORD), caller=PLATFORM,
+        app,
+        ada(org, credential=CredentialMode.TEMP_PASSWORD),
+        caller=PLATFORM,
         idempotency_key="k-temp",
     )
     assert again == result
@@ -137,7 +145,11 @@ async def test_unknown_organization(app: Accord) -> None:
 
 @pytest.mark.parametrize(
     ("email", "code"),
-    [("not-an-email", "email_invalid"), ("", "email_invalid"), ("a@b.c" + "c" * 300, "email_invalid")],
+    [
+        ("not-an-email", "email_invalid"),
+        ("", "email_invalid"),
+        ("a@b.c" + "c" * 300, "email_invalid"),
+    ],
 )
 async def test_invalid_input_is_refused_before_anything_happens(
     app: Accord, email: str, code: str
@@ -153,7 +165,9 @@ async def test_same_key_with_a_different_request_is_refused(app: Accord) -> None
     org = await new_org(app)
     await create_user(app, ada(org), caller=PLATFORM, idempotency_key="k1")
     with pytest.raises(errors.IdempotencyKeyReused):
-        await create_user(app, ada(org, full_name="Someone Else"), caller=PLATFORM, idempotency_key="k1")
+        await create_user(
+            app, ada(org, full_name="Someone Else"), caller=PLATFORM, idempotency_key="k1"
+        )
     # Keys are scoped per caller: another caller's k1 is a different key.
     other = Caller.platform("token:other")
     with pytest.raises(errors.EmailAlreadyExists):
@@ -177,7 +191,10 @@ async def test_fifty_concurrent_requests_for_one_email_make_one_user(app: Accord
     spellings = ["ada@example.com", "ADA@example.com", " Ada@Example.com ", "ada@EXAMPLE.COM\t"]
     requests = [ada(org, email=spellings[i % len(spellings)]) for i in range(50)]
     outcomes = await asyncio.gather(
-        *(create_user(app, r, caller=PLATFORM, idempotency_key=f"k{i}") for i, r in enumerate(requests)),
+        *(
+            create_user(app, r, caller=PLATFORM, idempotency_key=f"k{i}")
+            for i, r in enumerate(requests)
+        ),
         return_exceptions=True,
     )
     created = [o for o in outcomes if isinstance(o, dict)]
@@ -203,7 +220,10 @@ async def test_fifty_concurrent_requests_with_one_key_get_one_answer(app: Accord
 async def test_hundred_concurrent_creations_respect_max_users(app: Accord) -> None:
     org = await new_org(app, max_users=10)
     outcomes = await asyncio.gather(
-        *(create_user(app, ada(org, email=f"u{i}@example.com"), caller=PLATFORM) for i in range(100)),
+        *(
+            create_user(app, ada(org, email=f"u{i}@example.com"), caller=PLATFORM)
+            for i in range(100)
+        ),
         return_exceptions=True,
     )
     created = [o for o in outcomes if isinstance(o, dict)]

@@ -95,8 +95,8 @@ class Deprovision(Flow):
         )
         return {"user_id": str(op.user_id), "status": UserStatus.DISABLED.value}
 
-    async def undo_remote(self, accord: Accord, step: Step) -> None:
-        return None  # nothing was created
+    async def undo_remote(self, accord: Accord, step: Step) -> bool:
+        return False  # nothing was created
 
     async def undo_claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> None:
         if step.op.user_id is not None and "previous_status" in step.op.flow_state:

@@ -80,10 +80,23 @@ class Flow(ABC):
     async def finalize(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
         """Inside transaction 3: make the result true in the database; return the result."""
 
-    async def undo_remote(self, accord: Accord, step: Step) -> None:
-        """Outside any transaction: remove from the IdP what this operation created."""
-        if step.op.created_remote and step.op.remote_id:
-            await accord.idp.delete(step.op.remote_id)
+    async def undo_remote(self, accord: Accord, step: Step) -> bool:
+        """Outside any transaction: remove from the IdP what this operation created; say if
+        anything was.
+
+        Its recovery point may not say (the create succeeded, then a later call in the same
+        phase failed, or the process died): then an identity carrying this operation's user id
+        is the one it created. One it adopted carries another id and is never touched.
+        """
+        op = step.op
+        remote_id = op.remote_id if op.created_remote else None
+        if remote_id is None and op.user_id is not None and op.request.get("email"):
+            found = await accord.idp.find_by_email(op.request["email"])
+            if found is not None and found.accord_user_id == str(op.user_id):
+                remote_id = found.remote_id
+        if remote_id:
+            await accord.idp.delete(remote_id)
+        return remote_id is not None
 
     @abstractmethod
     async def undo_claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> None:
@@ -360,7 +373,7 @@ async def _begin_compensation(accord: Accord, step: Step, failure: errors.Accord
 async def _compensate(accord: Accord, flow: Flow, step: Step) -> dict[str, Any]:
     """Undo the operation's effects (G7) and mark it failed; raise its error."""
     try:
-        await flow.undo_remote(accord, step)
+        deleted_remote = await flow.undo_remote(accord, step)
     except errors.ProviderUnavailable as transient:
         await _postpone(accord, step.op, transient)
         raise _pending(step.op, transient) from None
@@ -384,7 +397,7 @@ async def _compensate(accord: Accord, flow: Flow, step: Step) -> dict[str, Any]:
                 subject_user_id=op.user_id,
                 organization_id=op.organization_id,
                 subject_email=op.request.get("email"),
-                data={"error": step.op.error, "deleted_remote": bool(step.op.created_remote)},
+                data={"error": step.op.error, "deleted_remote": deleted_remote},
             )
     raise stored_error(step.op.error or {})
 
@@ -392,6 +405,10 @@ async def _compensate(accord: Accord, flow: Flow, step: Step) -> dict[str, Any]:
 async def _postpone(accord: Accord, op: OperationRecord, cause: errors.AccordError) -> None:
     """Release the lease and schedule the next attempt with exponential backoff and jitter."""
     delay = backoff_seconds(op.attempts, getattr(cause, "retry_after", None))
+    # While compensating, ``error`` keeps the failure being undone: that is the answer.
+    last_error = (
+        {} if op.recovery_point == RecoveryPoint.COMPENSATING else {"error": cause.as_dict()}
+    )
     async with accord.db.transaction() as conn:
         await store.advance(
             conn,
@@ -399,7 +416,7 @@ async def _postpone(accord: Accord, op: OperationRecord, cause: errors.AccordErr
             op.recovery_point,
             lease_until=None,
             next_attempt_at=_now() + timedelta(seconds=delay),
-            error=cause.as_dict(),
+            **last_error,
         )
 
 
