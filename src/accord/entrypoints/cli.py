@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import getpass
 import json
 import os
 import sys
@@ -20,8 +21,16 @@ from accord.adapters.db.embedded import embedded_pgdata
 from accord.adapters.db.engine import redact
 from accord.bootstrap import Accord, build, resolve_database_url
 from accord.config import Settings
+from accord.domain.callers import Caller
 from accord.domain.errors import AccordError
-from accord.services import directory
+from accord.domain.model import CredentialMode, RegistrationSource, Role
+from accord.services import (
+    deprovisioning,
+    directory,
+    organizations,
+    provisioning,
+    registration,
+)
 
 app = typer.Typer(
     help="accord: user provisioning across PostgreSQL and an identity provider.",
@@ -155,6 +164,132 @@ def users_list(
         print_json(rows)
     else:
         print_table(rows, ["id", "email", "full_name", "status", "organizations"], "users")
+
+
+# -- provisioning ------------------------------------------------------------------------------
+
+
+def cli_caller(acting_user: str | None) -> Caller:
+    """The CLI acts with platform scope; the audit trail names the OS user (or --acting-user)."""
+    return Caller.platform("cli", acting_user or f"cli:{getpass.getuser()}")
+
+
+ActingUser = Annotated[
+    str | None, typer.Option("--acting-user", help="Who is acting, for the audit trail.")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option("--idempotency-key", help="Retry-safe key: the same key replays the result."),
+]
+
+
+@orgs_app.command("create")
+@command
+def orgs_create(
+    name: Annotated[
+        str, typer.Argument(help="The organization's name (its slug derives from it).")
+    ],
+    max_users: Annotated[int, typer.Option("--max-users", min=1, help="Member limit.")] = 10,
+    display_name: Annotated[str | None, typer.Option("--display-name")] = None,
+    plan_type: Annotated[str, typer.Option("--plan-type")] = "trial",
+    acting_user: ActingUser = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a team organization."""
+    request = organizations.NewOrganization(
+        name=name, display_name=display_name, max_users=max_users, plan_type=plan_type
+    )
+    org = run_with_accord(
+        lambda a: organizations.create_organization(a, request, caller=cli_caller(acting_user))
+    )
+    if as_json:
+        print_json(org)
+    else:
+        out.print(f"created organization {org['slug']} ({org['id']}), up to {max_users} members")
+
+
+@users_app.command("create")
+@command
+def users_create(
+    email: Annotated[str, typer.Argument(help="The new user's e-mail address.")],
+    name: Annotated[str, typer.Option("--name", help="Full name.")],
+    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    role: Annotated[Role, typer.Option("--role")] = Role.ORG_USER,
+    permission: Annotated[
+        list[str] | None, typer.Option("--permission", help="A permission (repeatable).")
+    ] = None,
+    credential: Annotated[CredentialMode, typer.Option("--credential")] = CredentialMode.INVITE,
+    idempotency_key: IdempotencyKey = None,
+    acting_user: ActingUser = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create (or adopt) a user in an organization."""
+    request = provisioning.NewUser(
+        email=email,
+        full_name=name,
+        organization_id=directory.parse_id(org, "--org"),
+        role=role,
+        permissions=tuple(permission or ()),
+        credential=credential,
+    )
+    result = run_with_accord(
+        lambda a: provisioning.create_user(
+            a, request, caller=cli_caller(acting_user), idempotency_key=idempotency_key
+        )
+    )
+    if as_json:
+        print_json(result)
+        return
+    user = result["user"]
+    how = "adopted the existing identity of" if result["reused_identity"] else "created"
+    out.print(f"{how} {user['email']} ({user['id']}), status {user['status']}")
+    if result.get("temporary_password"):
+        out.print(f"temporary password (shown once): {result['temporary_password']}")
+
+
+@app.command("register")
+@command
+def register_command(
+    email: Annotated[str, typer.Argument(help="The registrant's e-mail address.")],
+    password: Annotated[str, typer.Option("--password", help="The password they chose.")],
+    name: Annotated[str, typer.Option("--name", help="Full name.")],
+    org_name: Annotated[str | None, typer.Option("--org-name", help="Organization name.")] = None,
+    source: Annotated[RegistrationSource, typer.Option("--source")] = RegistrationSource.API,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a person with exactly one organization of their own."""
+    request = registration.Registration(
+        email=email, password=password, full_name=name, organization_name=org_name, source=source
+    )
+    result = run_with_accord(
+        lambda a: registration.register(a, request, idempotency_key=idempotency_key)
+    )
+    if as_json:
+        print_json(result)
+    else:
+        org = result["organization"]
+        out.print(f"registered {result['user']['email']} with organization {org['slug']}")
+
+
+@users_app.command("delete")
+@command
+def users_delete(
+    user_id: Annotated[str, typer.Argument(help="The user's id.")],
+    idempotency_key: IdempotencyKey = None,
+    acting_user: ActingUser = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deprovision a user: remove their IdP user, memberships and access."""
+    result = run_with_accord(
+        lambda a: deprovisioning.deprovision_user(
+            a, user_id, caller=cli_caller(acting_user), idempotency_key=idempotency_key
+        )
+    )
+    if as_json:
+        print_json(result)
+    else:
+        out.print(f"deprovisioned {result['user_id']}")
 
 
 def main() -> None:

@@ -1,0 +1,112 @@
+"""The provisioning commands, scripted as an operator would."""
+
+from tests.e2e.conftest import run_accord
+
+
+def test_org_user_register_list_delete_round_trip(cli_env: dict[str, str]) -> None:
+    org = run_accord("orgs", "create", "Acme Corp", "--max-users", "2", "--json", env=cli_env)
+    assert org.code == 0, org.stderr
+    org_id = org.json()["id"]
+    assert org.json()["slug"] == "acme-corp"
+
+    created = run_accord(
+        "users",
+        "create",
+        "Ada@Example.com",
+        "--name",
+        "Ada",
+        "--org",
+        org_id,
+        "--role",
+        "org_admin",
+        "--idempotency-key",
+        "k1",
+        "--json",
+        env=cli_env,
+    )
+    assert created.code == 0, created.stderr
+    body = created.json()
+    assert body["user"]["email"] == "ada@example.com"
+    assert body["reused_identity"] is False
+    replay = run_accord(
+        "users",
+        "create",
+        "Ada@Example.com",
+        "--name",
+        "Ada",
+        "--org",
+        org_id,
+        "--role",
+        "org_admin",
+        "--idempotency-key",
+        "k1",
+        "--json",
+        env=cli_env,
+    )
+    assert replay.json() == body
+
+    dup = run_accord(
+        "users",
+        "create",
+        "ada@example.com",
+        "--name",
+        "Ada",
+        "--org",
+        org_id,
+        "--json",
+        env=cli_env,
+    )
+    assert dup.code == 1
+    assert dup.json()["code"] == "email_exists"
+
+    plain = run_accord(
+        "users", "create", "ada@example.com", "--name", "A", "--org", org_id, env=cli_env
+    )
+    assert plain.code == 1 and "email_exists" in plain.stderr and "Traceback" not in plain.stderr
+
+    registered = run_accord(
+        "register",
+        "bob@example.com",
+        "--password",
+        "correct horse",
+        "--name",
+        "Bob",
+        "--org-name",
+        "Bob Co",
+        "--source",
+        "ide",
+        "--json",
+        env=cli_env,
+    )
+    assert registered.code == 0, registered.stderr
+    assert registered.json()["organization"]["slug"] == "bob-co"
+
+    listed = run_accord("users", "list", "--org", org_id, "--json", env=cli_env)
+    assert [u["email"] for u in listed.json()] == ["ada@example.com"]
+
+    deleted = run_accord("users", "delete", body["user"]["id"], env=cli_env)
+    assert deleted.code == 0, deleted.stderr
+    again = run_accord("users", "list", "--json", env=cli_env).json()
+    assert {u["email"]: u["status"] for u in again} == {
+        "ada@example.com": "disabled",
+        "bob@example.com": "active",
+    }
+
+
+def test_failures_are_one_line_or_json(cli_env: dict[str, str]) -> None:
+    missing = run_accord(
+        "users",
+        "create",
+        "x@example.com",
+        "--name",
+        "X",
+        "--org",
+        "00000000-0000-0000-0000-000000000000",
+        "--json",
+        env=cli_env,
+    )
+    assert missing.code == 1
+    assert missing.json()["code"] == "organization_not_found"
+    bad = run_accord("register", "nope", "--password", "pw12345678", "--name", "N", env=cli_env)
+    assert bad.code == 1
+    assert bad.stderr.count("\n") == 1 and "email_invalid" in bad.stderr
