@@ -24,6 +24,7 @@ from accord.config import Settings
 from accord.domain.callers import Caller
 from accord.domain.errors import AccordError
 from accord.domain.model import CredentialMode, RegistrationSource, Role
+from accord.entrypoints.emulate import emulate
 from accord.services import (
     deprovisioning,
     directory,
@@ -43,6 +44,7 @@ users_app = typer.Typer(help="Users.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
+app.command("emulate")(emulate)
 
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 out = Console(soft_wrap=True)
