@@ -1,0 +1,78 @@
+"""The Keycloak adapter against the Keycloak emulator, over real loopback HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from accord.adapters.idp.keycloak import ACCORD_ATTRIBUTE, KeycloakProvider
+from accord.emulators.faults import FaultConfig
+from accord.emulators.keycloak import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REALM,
+    create_app,
+)
+from accord.testing.servers import serve_in_thread
+
+if TYPE_CHECKING:
+    from tests.contracts.conftest import Context, Harness
+
+TIMEOUT_SECONDS = 2.0
+HANG_SECONDS = TIMEOUT_SECONDS + 0.5  # a hang outlives the client's patience, then ends
+
+# The emulator endpoint behind each port method (the create is the one the suite faults).
+ENDPOINTS = {
+    "create": "create_user",
+    "get": "get_user",
+    "find_by_email": "search_users",
+    "update": "update_user",
+    "delete": "delete_user",
+    "iter_users": "list_users",
+    "check": "count_users",
+}
+
+
+def provider_for(base_url: str, **options: Any) -> KeycloakProvider:
+    """A KeycloakProvider for an emulator at ``base_url`` with the default realm and client."""
+    options.setdefault("timeout_seconds", TIMEOUT_SECONDS)
+    return KeycloakProvider(
+        base_url, DEFAULT_REALM, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, **options
+    )
+
+
+async def script_fault(base_url: str, endpoint: str, fault: str, count: int = 1) -> None:
+    """Make the emulator's next ``count`` requests of ``endpoint`` fail with ``fault``."""
+    async with httpx.AsyncClient(base_url=base_url) as control:
+        body = {"endpoint": endpoint, "fault": fault, "count": count}
+        (await control.post("/__faults/next", json=body)).raise_for_status()
+
+
+@asynccontextmanager
+async def harness(ctx: Context) -> AsyncIterator[Harness]:
+    from tests.contracts.conftest import Harness  # the conftest imports this module
+
+    app = create_app(faults=FaultConfig(hang_seconds=HANG_SECONDS))
+    realm = app.state.keycloak
+
+    async def inject(fault: str, method: str) -> None:
+        await script_fault(url, ENDPOINTS[method], fault)
+
+    async def seed_users(emails: list[str]) -> None:
+        # Straight into the emulator's store: the suite lists them through the adapter.
+        for email in emails:
+            attributes = {ACCORD_ATTRIBUTE: [str(uuid.uuid4())]}
+            realm.create({"username": email, "email": email, "attributes": attributes})
+
+    with serve_in_thread(app) as url:
+        provider = provider_for(url)
+        h = Harness(provider, inject=inject)
+        h.seed_users = seed_users  # type: ignore[attr-defined]
+        try:
+            yield h
+        finally:
+            await provider.aclose()
