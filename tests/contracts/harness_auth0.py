@@ -1,0 +1,71 @@
+"""The contract suite's Auth0: ``Auth0Provider`` over real HTTP to the emulator on loopback.
+
+Faults are scripted per endpoint (``POST /__faults/next``). Ghost creates hang past the
+provider's timeout, so they surface as OutcomeUnknown, the way a lost answer does. Search lags
+for a minute: the provider must not depend on it (it looks up through users-by-email and lists
+through an export job, both immediately consistent), so ``settle`` has nothing to wait for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from accord.adapters.idp.auth0 import Auth0Provider
+from accord.emulators.auth0 import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, create_app
+from accord.emulators.faults import FaultConfig
+from accord.testing.servers import serve_in_thread
+from tests.contracts.conftest import Context, Harness
+
+TIMEOUT_SECONDS = 2.0
+# The contract's method names → the emulator's endpoint names.
+ENDPOINTS = {
+    "find_by_email": "users_by_email",
+    "get": "get_user",
+    "create": "create_user",
+    "update": "update_user",
+    "delete": "delete_user",
+    "iter_users": "export_users",
+    "check": "users_by_email",
+}
+
+
+@dataclass
+class Auth0Harness(Harness):
+    # The suite calls seed_users(emails) instead of thousands of creates when a harness has it.
+    seed_users: Callable[[list[str]], Any] | None = None
+
+
+def emulator_faults() -> FaultConfig:
+    """Hangs outlast the provider's timeout by a little; search never catches up in a test."""
+    return FaultConfig(hang_seconds=TIMEOUT_SECONDS + 0.5, ghost_hang=True, search_lag_ms=60_000)
+
+
+@asynccontextmanager
+async def harness(ctx: Context) -> AsyncIterator[Harness]:
+    app = create_app(faults=emulator_faults())
+    with serve_in_thread(app) as base_url:
+        provider = Auth0Provider(
+            base_url=base_url,
+            client_id=DEFAULT_CLIENT_ID,
+            client_secret=DEFAULT_CLIENT_SECRET,
+            timeout=TIMEOUT_SECONDS,
+        )
+        async with httpx.AsyncClient(base_url=base_url) as control:
+
+            async def inject(fault: str, method: str) -> None:
+                body = {"endpoint": ENDPOINTS[method], "fault": fault, "count": 1}
+                (await control.post("/__faults/next", json=body)).raise_for_status()
+
+            async def seed_users(emails: list[str]) -> None:
+                for email in emails:  # the server thread is idle: no request is in flight
+                    app.state.tenant.seed_user(email)
+
+            try:
+                yield Auth0Harness(provider, inject=inject, seed_users=seed_users)
+            finally:
+                await provider.aclose()
