@@ -14,7 +14,9 @@ import uvicorn
 @contextmanager
 def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
     """Run ``app`` with uvicorn on a free loopback port; yield its base URL; stop on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only then, and
+    # without it every loopback request waits ~40 ms for delayed ACKs.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
