@@ -9,6 +9,7 @@ a way to inject each fault. ``local`` and ``fake`` are defined here; each vendor
 from __future__ import annotations
 
 import importlib
+import uuid
 import pkgutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 
 import tests.contracts as contracts_package
 from accord.adapters.db.database import Database
 from accord.adapters.db.engine import async_engine
+from accord.adapters.db.tables import local_identities
 from accord.adapters.idp.local import LocalProvider
 from accord.domain.ports import IdentityProvider
 from accord.testing import FakeIdentityProvider, Fault
@@ -42,13 +45,21 @@ class Harness:
     supported_faults: tuple[str, ...] = field(default=FAULTS)
     # Lookups by e-mail may be eventually consistent (Auth0 search): the suite waits via this.
     settle: Callable[[], Any] | None = None
+    # Loads many users straight into the provider's store, for the listing tests.
+    seed_users: Callable[[list[str]], Any] | None = None
 
 
 @asynccontextmanager
 async def local_harness(ctx: Context) -> AsyncIterator[Harness]:
     db = Database(async_engine(ctx.database_url, pool_size=4))
+
+    async def seed_users(emails: list[str]) -> None:
+        rows = [{"id": str(uuid.uuid4()), "email": e} for e in emails]
+        async with db.transaction() as conn:
+            await conn.execute(insert(local_identities), rows)
+
     try:
-        yield Harness(LocalProvider(db), inject=None, supported_faults=())
+        yield Harness(LocalProvider(db), inject=None, supported_faults=(), seed_users=seed_users)
     finally:
         await db.dispose()
 
@@ -72,7 +83,18 @@ for module in pkgutil.iter_modules(contracts_package.__path__):
         HARNESSES[module.name.removeprefix("harness_")] = vendor.harness
 
 
+# The local IdP is accord's own database: there is no wire to break, so no fault to inject.
+WITHOUT_FAULT_INJECTION = {"local"}
+
+
 @pytest.fixture(params=sorted(HARNESSES))
 async def harness(request: pytest.FixtureRequest, database_url: str, tmp_path: Path):
+    async with HARNESSES[request.param](Context(database_url, tmp_path)) as h:
+        yield h
+
+
+@pytest.fixture(params=sorted(set(HARNESSES) - WITHOUT_FAULT_INJECTION))
+async def faulty_harness(request: pytest.FixtureRequest, database_url: str, tmp_path: Path):
+    """A harness whose provider can be made to fail on demand."""
     async with HARNESSES[request.param](Context(database_url, tmp_path)) as h:
         yield h
