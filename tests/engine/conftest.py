@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -12,23 +13,31 @@ from accord.bootstrap import Accord, build
 from accord.config import Settings
 from accord.domain.callers import Caller
 from accord.services.organizations import NewOrganization, create_organization
+from tests.contracts.conftest import HARNESSES, Context
 
 PLATFORM = Caller.platform("token:platform", "admin@platform.test")
 
 
-@pytest.fixture(params=["local", "fake"])
-async def app(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Accord]:
-    """accord on this test's database, with each IdP in turn."""
-    idp = None
-    if request.param == "fake":
-        from accord.testing import FakeIdentityProvider
-
-        idp = FakeIdentityProvider()
-    instance = build(settings, idp=idp)
-    try:
-        yield instance
-    finally:
-        await instance.aclose()
+@pytest.fixture(params=sorted(HARNESSES))
+async def app(
+    request: pytest.FixtureRequest, settings: Settings, database_url: str, tmp_path: Path
+) -> AsyncIterator[Accord]:
+    """accord on this test's database, with each IdP in turn: local, the fake, and every
+    vendor adapter talking to its emulator over loopback HTTP."""
+    if request.param == "local":
+        instance = build(settings)
+        try:
+            yield instance
+        finally:
+            await instance.aclose()
+        return
+    async with HARNESSES[request.param](Context(database_url, tmp_path)) as harness:
+        instance = build(settings, idp=harness.provider)
+        instance.harness = harness  # type: ignore[attr-defined]  # for fault injection
+        try:
+            yield instance
+        finally:
+            await instance.db.dispose()
 
 
 async def new_org(app: Accord, name: str = "Acme", max_users: int = 10) -> UUID:
