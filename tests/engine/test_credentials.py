@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -23,9 +24,10 @@ async def invited(accord: Accord, **changes) -> dict:
 async def test_a_setup_link_sets_the_password_once(accord: Accord) -> None:
     user = (await invited(accord))["user"]
     token, expires_at = await credentials.issue_password_setup(accord, UUID(user["id"]))
-    assert (
-        await scalar(accord, "SELECT count(*) FROM one_time_tokens WHERE digest = :d", d=token) == 0
-    )
+    valid_for = expires_at - datetime.now(UTC)
+    assert timedelta(hours=23, minutes=59) < valid_for <= timedelta(hours=24)
+    stored = await scalar(accord, "SELECT count(*) FROM one_time_tokens WHERE digest = :d", d=token)
+    assert stored == 0  # only its digest is kept
     done = await credentials.complete_password_setup(accord, token, "my own good password")
     assert done["status"] == "active"
     signed_in = await credentials.verify_password(accord, "ADA@example.com", "my own good password")
