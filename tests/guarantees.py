@@ -9,7 +9,7 @@ from accord.bootstrap import Accord
 
 
 async def assert_guarantees(accord: Accord) -> None:
-    """G1–G5 and G7 hold right now."""
+    """G1 to G5 and G7 hold right now."""
     remote = {u.remote_id: u async for u in accord.idp.iter_users(page_size=500)}
     async with accord.db.transaction() as conn:
         rows = (

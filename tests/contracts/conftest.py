@@ -9,8 +9,8 @@ a way to inject each fault. ``local`` and ``fake`` are defined here; each vendor
 from __future__ import annotations
 
 import importlib
-import uuid
 import pkgutil
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
