@@ -12,15 +12,17 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.tables import (
+    api_tokens,
     audit_events,
     idp_links,
     memberships,
     one_time_tokens,
+    operations,
     organizations,
     outbox,
     users,
 )
-from accord.domain.model import UserStatus
+from accord.domain.model import OperationState, UserStatus
 
 
 def _json_ready(value: Any) -> Any:
@@ -327,3 +329,62 @@ async def user_linked_to(conn: AsyncConnection, provider: str, remote_id: str) -
         idp_links.c.provider == provider, idp_links.c.remote_id == remote_id
     )
     return (await conn.execute(query)).scalar_one_or_none()
+
+
+# -- API tokens, organization lists and health (the HTTP API) -------------------------------------
+
+
+async def insert_api_token(conn: AsyncConnection, **values: Any) -> dict[str, Any]:
+    """Insert an API token row (its digest, never the token) and return it without the digest."""
+    row = (
+        (await conn.execute(insert(api_tokens).values(**values).returning(api_tokens)))
+        .mappings()
+        .one()
+    )
+    return {k: v for k, v in _plain(row).items() if k != "digest"}
+
+
+async def live_api_token(conn: AsyncConnection, digest: str) -> RowMapping | None:
+    """The unrevoked API token stored under ``digest``, if any."""
+    query = select(api_tokens).where(
+        api_tokens.c.digest == digest, api_tokens.c.revoked_at.is_(None)
+    )
+    return (await conn.execute(query)).mappings().first()
+
+
+async def revoke_api_token(conn: AsyncConnection, token_id: UUID) -> bool:
+    """Mark a token revoked (once; a second revocation keeps the first time). False if unknown."""
+    await conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    query = select(api_tokens.c.id).where(api_tokens.c.id == token_id)
+    return (await conn.execute(query)).first() is not None
+
+
+async def list_organizations_by_id(
+    conn: AsyncConnection, org_ids: list[UUID]
+) -> list[dict[str, Any]]:
+    """The organizations with these ids, ordered by slug, with their member counts."""
+    query = (
+        select(organizations, _member_count)
+        .where(organizations.c.id.in_(org_ids))
+        .order_by(organizations.c.slug)
+    )
+    return [_plain(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def open_operations_by_kind(conn: AsyncConnection) -> dict[str, int]:
+    """How many operations are open (not finished), per kind."""
+    query = (
+        select(operations.c.kind, func.count())
+        .where(operations.c.state == OperationState.OPEN)
+        .group_by(operations.c.kind)
+    )
+    return {kind: count for kind, count in (await conn.execute(query)).all()}
+
+
+async def ping(conn: AsyncConnection) -> None:
+    """Prove the database answers."""
+    await conn.execute(select(1))

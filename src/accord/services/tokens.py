@@ -1,0 +1,160 @@
+"""API tokens (who may call the HTTP API, with which scope: G10) and short-lived login tokens.
+
+API tokens are 256-bit random strings with a recognisable prefix (``acc_``, so secret scanners
+and people can tell what leaked); only their SHA-256 digest is stored (G9) and the token is
+shown once, when created. A token's caller key ``token:<id>`` scopes its idempotency keys.
+
+Login tokens prove, for a few minutes, that someone signed in with the local identity provider:
+an HS256 JWT signed with a key derived from the server key, made and checked with the standard
+library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from accord.adapters.db import repository
+from accord.domain import errors, secrets
+from accord.domain.callers import Caller
+from accord.domain.model import TokenScope
+from accord.services.directory import get_organization, parse_id
+
+if TYPE_CHECKING:
+    from accord.bootstrap import Accord
+
+TOKEN_PREFIX = "acc_"
+MAX_TOKEN_LENGTH = 200
+MAX_NAME_LENGTH = 100
+LOGIN_TOKEN_TTL_SECONDS = 15 * 60
+LOGIN_AUDIENCE = "accord:login"
+_LOGIN_KEY_PURPOSE = "login tokens"
+
+
+class ApiTokenNotFound(errors.AccordError):
+    """No such API token."""
+
+    code = "api_token_not_found"
+
+
+# -- API tokens ----------------------------------------------------------------------------------
+
+
+async def create_token(
+    accord: Accord, *, name: str, organization_id: str | UUID | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Create an API token (platform scope without an organization); return (token, record).
+
+    The token text exists only in the return value: show it once, it cannot be recovered.
+    """
+    clean = " ".join((name or "").split())
+    if not clean or len(clean) > MAX_NAME_LENGTH:
+        raise errors.InvalidInput(f"The token name must be 1 to {MAX_NAME_LENGTH} characters.")
+    org_id = None
+    if organization_id is not None:
+        org_id = UUID((await get_organization(accord, organization_id))["id"])
+    token = TOKEN_PREFIX + secrets.new_token()
+    async with accord.db.transaction() as conn:
+        record = await repository.insert_api_token(
+            conn,
+            id=uuid4(),
+            digest=secrets.digest(token),
+            name=clean,
+            scope=TokenScope.PLATFORM if org_id is None else TokenScope.ORGANIZATION,
+            organization_id=org_id,
+        )
+        await repository.record_audit(
+            conn,
+            actor="accord",
+            action="api_token.created",
+            organization_id=org_id,
+            data={"token_id": record["id"], "name": clean, "scope": record["scope"]},
+        )
+    return token, record
+
+
+async def revoke_token(accord: Accord, token_id: str | UUID) -> None:
+    """Revoke a token at once (idempotent); ApiTokenNotFound if there never was one."""
+    tid = parse_id(token_id, "The token id")
+    async with accord.db.transaction() as conn:
+        if not await repository.revoke_api_token(conn, tid):
+            raise ApiTokenNotFound(f"No API token {tid}.")
+        await repository.record_audit(
+            conn, actor="accord", action="api_token.revoked", data={"token_id": str(tid)}
+        )
+
+
+async def authenticate(accord: Accord, token_text: str | None) -> Caller:
+    """The caller that ``token_text`` stands for; Unauthenticated if unknown or revoked."""
+    text = (token_text or "").strip()
+    if not text.startswith(TOKEN_PREFIX) or len(text) > MAX_TOKEN_LENGTH:
+        raise errors.Unauthenticated()
+    async with accord.db.transaction() as conn:
+        row = await repository.live_api_token(conn, secrets.digest(text))
+    if row is None:
+        raise errors.Unauthenticated("The API token is unknown or has been revoked.")
+    key = f"token:{row['id']}"
+    if row["scope"] == TokenScope.PLATFORM:
+        return Caller.platform(key)
+    return Caller.organization(key, row["organization_id"])
+
+
+# -- login tokens (local identity provider) ------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(accord: Accord, signing_input: str) -> str:
+    key = accord.sealer.derived_key(_LOGIN_KEY_PURPOSE)
+    return _b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
+
+
+def issue_login_token(
+    accord: Accord, user: dict[str, Any], *, ttl_seconds: int = LOGIN_TOKEN_TTL_SECONDS
+) -> tuple[str, int]:
+    """A signed login token (HS256 JWT) for ``user``; returns it and its lifetime in seconds."""
+    now = int(time.time())
+    claims = {
+        "iss": "accord",
+        "aud": LOGIN_AUDIENCE,
+        "sub": str(user["id"]),
+        "email": user["email"],
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": uuid4().hex,
+    }
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{header}.{payload}"
+    return f"{signing_input}.{_sign(accord, signing_input)}", ttl_seconds
+
+
+def verify_login_token(accord: Accord, token: str) -> dict[str, Any]:
+    """The claims of a login token this server signed and that has not expired."""
+    invalid = errors.Unauthenticated("The login token is invalid or has expired.")
+    parts = (token or "").split(".")
+    if len(parts) != 3 or len(token) > 4096:
+        raise invalid
+    header, payload, signature = parts
+    if not hmac.compare_digest(_sign(accord, f"{header}.{payload}"), signature):
+        raise invalid
+    try:
+        algorithm = json.loads(_unb64(header)).get("alg")
+        claims = json.loads(_unb64(payload))
+    except (ValueError, AttributeError):
+        raise invalid from None
+    fresh = isinstance(claims.get("exp"), int) and claims["exp"] > time.time()
+    if algorithm != "HS256" or claims.get("aud") != LOGIN_AUDIENCE or not fresh:
+        raise invalid
+    return claims
