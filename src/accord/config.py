@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     operation_deadline_seconds: float = 24 * 3600.0
     invite_ttl_hours: float = 24.0
     temp_password_ttl_hours: float = 72.0
+    operation_max_attempts: int = Field(
+        25, description="Attempts before an operation is compensated and failed."
+    )
+    idempotency_ttl_hours: float = Field(
+        24.0, description="How long a finished operation's Idempotency-Key replays its answer."
+    )
+    worker_poll_seconds: float = 1.0
+    crash_at: str | None = Field(
+        None, description="Testing only: SIGKILL the process at this named point."
+    )
     auth0: Auth0Settings = Auth0Settings()
     supabase: SupabaseSettings = SupabaseSettings()
     keycloak: KeycloakSettings = KeycloakSettings()

@@ -149,6 +149,12 @@ class OperationPending(AccordError):
         self.retry_after = retry_after
 
 
+class RetryBudgetExhausted(AccordError):
+    """The operation could not finish in its retry budget and was rolled back."""
+
+    code = "retry_budget_exhausted"
+
+
 class HookFailed(AccordError):
     """An extension hook failed; the operation was rolled back."""
 

@@ -1,6 +1,7 @@
 """Deprovisioning: access is cut at once (the row is ``disabled`` in the claim), then the IdP
 user is deleted (only one that accord linked: created or adopted), then memberships, link and
 pending links are removed. Idempotent: deprovisioning a disabled user succeeds and does nothing.
+If the IdP refuses the delete, or it never becomes reachable, the user stays disabled.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from accord.adapters.db import repository
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.model import OperationKind, UserStatus
-from accord.services import operations
+from accord.services import crashpoints, operations
+from accord.services.crashpoints import CrashPoint
 from accord.services.directory import parse_id
 from accord.services.operations import Flow, Step, register_flow
 
@@ -74,6 +76,7 @@ class Deprovision(Flow):
         remote_id = step.op.flow_state.get("remote_id")
         if remote_id:
             await accord.idp.delete(remote_id)  # idempotent: a missing user is fine
+            crashpoints.reach(accord, CrashPoint.IDP_CALL_SENT)
         return {"remote_id": remote_id, "created_remote": False}
 
     async def finalize(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
@@ -99,10 +102,9 @@ class Deprovision(Flow):
         return False  # nothing was created
 
     async def undo_claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> None:
-        if step.op.user_id is not None and "previous_status" in step.op.flow_state:
-            await repository.set_user(
-                conn, step.op.user_id, status=step.op.flow_state["previous_status"]
-            )
+        # The user stays disabled: giving access back to someone an admin removed would be the
+        # worse failure. The IdP user and its link stay, for `accord reconcile` to report.
+        return None
 
 
 register_flow(Deprovision())

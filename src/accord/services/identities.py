@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from accord.adapters.db.operations import OperationRecord
 from accord.domain import errors
 from accord.domain.ports import NewRemoteUser, RemoteUser
+from accord.services import crashpoints
+from accord.services.crashpoints import CrashPoint
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -38,6 +40,7 @@ async def ensure_identity(
     if remote is None:
         try:
             created = await idp.create(NewRemoteUser(op.user_id, email, full_name, password))
+            crashpoints.reach(accord, CrashPoint.IDP_CALL_SENT)
             return created, True
         except (errors.RemoteConflict, errors.OutcomeUnknown):
             remote = await idp.find_by_email(email)

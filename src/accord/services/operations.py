@@ -41,6 +41,8 @@ from accord.adapters.db.operations import OperationRecord
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.model import OperationKind, OperationState, RecoveryPoint
+from accord.services import crashpoints
+from accord.services.crashpoints import CrashPoint
 
 if TYPE_CHECKING:
     from accord.bootstrap import Accord
@@ -198,6 +200,7 @@ async def _claim(
     except errors.AccordError as refusal:
         await _record_refusal(accord, row, refusal)
         raise
+    crashpoints.reach(accord, CrashPoint.AFTER_CLAIM)
     return Step(op, secrets)
 
 
@@ -292,6 +295,13 @@ async def resume(accord: Accord, operation_id: UUID) -> dict[str, Any] | None:
 async def drive(accord: Accord, step: Step) -> dict[str, Any]:
     """Run the operation from its recovery point to the end (or to a transient stop)."""
     flow = FLOWS[step.op.kind]
+    if step.op.recovery_point != RecoveryPoint.COMPENSATING and _exhausted(accord, step.op):
+        budget = errors.RetryBudgetExhausted(
+            f"Gave up after {step.op.attempts - 1} attempts: "
+            f"{(step.op.error or {}).get('message', 'the identity provider was unavailable')}"
+        )
+        step = await _begin_compensation(accord, step, budget)
+        return await _compensate(accord, flow, step)
     try:
         if step.op.recovery_point == RecoveryPoint.CLAIMED:
             step = await _ensure(accord, flow, step)
@@ -319,8 +329,14 @@ _FAILURES = (
 )
 
 
+def _exhausted(accord: Accord, op: OperationRecord) -> bool:
+    """Whether the operation has used up its attempts or outlived its deadline."""
+    return op.attempts > accord.settings.operation_max_attempts or _now() > op.deadline_at
+
+
 async def _ensure(accord: Accord, flow: Flow, step: Step) -> Step:
     changes = await flow.ensure_remote(accord, step)
+    crashpoints.reach(accord, CrashPoint.IDP_ANSWERED)
     async with accord.db.transaction() as conn:
         op = await store.advance(
             conn,
@@ -331,13 +347,16 @@ async def _ensure(accord: Accord, flow: Flow, step: Step) -> Step:
         )
     if op is None:
         raise errors.OperationInProgress(details_op(step.op))
+    crashpoints.reach(accord, CrashPoint.AFTER_RECOVERY_POINT)
     return Step(op, step.secrets)
 
 
 async def _finalize(accord: Accord, flow: Flow, step: Step) -> dict[str, Any]:
     async with accord.db.transaction() as conn:
         op = await store.get(conn, step.op.id, lock=True)
-        if op is None or op.recovery_point != RecoveryPoint.IDP_ENSURED or op.is_terminal:
+        if op is not None and op.is_terminal:  # another runner finished it meanwhile
+            return replay(accord, op)
+        if op is None or op.recovery_point != RecoveryPoint.IDP_ENSURED:
             raise errors.OperationInProgress(details_op(step.op))
         result = {
             "operation_id": str(op.id),
@@ -353,6 +372,8 @@ async def _finalize(accord: Accord, flow: Flow, step: Step) -> dict[str, Any]:
             lease_until=None,
             error=None,
         )
+        crashpoints.reach(accord, CrashPoint.BEFORE_FINALIZE_COMMIT)
+    crashpoints.reach(accord, CrashPoint.AFTER_COMMIT)
     return flow.public_result(result, step.secrets)
 
 

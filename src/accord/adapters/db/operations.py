@@ -148,3 +148,61 @@ async def open_operation_for_user(conn: AsyncConnection, user_id: UUID) -> Opera
     )
     row = (await conn.execute(query.limit(1))).first()
     return _record(row) if row else None
+
+
+async def lease_due(
+    conn: AsyncConnection, *, limit: int, lease_seconds: float
+) -> list[OperationRecord]:
+    """Lease up to ``limit`` open operations that nobody runs and whose retry time has come.
+
+    ``FOR UPDATE SKIP LOCKED`` lets any number of workers share the queue: each row goes to one.
+    """
+    due = (
+        select(operations.c.id)
+        .where(
+            operations.c.state == OperationState.OPEN,
+            (operations.c.lease_until.is_(None)) | (operations.c.lease_until < func.now()),
+            (operations.c.next_attempt_at.is_(None)) | (operations.c.next_attempt_at <= func.now()),
+        )
+        .order_by(operations.c.next_attempt_at.asc().nulls_first())
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        update(operations)
+        .where(operations.c.id.in_(due))
+        .values(
+            lease_until=func.now() + text(f"interval '{float(lease_seconds)} seconds'"),
+            attempts=operations.c.attempts + 1,
+            updated_at=func.now(),
+        )
+        .returning(*operations.c)
+    )
+    return [_record(row) for row in rows]
+
+
+async def release_lease(conn: AsyncConnection, operation_id: UUID) -> None:
+    """Give an operation back to the queue at once (a worker shutting down)."""
+    await conn.execute(
+        update(operations)
+        .where(operations.c.id == operation_id, operations.c.state == OperationState.OPEN)
+        .values(lease_until=None, attempts=operations.c.attempts - 1)
+    )
+
+
+async def forget_idempotency(conn: AsyncConnection, older_than_hours: float) -> int:
+    """Past their lifetime, finished operations stop answering for their key; the record (and
+    the audit trail) stays, without its sealed secrets."""
+    result = await conn.execute(
+        update(operations)
+        .where(
+            operations.c.state != OperationState.OPEN,
+            operations.c.updated_at
+            < func.now() - text(f"interval '{float(older_than_hours)} hours'"),
+            (operations.c.idempotency_key.is_not(None))
+            | (operations.c.sealed_secrets.is_not(None)),
+        )
+        .values(idempotency_key=None, sealed_secrets=None)
+    )
+    return result.rowcount

@@ -1,0 +1,31 @@
+"""Named points between the steps of every flow, where the crash tests kill the process.
+
+``ACCORD_CRASH_AT=<point>`` (settings.crash_at) makes the process SIGKILL itself on reaching that
+point: no cleanup, no ``finally``, exactly what a power cut or an OOM kill does. Unset (always,
+outside tests) a point costs one comparison.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from accord.bootstrap import Accord
+
+
+class CrashPoint(StrEnum):
+    AFTER_CLAIM = "after_claim"  # transaction 1 committed
+    IDP_CALL_SENT = "idp_call_sent"  # the IdP applied the create/delete; its answer not yet read
+    IDP_ANSWERED = "idp_answered"  # the IdP phase is done; its recovery point not yet written
+    AFTER_RECOVERY_POINT = "after_recovery_point"  # transaction 2 committed
+    BEFORE_FINALIZE_COMMIT = "before_finalize_commit"  # transaction 3 done but not committed
+    AFTER_COMMIT = "after_commit"  # transaction 3 committed; the response not yet sent
+
+
+def reach(accord: Accord, point: CrashPoint) -> None:
+    """Die here if the settings say so."""
+    if accord.settings.crash_at == point:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,91 @@
+"""Delivering the outbox: each queued message becomes one mail, sent after its change committed
+(G8), at least once, deduplicated by its key (one outbox row per key).
+
+Set-password links are minted here, at send time, so no link ever rests in the database in a
+form that could be read back (only its digest is stored). A message that is sent twice (a crash
+between sending and recording it) carries two links; both work until they expire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+from accord.adapters.db import outbox, repository
+from accord.domain.model import UserStatus
+from accord.services.credentials import issue_password_setup, setup_link
+from accord.services.operations import backoff_seconds
+
+if TYPE_CHECKING:
+    from accord.bootstrap import Accord
+
+SEND_LEASE_SECONDS = 120.0
+
+
+class Mailer(Protocol):
+    async def send(self, recipient: str, subject: str, body: str) -> None: ...
+
+
+@dataclass
+class Delivery:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def compose(kind: str, payload: dict[str, Any], link: str, expires_at: datetime) -> tuple[str, str]:
+    """Subject and text of a message: what to do, and until when."""
+    name = payload.get("full_name") or "there"
+    until = expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    hours = int(payload.get("valid_hours", 24))
+    if kind == "invitation":
+        subject = "You have been invited: set your password"
+        opening = "An account has been created for you."
+    else:
+        subject = "Set your password"
+        opening = "Someone (hopefully you) asked to set the password of your account."
+    body = (
+        f"Hello {name},\n\n{opening} To choose your password, open this link:\n\n  {link}\n\n"
+        f"The link works once and expires in {hours} hours (at {until}). If it has expired, "
+        "ask for a new one on the sign-in page.\n\nIf you did not expect this message, you can "
+        "ignore it.\n"
+    )
+    return subject, body
+
+
+async def deliver_outbox(accord: Accord, mailer: Mailer, *, limit: int = 20) -> Delivery:
+    """Send the messages that are due; a failed one is retried later with backoff."""
+    delivery = Delivery()
+    async with accord.db.transaction() as conn:
+        messages = await outbox.lease_due(conn, limit=limit, lease_seconds=SEND_LEASE_SECONDS)
+    for message in messages:
+        await _deliver(accord, mailer, message, delivery)
+    return delivery
+
+
+async def _deliver(accord: Accord, mailer: Mailer, message: Any, delivery: Delivery) -> None:
+    user_id = UUID(message["payload"]["user_id"])
+    async with accord.db.transaction() as conn:
+        user = await repository.user_row(conn, user_id)
+    if user is None or user["status"] not in (UserStatus.PENDING, UserStatus.ACTIVE):
+        async with accord.db.transaction() as conn:  # nobody left to mail: done with it
+            await outbox.mark_sent(conn, message["id"])
+        delivery.skipped += 1
+        return
+    token, expires_at = await issue_password_setup(accord, user_id)
+    subject, body = compose(
+        message["kind"], message["payload"], setup_link(accord, token), expires_at
+    )
+    try:
+        await mailer.send(message["recipient"], subject, body)
+    except Exception as exc:  # any failure of the mail server: retry this message later
+        async with accord.db.transaction() as conn:
+            retry_in = backoff_seconds(message["attempts"])
+            await outbox.mark_failed(conn, message["id"], f"{type(exc).__name__}: {exc}", retry_in)
+        delivery.failed += 1
+        return
+    async with accord.db.transaction() as conn:
+        await outbox.mark_sent(conn, message["id"])
+    delivery.sent += 1

@@ -1,0 +1,124 @@
+"""The worker: finishes every operation, delivers the outbox, expires what has outlived itself.
+
+Any number of workers, on any number of machines, share the work through PostgreSQL alone:
+operations and messages are leased with ``FOR UPDATE SKIP LOCKED`` (each goes to one worker),
+and a lease that outlives its worker (a crash) makes the work due again. The housekeeping pass
+runs under an advisory lock, so one worker at a time does it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from accord.adapters.db import operations as store
+from accord.adapters.db import outbox
+from accord.domain import errors
+from accord.services import operations
+from accord.services.mail import Delivery, Mailer, deliver_outbox
+from accord.services.operations import Step
+
+if TYPE_CHECKING:
+    from accord.bootstrap import Accord
+
+HOUSEKEEPING_LOCK_KEY = 0x61636377_686B7070  # "accwhkpp"
+
+
+@dataclass
+class Pass:
+    """What one pass of the worker did."""
+
+    succeeded: int = 0
+    failed: int = 0
+    postponed: int = 0
+    mail: Delivery = field(default_factory=Delivery)
+    expired_tokens: int = 0
+    forgotten_keys: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.succeeded or self.failed or self.postponed or self.mail.sent)
+
+
+async def resume_due_operations(accord: Accord, result: Pass, *, limit: int = 10) -> None:
+    """Lease the operations that are due and drive each to its end or its next retry."""
+    async with accord.db.transaction() as conn:
+        leased = await store.lease_due(
+            conn, limit=limit, lease_seconds=accord.settings.operation_lease_seconds
+        )
+    outcomes = await asyncio.gather(*(_drive(accord, op) for op in leased))
+    for outcome in outcomes:
+        setattr(result, outcome, getattr(result, outcome) + 1)
+
+
+async def _drive(accord: Accord, op: store.OperationRecord) -> str:
+    secrets = accord.sealer.open(op.sealed_secrets) if op.sealed_secrets else {}
+    try:
+        await operations.drive(accord, Step(op, secrets))
+    except errors.OperationPending:
+        return "postponed"
+    except errors.ProviderMisconfigured:
+        return "postponed"
+    except errors.AccordError:
+        return "failed"
+    return "succeeded"
+
+
+async def housekeeping(accord: Accord, result: Pass) -> None:
+    """Expire one-time tokens and idempotency keys past their lifetime (one worker at a time)."""
+    async with accord.db.transaction() as conn:
+        locked = (
+            await conn.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": HOUSEKEEPING_LOCK_KEY}
+            )
+        ).scalar_one()
+        if not locked:
+            return
+        result.expired_tokens = await outbox.expire_tokens(conn)
+        result.forgotten_keys = await store.forget_idempotency(
+            conn, accord.settings.idempotency_ttl_hours
+        )
+
+
+async def run_once(accord: Accord, mailer: Mailer, *, housekeep: bool = True) -> Pass:
+    """One pass: due operations, then due mail, then (optionally) housekeeping."""
+    result = Pass()
+    await resume_due_operations(accord, result)
+    result.mail = await deliver_outbox(accord, mailer)
+    if housekeep:
+        await housekeeping(accord, result)
+    return result
+
+
+async def run_until_idle(accord: Accord, mailer: Mailer, *, max_passes: int = 1000) -> Pass:
+    """Passes until one finds nothing due: what tests and ``accord worker --once`` use."""
+    total = Pass()
+    for _ in range(max_passes):
+        step = await run_once(accord, mailer)
+        total.succeeded += step.succeeded
+        total.failed += step.failed
+        total.postponed += step.postponed
+        total.mail.sent += step.mail.sent
+        total.mail.failed += step.mail.failed
+        if not step.busy:
+            break
+    return total
+
+
+async def run_forever(accord: Accord, mailer: Mailer, stop: asyncio.Event) -> None:
+    """Work until ``stop`` is set; then finish the pass in hand (its leases end with it)."""
+    poll = accord.settings.worker_poll_seconds
+    passes = 0
+    while not stop.is_set():
+        try:
+            result = await run_once(accord, mailer, housekeep=passes % 60 == 0)
+        except errors.StorageUnavailable:
+            result = Pass()  # the database is away: wait and try again
+        passes += 1
+        if not result.busy:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll)
