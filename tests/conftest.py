@@ -26,6 +26,7 @@ from accord.adapters.db.engine import sync_engine
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord, build
 from accord.config import Settings
+from tests.mailbox import Inbox, SmtpServer, free_port
 
 TEMPLATE_LOCK_KEY = 0x61636374_706C6174  # "acctplat": one template builder at a time
 
@@ -138,3 +139,14 @@ async def accord_fake(settings: Settings, fake_idp) -> AsyncIterator[Accord]:
         yield instance
     finally:
         await instance.aclose()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback; ``smtp.stop()``/``start()`` simulate an outage."""
+    server = SmtpServer(Inbox(), free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -16,7 +16,7 @@ from accord.services.provisioning import NewUser, create_user
 from accord.testing import FakeIdentityProvider, Fault
 from tests.engine.conftest import PLATFORM, new_org, scalar
 from tests.guarantees import assert_guarantees
-from tests.worker.conftest import SmtpServer, make_everything_due
+from tests.mailbox import SmtpServer, make_everything_due
 
 
 def user(org: UUID, email: str = "ada@example.com", **changes) -> NewUser:
@@ -79,7 +79,7 @@ async def test_a_client_retry_racing_the_worker_has_its_effects_once(
     with pytest.raises(errors.OperationPending):
         await create_user(accord_fake, request, caller=PLATFORM, idempotency_key="k")
     await make_everything_due(accord_fake)
-    client, pass_ = await asyncio.gather(
+    client, _ = await asyncio.gather(
         create_user(accord_fake, request, caller=PLATFORM, idempotency_key="k"),
         worker.run_once(accord_fake, smtp.mailer()),
     )

@@ -1,14 +1,13 @@
-"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives, and can go down."""
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives and can go down;
+and a way to let time pass for the worker without sleeping."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
 
-import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
@@ -52,16 +51,6 @@ class SmtpServer:
 
     def mailer(self) -> SmtpMailer:
         return SmtpMailer(SmtpSettings(host="127.0.0.1", port=self.port, timeout_seconds=5))
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(Inbox(), free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def make_everything_due(accord: Accord) -> None:
