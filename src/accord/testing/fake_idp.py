@@ -36,6 +36,12 @@ class Fault(StrEnum):
     GHOST = "ghost"  # the write happened, but the answer was lost
     REJECTED = "rejected"  # 4xx: refused
     MISCONFIGURED = "misconfigured"  # 401/403
+    CRASH = "crash"  # the calling process dies mid-call (raises SimulatedCrash)
+
+
+class SimulatedCrash(BaseException):
+    """The process "died" here: nothing in accord catches it, no phase completes, the lease
+    stays held until it expires, exactly as after a kill -9 (but within one test process)."""
 
 
 class FakeIdentityProvider:
@@ -79,6 +85,8 @@ class FakeIdentityProvider:
             raise RemoteRejected("fake IdP: request rejected")
         if fault is Fault.MISCONFIGURED:
             raise ProviderMisconfigured("fake IdP: 401 invalid credentials")
+        if fault is Fault.CRASH:
+            raise SimulatedCrash(f"simulated crash during {fault}")
 
     # -- the port ------------------------------------------------------------------------------
 
