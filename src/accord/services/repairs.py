@@ -1,0 +1,301 @@
+"""The repairs that ``reconcile --fix`` applies, one finding at a time, each made safe alone.
+
+Each repair re-reads what it is about to change, in the transaction that changes it: the row
+under its lock, and whether an open operation owns the user or the e-mail (a running operation
+is never touched: its own runner finishes it). An IdP user is deleted only while its e-mail is
+held (``hold_email``): a concurrent claim for that e-mail waits, then finds no IdP user to adopt,
+instead of adopting one that is about to vanish. Each repair writes an audit event and says
+whether the drift is gone; a repair that finds the world changed since the scan does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from accord.adapters.db import operations as store
+from accord.adapters.db import repairs as sql
+from accord.adapters.db import repository
+from accord.domain import errors
+from accord.domain.drift import Action, Finding, email_key
+from accord.domain.emails import local_part, normalize_email
+from accord.domain.model import OperationState, UserStatus
+from accord.domain.ports import NewRemoteUser, RemoteUser
+from accord.services import operations
+
+if TYPE_CHECKING:
+    from accord.bootstrap import Accord
+
+READ_ATTEMPTS = 4
+LIVE = (UserStatus.PENDING, UserStatus.ACTIVE)
+
+
+class Changed(Exception):
+    """The world changed since the scan: roll back and leave the finding as it is."""
+
+
+async def read_remote(accord: Accord, remote_id: str) -> RemoteUser | None:
+    """The IdP user, or None if the IdP says it is gone; transient failures are retried."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return await accord.idp.get(remote_id)
+        except errors.RemoteNotFound:
+            return None
+        except errors.ProviderUnavailable as exc:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(min(exc.retry_after or 0.5 * 2**attempt, 10.0))
+    raise AssertionError("unreachable")
+
+
+async def apply(accord: Accord, finding: Finding, actor: str) -> None:
+    """Apply the finding's action; mark it done if the drift is gone."""
+    repair = _REPAIRS.get(finding.action)
+    if repair is None:
+        return
+    try:
+        finding.done = await repair(accord, finding, actor)
+    except Changed as changed:
+        finding.note = f"left: {changed}"
+    except errors.ProviderUnavailable as exc:
+        finding.note = f"left: the identity provider is unavailable ({exc.message})"
+
+
+async def _check_free(conn: AsyncConnection, user_id: Any, email: str) -> None:
+    if await sql.open_operation_touching(conn, user_id=user_id, email=email) is not None:
+        raise Changed("an operation is running for this user")
+
+
+async def _audit(conn: AsyncConnection, actor: str, action: str, f: Finding, **data: Any) -> None:
+    user_id = f.ids.get("user_id")
+    await repository.record_audit(
+        conn,
+        actor=actor,
+        action=action,
+        subject_user_id=UUID(user_id) if user_id else None,
+        subject_email=f.email,
+        data={"drift": f.drift.value, **data},
+    )
+
+
+# -- rows --------------------------------------------------------------------------------------
+
+
+async def _locked_row(conn: AsyncConnection, f: Finding, statuses: tuple[str, ...]) -> Any:
+    row = await repository.user_row(conn, UUID(f.ids["user_id"]), lock=True)
+    if row is None or row["status"] not in statuses or row["email"] != f.email:
+        raise Changed("the row changed since the scan")
+    await _check_free(conn, row["id"], f.email)
+    return row
+
+
+async def _current_link(conn: AsyncConnection, accord: Accord, user_id: UUID) -> str | None:
+    link = await repository.get_link(conn, user_id, accord.idp.name)
+    return link["remote_id"] if link else None
+
+
+async def link_match(accord: Accord, f: Finding, actor: str) -> bool:
+    """Link a row to the IdP user with its e-mail (replacing a link to a vanished one)."""
+    remote = await read_remote(accord, f.ids["remote_id"])
+    if remote is None or email_key(remote.email) != f.email:
+        raise Changed("the IdP user changed since the scan")
+    async with accord.db.transaction() as conn:
+        row = await _locked_row(conn, f, LIVE)
+        if await _current_link(conn, accord, row["id"]) != f.ids.get("stale_remote_id"):
+            raise Changed("the row was linked meanwhile")
+        if await repository.user_linked_to(conn, accord.idp.name, remote.remote_id) is not None:
+            raise Changed("the IdP user was linked meanwhile")
+        await repository.link_identity(
+            conn,
+            user_id=row["id"],
+            provider=accord.idp.name,
+            remote_id=remote.remote_id,
+            created_by_accord=remote.accord_user_id == str(row["id"]),
+        )
+        await _audit(conn, actor, "reconcile.linked", f, remote_id=remote.remote_id)
+    return True
+
+
+async def deprovision_row(accord: Accord, f: Finding, actor: str) -> bool:
+    """Cut a row's access whose IdP user is gone: a database-only change (nothing remote)."""
+    async with accord.db.transaction() as conn:
+        row = await _locked_row(conn, f, LIVE)
+        if await _current_link(conn, accord, row["id"]) != f.ids.get("remote_id"):
+            raise Changed("the row was linked meanwhile")
+        await repository.remove_memberships(conn, row["id"])
+        await repository.unlink_identities(conn, row["id"])
+        await repository.delete_one_time_tokens(conn, row["id"])
+        await repository.delete_unsent_mail(conn, f.email)
+        await repository.set_user(conn, row["id"], status=UserStatus.DISABLED)
+        await _audit(conn, actor, "reconcile.row_deprovisioned", f, reason=f.ids.get("reason"))
+    return True
+
+
+async def remove_unfinished_row(
+    accord: Accord, f: Finding, actor: str, action: str = "reconcile.row_removed"
+) -> bool:
+    """Delete a row that was never finished (no link, no running operation)."""
+    async with accord.db.transaction() as conn:
+        row = await _locked_row(conn, f, (f.ids["status"],))
+        if await _current_link(conn, accord, row["id"]) is not None:
+            raise Changed("the row was linked meanwhile")
+        await repository.delete_user_row(conn, row["id"])
+        await _audit(conn, actor, action, f, status=row["status"])
+    return True
+
+
+async def recreate_identity(accord: Accord, f: Finding, actor: str) -> bool:
+    """Give a row a new IdP user (no password: a set-password mail goes out) and link it."""
+    user_id = UUID(f.ids["user_id"])
+    async with accord.db.transaction() as conn:
+        row = await _locked_row(conn, f, LIVE)
+    remote, created = await _ensure_remote(accord, user_id, f.email, row["full_name"])
+    try:
+        async with accord.db.transaction() as conn:
+            await _locked_row(conn, f, LIVE)
+            if await _current_link(conn, accord, user_id) != f.ids.get("remote_id"):
+                raise Changed("the row was linked meanwhile")
+            await repository.link_identity(
+                conn,
+                user_id=user_id,
+                provider=accord.idp.name,
+                remote_id=remote.remote_id,
+                created_by_accord=created,
+            )
+            await repository.set_user(conn, user_id, status=UserStatus.PENDING)
+            await _queue_setup_mail(conn, accord, row, remote.remote_id)
+            await _audit(conn, actor, "reconcile.identity_recreated", f, remote_id=remote.remote_id)
+    except Changed:
+        if created:
+            await accord.idp.delete(remote.remote_id)  # ours, and unused: undo it
+        raise
+    return True
+
+
+async def _ensure_remote(
+    accord: Accord, user_id: UUID, email: str, full_name: str
+) -> tuple[RemoteUser, bool]:
+    try:
+        return await accord.idp.create(NewRemoteUser(user_id, email, full_name)), True
+    except (errors.RemoteConflict, errors.OutcomeUnknown):
+        found = await accord.idp.find_by_email(email)
+    if found is None or found.accord_user_id != str(user_id):
+        raise Changed("another IdP user has this e-mail now")
+    return found, True
+
+
+async def _queue_setup_mail(
+    conn: AsyncConnection, accord: Accord, row: Any, remote_id: str
+) -> None:
+    await repository.enqueue_mail(
+        conn,
+        kind="invitation",
+        dedupe_key=f"reconcile-recreate:{row['id']}:{remote_id}",
+        recipient=row["email"],
+        payload={
+            "user_id": str(row["id"]),
+            "full_name": row["full_name"],
+            "valid_hours": accord.settings.invite_ttl_hours,
+        },
+    )
+
+
+# -- IdP users ---------------------------------------------------------------------------------
+
+
+async def delete_idp_user(accord: Accord, f: Finding, actor: str) -> bool:
+    """Delete an IdP user accord created and never finished, while its e-mail is held."""
+    remote = await read_remote(accord, f.ids["remote_id"])
+    if remote is None:
+        f.note = "already gone"
+        return True
+    async with accord.db.transaction() as conn:
+        placeholder = await _hold(conn, remote.email)
+        await _check_free(conn, f.ids.get("accord_user_id"), email_key(remote.email))
+        if await repository.user_linked_to(conn, accord.idp.name, remote.remote_id) is not None:
+            raise Changed("the IdP user was linked meanwhile")
+        await accord.idp.delete(remote.remote_id)
+        await sql.release_email(conn, placeholder)
+        await _audit(conn, actor, "reconcile.idp_user_deleted", f, remote_id=remote.remote_id)
+    return True
+
+
+async def _hold(conn: AsyncConnection, email: str) -> UUID | None:
+    """Hold a claimable e-mail; one that is not valid for accord can never be claimed."""
+    try:
+        normalized = normalize_email(email)
+    except errors.EmailInvalid:
+        return None
+    if normalized != email_key(email):
+        return None  # no claim can ever produce this spelling
+    held, placeholder = await sql.hold_email(conn, normalized)
+    if not held:
+        raise Changed("a user with this e-mail exists now")
+    return placeholder
+
+
+async def adopt_idp_user(accord: Accord, f: Finding, actor: str) -> bool:
+    """Give an IdP user accord did not create a row (without memberships) and link it."""
+    remote = await read_remote(accord, f.ids["remote_id"])
+    if remote is None:
+        f.note = "already gone"
+        return True
+    try:
+        email = normalize_email(remote.email)
+    except errors.EmailInvalid as exc:
+        raise Changed(f"its e-mail cannot be adopted: {exc.message}") from None
+    if email != remote.email:
+        raise Changed("its e-mail is not in normalized form in the IdP; a person fixes it")
+    async with accord.db.transaction() as conn:
+        name = " ".join((remote.full_name or "").split()) or local_part(email)
+        user_id = await sql.insert_adopted_user(conn, email=email, full_name=name, created_by=actor)
+        if user_id is None:
+            raise Changed("a user with this e-mail exists now")
+        await _check_free(conn, None, email)
+        if await repository.user_linked_to(conn, accord.idp.name, remote.remote_id) is not None:
+            raise Changed("the IdP user was linked meanwhile")
+        await repository.link_identity(
+            conn,
+            user_id=user_id,
+            provider=accord.idp.name,
+            remote_id=remote.remote_id,
+            created_by_accord=False,
+        )
+        f.ids["user_id"] = str(user_id)
+        await _audit(conn, actor, "reconcile.identity_adopted", f, remote_id=remote.remote_id)
+    return True
+
+
+# -- operations --------------------------------------------------------------------------------
+
+
+async def resume_operation(accord: Accord, f: Finding, actor: str) -> bool:
+    """Drive a stuck operation to its end; the engine compensates one that cannot finish."""
+    op_id = UUID(f.ids["operation_id"])
+    # It ends compensated, or waits for the IdP again (an error either way): its state says.
+    with contextlib.suppress(errors.AccordError):
+        await operations.resume(accord, op_id)
+    async with accord.db.transaction() as conn:
+        op = await store.get(conn, op_id)
+        if op is None or not op.is_terminal:
+            f.note = "left: running elsewhere, or waiting for the identity provider"
+            return False
+        await _audit(conn, actor, "reconcile.operation_resumed", f, state=op.state.value)
+    f.note = "finished" if op.state == OperationState.SUCCEEDED else "compensated"
+    return True
+
+
+_REPAIRS: dict[Action, Callable[[Accord, Finding, str], Awaitable[bool]]] = {
+    Action.LINK: link_match,
+    Action.DEPROVISION: deprovision_row,
+    Action.REMOVE_ROW: remove_unfinished_row,
+    Action.RECREATE: recreate_identity,
+    Action.DELETE_IDP_USER: delete_idp_user,
+    Action.ADOPT: adopt_idp_user,
+    Action.RESUME: resume_operation,
+}
