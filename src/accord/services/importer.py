@@ -1,0 +1,223 @@
+"""Importing existing users from a file, through the normal engine (``create_user``).
+
+Each row gets a stable idempotency key, ``import:<sha256 of the normalized row>``, so a rerun
+replays what the first run did instead of doing it again: a row already imported reads
+``exists``, a row refused before is refused the same way, an operation left open (the IdP was
+down) is rejoined. One result per row is written (``created`` / ``adopted`` / ``exists`` /
+``error`` with its code), bad rows do not stop the run, and memory stays bounded: the file is
+read as it goes, a few rows at a time run concurrently, results are written as they finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from uuid import UUID
+
+from accord.adapters.db import operations as store
+from accord.adapters.db import repairs as sql
+from accord.domain import errors
+from accord.domain.callers import Caller
+from accord.domain.emails import normalize_email
+from accord.domain.model import OperationState, Role
+from accord.domain.slugs import slugify
+from accord.services.organizations import NewOrganization, create_organization
+from accord.services.provisioning import NewUser, clean_name, create_user
+
+if TYPE_CHECKING:
+    from accord.bootstrap import Accord
+
+FIELDS = ("email", "full_name", "organization_id", "organization_name", "role")
+ORG_CACHE_LIMIT = 10_000
+
+
+@dataclass
+class ImportSummary:
+    """How many rows ended how, and where the per-row results are."""
+
+    results: str
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"results": self.results, "rows": sum(self.counts.values()), **self.counts}
+
+
+@dataclass
+class _Context:
+    accord: Accord
+    caller: Caller
+    default_org: str | None
+    max_users: int
+    orgs: dict[str, UUID] = field(default_factory=dict)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def read_rows(handle: TextIO, name: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line, row) for each data row of a CSV or JSON Lines file; an unreadable row is
+    (line, why). The format comes from the file's suffix, else from its first character."""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return _json_lines(handle)
+    if suffix == ".csv":
+        return _csv_rows(handle)
+    first = handle.read(1)
+    handle.seek(0)
+    return _json_lines(handle) if first == "{" else _csv_rows(handle)
+
+
+def _csv_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    reader = csv.DictReader(handle)
+    for row in reader:
+        yield reader.line_num, {k.strip().lower(): v for k, v in row.items() if k}
+
+
+def _json_lines(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    for number, line in enumerate(handle, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            yield number, "the line is not JSON"
+            continue
+        yield number, row if isinstance(row, dict) else "the line is not a JSON object"
+
+
+# -- one row -------------------------------------------------------------------------------------
+
+
+def row_key(row: dict[str, Any]) -> str:
+    """The row's idempotency key: the same row, however spelled, gets the same key."""
+    normalized = {
+        "email": normalize_email(str(row.get("email") or "")),
+        "full_name": " ".join(str(row.get("full_name") or row.get("name") or "").split()),
+        "organization_id": str(row.get("organization_id") or "").strip().lower(),
+        "organization_name": " ".join(str(row.get("organization_name") or "").split()),
+        "role": str(row.get("role") or Role.ORG_USER).strip().lower(),
+    }
+    digest = hashlib.sha256(json.dumps(normalized, sort_keys=True).encode()).hexdigest()
+    return f"import:{digest}"
+
+
+async def _import_row(ctx: _Context, line: int, row: dict[str, Any] | str) -> dict[str, Any]:
+    email = row.get("email") if isinstance(row, dict) else None
+    result: dict[str, Any] = {"line": line, "email": email}
+    try:
+        if isinstance(row, str):
+            raise errors.InvalidInput(f"Line {line}: {row}.")
+        result |= await _provision(ctx, row)
+    except errors.EmailAlreadyExists as exc:
+        result |= {"status": "exists", "message": exc.message}
+    except errors.OperationPending as exc:
+        result |= {"status": "error", "code": exc.code, "operation_id": exc.operation_id}
+        result["message"] = "The IdP is unavailable; the operation goes on. Rerun to see it end."
+    except errors.AccordError as exc:
+        result |= {"status": "error", "code": exc.code, "message": exc.message}
+    return result
+
+
+async def _provision(ctx: _Context, row: dict[str, Any]) -> dict[str, Any]:
+    key = row_key(row)
+    async with ctx.accord.db.transaction() as conn:
+        before = await store.find_by_key(conn, ctx.caller.key, key)
+    request = NewUser(
+        email=str(row.get("email") or ""),
+        full_name=clean_name(str(row.get("full_name") or row.get("name") or "")),
+        organization_id=await _organization(ctx, row),
+        role=_role(row.get("role")),
+    )
+    outcome = await create_user(ctx.accord, request, caller=ctx.caller, idempotency_key=key)
+    user = outcome["user"]
+    if before is not None and before.state == OperationState.SUCCEEDED:
+        status = "exists"  # imported by an earlier run: replayed, nothing done
+    else:
+        status = "adopted" if outcome["reused_identity"] else "created"
+    return {"email": user["email"], "status": status, "user_id": user["id"]}
+
+
+def _role(value: Any) -> Role:
+    try:
+        return Role(str(value or Role.ORG_USER).strip().lower())
+    except ValueError:
+        roles = ", ".join(r.value for r in Role)
+        raise errors.InvalidInput(f"The role {value!r} is not one of {roles}.") from None
+
+
+async def _organization(ctx: _Context, row: dict[str, Any]) -> UUID:
+    """The row's organization: its id, or the team organization of its name (made if new)."""
+    org_id, name = (
+        row.get("organization_id"),
+        " ".join(str(row.get("organization_name") or "").split()),
+    )
+    if org_id or (not name and ctx.default_org):
+        try:
+            return UUID(str(org_id or ctx.default_org).strip())
+        except ValueError:
+            raise errors.InvalidInput(f"The organization id {org_id!r} is not a UUID.") from None
+    if not name:
+        raise errors.InvalidInput("The row names no organization (and --org was not given).")
+    if name not in ctx.orgs:
+        if len(ctx.orgs) >= ORG_CACHE_LIMIT:
+            ctx.orgs.clear()
+        ctx.orgs[name] = await _find_or_create(ctx, name)
+    return ctx.orgs[name]
+
+
+async def _find_or_create(ctx: _Context, name: str) -> UUID:
+    for _ in range(2):
+        async with ctx.accord.db.transaction() as conn:
+            found = await sql.organization_by_slug(conn, slugify(name))
+        if found is not None:
+            return found["id"]
+        new = NewOrganization(name=name, max_users=ctx.max_users)
+        try:
+            return UUID((await create_organization(ctx.accord, new, caller=ctx.caller))["id"])
+        except errors.OrganizationExists:
+            continue  # another row created it a moment ago: look it up again
+    raise errors.OrganizationExists(f"The organization {name!r} could not be found or created.")
+
+
+# -- the whole file ------------------------------------------------------------------------------
+
+
+async def import_users(
+    accord: Accord,
+    path: Path,
+    *,
+    caller: Caller,
+    results: Path | None = None,
+    default_org: str | None = None,
+    parallelism: int = 4,
+    max_users: int = 10,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Provision every row of ``path``; write one JSON line per row to ``results``."""
+    caller.require_platform()
+    results = results or path.with_name(path.name + ".results.jsonl")
+    ctx = _Context(accord, caller, default_org, max_users)
+    summary = ImportSummary(str(results))
+    gate = asyncio.Semaphore(max(1, parallelism))
+
+    async def one(line: int, row: dict[str, Any] | str) -> dict[str, Any]:
+        async with gate:
+            return await _import_row(ctx, line, row)
+
+    with path.open(newline="", encoding="utf-8-sig") as source, results.open("w") as out:
+        rows = read_rows(source, path.name)
+        while chunk := list(islice(rows, parallelism * 8)):
+            for outcome in await asyncio.gather(*(one(n, r) for n, r in chunk)):
+                out.write(json.dumps(outcome, default=str) + "\n")
+                summary.counts[outcome["status"]] += 1
+            if progress is not None:
+                progress(len(chunk))
+    return summary
