@@ -24,6 +24,7 @@ from accord.config import Settings
 from accord.domain.callers import Caller
 from accord.domain.errors import AccordError
 from accord.domain.model import CredentialMode, RegistrationSource, Role
+from accord.entrypoints.cli_drift import register as register_drift_commands
 from accord.entrypoints.emulate import emulate
 from accord.services import (
     deprovisioning,
@@ -45,6 +46,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
 app.command("emulate")(emulate)
+register_drift_commands(app, orgs_app)  # reconcile, cleanup-orphans, import, doctor, orgs merge
 
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 out = Console(soft_wrap=True)
