@@ -296,6 +296,83 @@ def users_delete(
         out.print(f"deprovisioned {result['user_id']}")
 
 
+# -- HTTP API and its tokens ---------------------------------------------------------------------
+
+tokens_app = typer.Typer(help="API tokens for the HTTP API.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("create")
+@command
+def tokens_create(
+    platform: Annotated[
+        bool, typer.Option("--platform", help="A token for every organization.")
+    ] = False,
+    org: Annotated[
+        str | None, typer.Option("--org", help="A token for this organization only.")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "api token",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API token and print it once (only its digest is stored)."""
+    from accord.domain.errors import InvalidInput
+    from accord.services import tokens
+
+    if platform == (org is not None):
+        fail(InvalidInput("Give exactly one of --platform and --org ORG_ID."), as_json)
+    token, record = run_with_accord(
+        lambda a: tokens.create_token(a, name=name, organization_id=org)
+    )
+    if as_json:
+        print_json({"token": token, **record})
+        return
+    scope = "platform" if org is None else f"organization {org}"
+    out.print(f"created API token {record['id']} ({scope}); it is shown once, store it now:")
+    print(token)
+
+
+@tokens_app.command("revoke")
+@command
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke an API token at once (revoking it again is fine)."""
+    from accord.services import tokens
+
+    run_with_accord(lambda a: tokens.revoke_token(a, token_id))
+    if as_json:
+        print_json({"id": token_id, "revoked": True})
+    else:
+        out.print(f"revoked API token {token_id}")
+
+
+@app.command("serve")
+@command
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Apply the migrations, then serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    settings = Settings()
+    url = resolve_database_url(settings)
+    migrate.upgrade(url)
+    err.print(f"accord API on http://{host}:{port} (docs at /docs)")
+    err.print(f"database: {describe_database(settings, url)}")
+    uvicorn.run(
+        "accord.entrypoints.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # accord writes its own JSON access log
+        log_level="warning",
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

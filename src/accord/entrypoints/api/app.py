@@ -1,0 +1,90 @@
+"""The FastAPI application: thin routes over the same service functions the CLI uses.
+
+``create_app(accord)`` serves an Accord its caller built and will close; ``create_app()``
+builds one from the environment when the server starts and closes it when it stops.
+``app_from_environment`` is the factory ``accord serve`` hands to uvicorn (by import string,
+so that ``--workers N`` can start it in every worker process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+
+from accord.bootstrap import Accord, build
+from accord.config import Settings
+from accord.entrypoints.api import (
+    openapi,
+    problems,
+    routes_auth,
+    routes_health,
+    routes_operations,
+    routes_organizations,
+    routes_users,
+)
+from accord.entrypoints.api.logs import configure_logging
+from accord.entrypoints.api.metrics import Metrics
+from accord.entrypoints.api.middleware import RequestMiddleware
+
+MAX_BODY_BYTES = 64 * 1024
+ROUTERS = (routes_auth, routes_users, routes_organizations, routes_operations, routes_health)
+
+
+def _version() -> str:
+    try:
+        return version("accord")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+def _lifespan(given: Accord | None, make: Callable[[], Accord]) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if given is not None:
+            yield  # the caller built it, the caller closes it
+            return
+        app.state.accord = await asyncio.to_thread(make)  # may start the embedded server
+        try:
+            yield
+        finally:
+            await app.state.accord.aclose()
+
+    return lifespan
+
+
+def create_app(
+    accord: Accord | None = None,
+    *,
+    settings: Settings | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    **build_options: Any,
+) -> FastAPI:
+    """The HTTP API over ``accord`` (or over one built from ``settings`` at start-up)."""
+    app = FastAPI(
+        title="accord",
+        version=_version(),
+        lifespan=_lifespan(accord, lambda: build(settings or Settings(), **build_options)),
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.state.accord = accord
+    app.state.metrics = Metrics()
+    problems.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    app.add_middleware(RequestMiddleware, max_body_bytes=max_body_bytes, metrics=app.state.metrics)
+    openapi.install(app)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application as ``accord serve`` runs it: settings from ``ACCORD_*``, JSON logs."""
+    configure_logging()
+    return create_app(settings=Settings())

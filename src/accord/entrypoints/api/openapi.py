@@ -1,0 +1,87 @@
+"""The OpenAPI document: the API's description (authentication, idempotency, errors) and
+problem responses under their own media type, ``application/problem+json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from accord.entrypoints.api.problems import (
+    HTTP_PROBLEMS,
+    PROBLEM_MEDIA_TYPE,
+    STATUS_BY_CODE,
+    title_of,
+)
+from accord.entrypoints.api.security import IDEMPOTENCY_KEY_LIFETIME_HOURS
+
+INTRODUCTION = f"""
+accord provisions users and organizations across PostgreSQL and an identity provider.
+
+## Authentication
+Send an API token as `Authorization: Bearer acc_…`. `accord tokens create --platform` makes a
+token for every organization; `accord tokens create --org ORG_ID` one that may read and change
+only that organization (anything else answers 403 `forbidden`). `X-Acting-User` names the
+person acting through the token, for the audit trail. Registration, the password pages, the
+health endpoints and the metrics need no token.
+
+## Idempotency
+Every POST and DELETE accepts an `Idempotency-Key` header (IETF httpapi draft semantics):
+16 to 255 visible ASCII characters, a UUID is recommended. Creating and deprovisioning users
+and registering are replayed: the same key with the same body returns the stored status and
+body (successes and errors alike) and has its effects once; the same key with another body
+answers 422 `idempotency_key_reused`; while the first request still runs, 409
+`operation_in_progress`. Keys are scoped to the caller (the API token; public registrations
+share one scope, hence the 16-character minimum) and kept for at least
+{IDEMPOTENCY_KEY_LIFETIME_HOURS} hours; after that a key may be forgotten and start a new
+request. Creating an organization is conflict-safe instead (its slug is unique: a retry answers
+409 `organization_exists` and creates nothing); the password endpoints are safe to repeat.
+
+## Operations that continue in the background
+When the identity provider is unavailable, a provisioning request answers **202** with
+`Location: /api/operations/{{id}}` and `Retry-After`; the operation goes on in the background.
+Poll its URL, or retry with the same `Idempotency-Key`.
+
+## Errors
+Errors are RFC 9457 problem documents (`application/problem+json`) with `type`, `title`,
+`status`, `detail`, a stable `code`, and the `request_id` (also in the `X-Request-ID` response
+header). Request bodies are limited in size (413); unknown fields and over-long values are
+refused (422 `invalid_input`, naming the field).
+"""
+
+
+def error_catalogue() -> str:
+    """A markdown table of every problem code, its status and its title."""
+    codes = {**{c: s for c, (s, _) in HTTP_PROBLEMS.items()}, **STATUS_BY_CODE}
+    rows = [f"| `{code}` | {status} | {title_of(code)} |" for code, status in sorted(codes.items())]
+    return "\n".join(["| code | status | meaning |", "|---|---|---|", *rows])
+
+
+def _problem_media_types(schema: dict[str, Any]) -> None:
+    """Move every response whose schema is a Problem to application/problem+json."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                body = content.get("application/json", {})
+                if body.get("schema", {}).get("$ref", "").endswith("/Problem"):
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+
+
+def install(app: FastAPI) -> None:
+    """Make ``app.openapi()`` produce accord's document (built once, then cached)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=INTRODUCTION + "\n" + error_catalogue(),
+                routes=app.routes,
+            )
+            _problem_media_types(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,69 @@
+"""Organizations: create (platform token), list and read (an organization token: its own)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from accord.entrypoints.api.problems import AUTHENTICATED, DATABASE, WITH_BODY, documented
+from accord.entrypoints.api.schemas import NewOrganization, Organization, OrganizationList
+from accord.entrypoints.api.security import AccordDep, AnyCaller, IdempotencyKey, PlatformCaller
+from accord.services import organizations, reads
+
+router = APIRouter(tags=["organizations"])
+
+
+@router.post(
+    "/api/admin/organizations",
+    status_code=201,
+    response_model=Organization,
+    responses=documented(*WITH_BODY, *AUTHENTICATED, *DATABASE, "organization_exists"),
+    summary="Create a team organization (platform token)",
+    description=(
+        "The slug derives from `name` and is unique. **Idempotency**: this request is "
+        "conflict-safe rather than replayed. The `Idempotency-Key` header is accepted and "
+        "checked, but no response is stored: a retry of a request that succeeded answers 409 "
+        "`organization_exists` and creates nothing; read the organization with "
+        "`GET /api/admin/organizations`."
+    ),
+)
+async def create_organization(
+    body: NewOrganization, accord: AccordDep, caller: PlatformCaller, key: IdempotencyKey
+) -> dict[str, Any]:
+    """Create a team organization."""
+    request = organizations.NewOrganization(
+        name=body.name,
+        display_name=body.display_name,
+        plan_type=body.plan_type,
+        max_users=body.max_users,
+        status=body.status,
+        settings=dict(body.settings),
+    )
+    return await organizations.create_organization(accord, request, caller=caller)
+
+
+@router.get(
+    "/api/admin/organizations",
+    response_model=OrganizationList,
+    responses=documented(*AUTHENTICATED, *DATABASE),
+    summary="List organizations",
+    description="Ordered by slug. An organization token sees only its own organization.",
+)
+async def list_organizations(accord: AccordDep, caller: AnyCaller) -> dict[str, Any]:
+    """The organizations the caller may see."""
+    return {"items": await reads.list_organizations(accord, caller=caller)}
+
+
+@router.get(
+    "/api/admin/organizations/{organization_id}",
+    response_model=Organization,
+    responses=documented("invalid_input", "organization_not_found", *AUTHENTICATED, *DATABASE),
+    summary="Read an organization",
+)
+async def get_organization(
+    organization_id: UUID, accord: AccordDep, caller: AnyCaller
+) -> dict[str, Any]:
+    """One organization, with its member count."""
+    return await reads.get_organization(accord, organization_id, caller=caller)

@@ -1,0 +1,179 @@
+"""Users: create (platform, or the organization's own token), list, read, deprovision."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+
+from accord.bootstrap import Accord
+from accord.domain.callers import Caller
+from accord.domain.model import OperationKind
+from accord.entrypoints.api.problems import (
+    AUTHENTICATED,
+    DATABASE,
+    OPERATION,
+    PENDING_RESPONSE,
+    WITH_BODY,
+    documented,
+)
+from accord.entrypoints.api.routing import run_operation
+from accord.entrypoints.api.schemas import (
+    NO_CONTROL_CHARACTERS,
+    CreatedUser,
+    Deprovisioned,
+    NewMember,
+    NewUser,
+    User,
+    UserPage,
+)
+from accord.entrypoints.api.security import AccordDep, AnyCaller, IdempotencyKey, PlatformCaller
+from accord.services import deprovisioning, provisioning, reads
+
+router = APIRouter(tags=["users"])
+
+CREATE_PROBLEMS = (
+    *WITH_BODY,
+    *AUTHENTICATED,
+    *DATABASE,
+    *OPERATION,
+    "email_invalid",
+    "email_exists",
+    "organization_not_found",
+    "organization_full",
+)
+CREATE_DESCRIPTION = (
+    "Create the user in the identity provider and in accord (or adopt an identity that already "
+    "exists there), then add them to the organization. **201** when done; **202** with "
+    "`Location` and `Retry-After` when the identity provider is unavailable: the operation "
+    "goes on in the background. Send an `Idempotency-Key` to make retries safe."
+)
+
+
+def _new_user(body: NewMember, organization_id: UUID) -> provisioning.NewUser:
+    return provisioning.NewUser(
+        email=body.email,
+        full_name=body.full_name,
+        organization_id=organization_id,
+        role=body.role,
+        permissions=tuple(body.permissions),
+        credential=body.credential,
+    )
+
+
+async def _create(
+    request: Request, accord: Accord, caller: Caller, key: str | None, new: provisioning.NewUser
+) -> dict[str, Any]:
+    return await run_operation(
+        request,
+        OperationKind.CREATE_USER,
+        lambda: provisioning.create_user(accord, new, caller=caller, idempotency_key=key),
+    )
+
+
+@router.post(
+    "/api/admin/users",
+    status_code=201,
+    response_model=CreatedUser,
+    responses={**PENDING_RESPONSE, **documented(*CREATE_PROBLEMS)},
+    summary="Create a user in any organization (platform token)",
+    description=CREATE_DESCRIPTION,
+)
+async def create_user(
+    request: Request, body: NewUser, accord: AccordDep, caller: PlatformCaller, key: IdempotencyKey
+) -> dict[str, Any]:
+    """Create a user in the organization the body names."""
+    return await _create(request, accord, caller, key, _new_user(body, body.organization_id))
+
+
+@router.post(
+    "/api/admin/organizations/{org_id}/users",
+    status_code=201,
+    response_model=CreatedUser,
+    responses={**PENDING_RESPONSE, **documented(*CREATE_PROBLEMS)},
+    summary="Create a user in this organization (platform token or this organization's)",
+    description=CREATE_DESCRIPTION,
+)
+async def create_member(
+    request: Request,
+    org_id: UUID,
+    body: NewMember,
+    accord: AccordDep,
+    caller: AnyCaller,
+    key: IdempotencyKey,
+) -> dict[str, Any]:
+    """Create a user in the organization the URL names."""
+    return await _create(request, accord, caller, key, _new_user(body, org_id))
+
+
+@router.get(
+    "/api/admin/users",
+    response_model=UserPage,
+    responses=documented(
+        "invalid_input", "email_invalid", "organization_not_found", *AUTHENTICATED, *DATABASE
+    ),
+    summary="List users, a page at a time",
+    description="Ordered by id. An organization token sees only its organization's members.",
+)
+async def list_users(
+    accord: AccordDep,
+    caller: AnyCaller,
+    organization_id: Annotated[UUID | None, Query(description="Only its members.")] = None,
+    email: Annotated[
+        str | None,
+        Query(description="Exactly this address.", max_length=320, pattern=NO_CONTROL_CHARACTERS),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(description="`next_cursor` of the previous page.", pattern=r"^[A-Za-z0-9_\-]{1,64}$"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=reads.MAX_PAGE_SIZE)] = 50,
+) -> dict[str, Any]:
+    """A page of users and the cursor of the next."""
+    return await reads.list_users_page(
+        accord,
+        caller=caller,
+        organization_id=organization_id,
+        email=email,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get(
+    "/api/admin/users/{user_id}",
+    response_model=User,
+    responses=documented("invalid_input", "user_not_found", *AUTHENTICATED, *DATABASE),
+    summary="Read a user",
+)
+async def get_user(user_id: UUID, accord: AccordDep, caller: AnyCaller) -> dict[str, Any]:
+    """One user with their memberships."""
+    return await reads.get_user(accord, user_id, caller=caller)
+
+
+@router.delete(
+    "/api/admin/users/{user_id}",
+    response_model=Deprovisioned,
+    responses={
+        **PENDING_RESPONSE,
+        **documented("invalid_input", "user_not_found", *AUTHENTICATED, *DATABASE, *OPERATION),
+    },
+    summary="Deprovision a user",
+    description=(
+        "Cut access at once, delete the user's identity provider account, memberships and "
+        "links. Deprovisioning a user twice succeeds. 409 `operation_in_progress` while the "
+        "user is still being provisioned."
+    ),
+)
+async def delete_user(
+    request: Request, user_id: UUID, accord: AccordDep, caller: AnyCaller, key: IdempotencyKey
+) -> dict[str, Any]:
+    """Deprovision a user."""
+    return await run_operation(
+        request,
+        OperationKind.DEPROVISION,
+        lambda: deprovisioning.deprovision_user(
+            accord, user_id, caller=caller, idempotency_key=key
+        ),
+    )

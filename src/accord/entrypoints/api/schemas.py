@@ -1,0 +1,267 @@
+"""The HTTP API's request and response bodies.
+
+Requests are strict: unknown fields are refused, every string is bounded and free of control
+characters (PostgreSQL cannot store NUL, and nobody's name contains a tab). E-mail addresses are
+normalized and checked by the services (``email_invalid``), one rule for every entry point.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from accord.domain.model import (
+    CredentialMode,
+    OperationKind,
+    OperationState,
+    OrganizationKind,
+    OrganizationStatus,
+    RecoveryPoint,
+    RegistrationSource,
+    Role,
+    UserStatus,
+)
+
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
+
+def text(max_length: int, min_length: int = 1, **extra: Any) -> Any:
+    """A bounded string without control characters."""
+    return Annotated[
+        str,
+        StringConstraints(
+            min_length=min_length, max_length=max_length, pattern=NO_CONTROL_CHARACTERS
+        ),
+        Field(**extra),
+    ]
+
+
+Email = text(320, json_schema_extra={"format": "email"}, description="Normalized by accord.")
+Password = text(1024, description="Never stored or logged in plain text.")
+FullName = text(200)
+Permission = text(100)
+OrganizationName = text(100)
+DisplayName = text(200)
+PlanType = text(50)
+SetupToken = text(512)
+AnyAddress = text(320, description="Not checked: the answer is the same for any text.")
+SettingKey = text(100)
+SettingValue = text(1000, min_length=0) | int | bool | None
+
+
+class StrictBody(BaseModel):
+    """A request body: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+class NewMember(StrictBody):
+    """A user to create in the organization named by the URL."""
+
+    email: Email
+    full_name: FullName
+    role: Role = Role.ORG_USER
+    permissions: list[Permission] = Field(default_factory=list, max_length=200)
+    credential: CredentialMode = Field(
+        CredentialMode.INVITE,
+        description="`invite`: a set-password link by mail; `temp_password`: a generated "
+        "password, returned once in the response (and in its idempotent replays).",
+    )
+
+
+class NewUser(NewMember):
+    """A user to create in any organization (platform tokens only)."""
+
+    organization_id: UUID
+
+
+class NewRegistration(StrictBody):
+    """A person signing up: one user and exactly one organization of their own."""
+
+    email: Email
+    password: Password
+    full_name: FullName
+    organization_name: OrganizationName | None = None
+    source: RegistrationSource = RegistrationSource.WEB
+
+
+class NewOrganization(StrictBody):
+    """A team organization; its slug derives from ``name`` and must be unique."""
+
+    name: OrganizationName
+    display_name: DisplayName | None = None
+    plan_type: PlanType = "trial"
+    max_users: int = Field(10, ge=1, le=100_000)
+    status: OrganizationStatus = OrganizationStatus.TRIAL
+    settings: dict[SettingKey, SettingValue] = Field(default_factory=dict, max_length=50)
+
+
+class PasswordSetupRequest(StrictBody):
+    # Any text: the answer is the same 202 whatever it is, so it tells nobody anything.
+    email: AnyAddress
+
+
+class PasswordSetup(StrictBody):
+    token: SetupToken
+    new_password: Password
+
+
+class Login(StrictBody):
+    email: Email
+    password: Password
+
+
+class TemporaryPasswordReplacement(StrictBody):
+    email: Email
+    temporary_password: Password
+    new_password: Password
+
+
+# -- responses -----------------------------------------------------------------------------------
+
+
+class Membership(BaseModel):
+    organization_id: UUID
+    role: Role
+    permissions: list[str]
+
+
+class User(BaseModel):
+    id: UUID
+    email: str
+    full_name: str
+    status: UserStatus
+    is_platform_admin: bool
+    require_password_change: bool
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    organizations: list[Membership]
+
+
+class Organization(BaseModel):
+    id: UUID
+    slug: str
+    display_name: str
+    kind: OrganizationKind
+    owner_user_id: UUID | None
+    plan_type: str
+    max_users: int
+    status: OrganizationStatus
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    members: int
+
+
+class CreatedUser(BaseModel):
+    operation_id: UUID
+    user: User
+    reused_identity: bool = Field(
+        description="True when an identity with this e-mail already existed in the identity "
+        "provider and accord adopted it instead of creating one."
+    )
+    credential: CredentialMode
+    temporary_password: str | None = Field(
+        None, description="Only with `credential: temp_password`. Shown once; store it now."
+    )
+
+
+class Registered(BaseModel):
+    operation_id: UUID
+    user: User
+    organization: Organization
+    reused_identity: bool
+
+
+class Deprovisioned(BaseModel):
+    operation_id: UUID
+    user_id: UUID
+    status: UserStatus
+
+
+class UserPage(BaseModel):
+    items: list[User]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+class OrganizationList(BaseModel):
+    items: list[Organization]
+
+
+class OperationError(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class Operation(BaseModel):
+    id: UUID
+    kind: OperationKind
+    state: OperationState
+    recovery_point: RecoveryPoint
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    error: OperationError | None
+    user_id: UUID | None
+    organization_id: UUID | None
+    result: dict[str, Any] | None = Field(
+        None, description="The stored response of a succeeded operation (never its secrets)."
+    )
+
+
+class PendingOperation(BaseModel):
+    """202: the operation continues in the background."""
+
+    operation_id: UUID
+    state: Literal["open"]
+    code: str
+    detail: str
+    retry_after: int
+
+
+class Accepted(BaseModel):
+    detail: str
+
+
+class LoginResult(BaseModel):
+    access_token: str = Field(description="An HS256 JWT signed by this server.")
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="Seconds until the token expires.")
+    user: User
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description="database, migrations, idp: `ok` or the fault.")
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document (``application/problem+json``)."""
+
+    type: str = Field(description="`urn:accord:problem:<code>`.")
+    title: str = Field(description="The same for every occurrence of the code.")
+    status: int
+    detail: str = Field(description="What went wrong this time, for people.")
+    code: str = Field(description="accord's stable, machine-readable error code.")
+    request_id: str | None = Field(None, description="Quote it when reporting a problem.")
+    errors: list[FieldError] | None = Field(None, description="With `invalid_input`: per field.")

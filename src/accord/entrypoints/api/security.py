@@ -1,0 +1,109 @@
+"""Who is calling: the bearer API token becomes a Caller (its scope decides what it may touch,
+G10), ``X-Acting-User`` names the person for the audit trail, and ``Idempotency-Key`` is read
+and checked here, once, for every route."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from accord.bootstrap import Accord
+from accord.domain import errors
+from accord.domain.callers import Caller
+from accord.services import tokens
+
+IDEMPOTENCY_KEY_LIFETIME_HOURS = 24
+
+bearer = HTTPBearer(
+    scheme_name="ApiToken",
+    bearerFormat="acc_…",
+    description="An API token from `accord tokens create --platform` or `--org ORG_ID`.",
+    auto_error=False,
+)
+
+
+def get_accord(request: Request) -> Accord:
+    """The Accord this application serves."""
+    return request.app.state.accord
+
+
+AccordDep = Annotated[Accord, Depends(get_accord)]
+
+ActingUserHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Acting-User",
+        description="The person acting through this token, recorded in the audit trail.",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+    ),
+]
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description=(
+            "A unique key (16 to 255 visible ASCII characters; a UUID is recommended) that "
+            "makes a retry safe: the same key with the same body replays the stored response "
+            "(success or error); with a different body the answer is 422 "
+            "`idempotency_key_reused`; while the first request still runs, 409 "
+            "`operation_in_progress`. Keys are scoped to the caller (API token) and kept for "
+            f"at least {IDEMPOTENCY_KEY_LIFETIME_HOURS} hours."
+        ),
+        min_length=16,
+        max_length=257,
+        pattern=r'^"?[!#-~]{16,255}"?$',
+    ),
+]
+
+
+def idempotency_key(key: IdempotencyKeyHeader = None) -> str | None:
+    """The key, unquoted if it was sent as a structured-field string (``"..."``)."""
+    if key is not None and len(key) >= 2 and key[0] == key[-1] == '"':
+        return key[1:-1]
+    return key
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def token_caller(
+    request: Request,
+    accord: AccordDep,
+    credentials: Credentials,
+    acting_user: ActingUserHeader = None,
+) -> Caller:
+    """The caller an API token stands for; 401 ``unauthenticated`` without a valid one."""
+    if credentials is None:
+        raise errors.Unauthenticated()
+    caller = await tokens.authenticate(accord, credentials.credentials)
+    request.state.caller = caller.key
+    return caller.acting_as(acting_user)
+
+
+async def platform_caller(caller: Annotated[Caller, Depends(token_caller)]) -> Caller:
+    """A caller with platform scope; 403 ``forbidden`` for an organization token."""
+    caller.require_platform()
+    return caller
+
+
+async def caller_or_public(
+    request: Request,
+    accord: AccordDep,
+    credentials: Credentials,
+    acting_user: ActingUserHeader = None,
+) -> Caller:
+    """The token's caller if a token is sent, else the public caller (registrations)."""
+    if credentials is None:
+        return Caller.public()
+    return await token_caller(request, accord, credentials, acting_user)
+
+
+AnyCaller = Annotated[Caller, Depends(token_caller)]
+PlatformCaller = Annotated[Caller, Depends(platform_caller)]
+CallerOrPublic = Annotated[Caller, Depends(caller_or_public)]
