@@ -1,0 +1,149 @@
+"""HTTP API tests: a real uvicorn server on loopback, in a thread, on this test's database.
+
+The server builds its own Accord in its lifespan (on the server's event loop) and closes it
+there; the tests prepare data through the ``accord`` fixture, on the test's loop, so no database
+connection ever crosses event loops.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import structlog
+import uvicorn
+
+from accord.bootstrap import Accord
+from accord.config import Settings
+from accord.domain.callers import Caller
+from accord.entrypoints.api import create_app
+from accord.entrypoints.api.logs import configure_structlog
+from accord.services import organizations, tokens
+from accord.testing import FakeIdentityProvider
+
+PLATFORM = Caller.platform("test-setup", "setup@platform.test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def json_logs() -> Iterator[None]:
+    """The API's JSON log lines go to ``logging``, where pytest captures them (caplog)."""
+    configure_structlog()
+    yield
+    structlog.reset_defaults()
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn (lifespan on) on a free loopback port; yield its base URL."""
+    # IPPROTO_TCP explicitly, or asyncio leaves Nagle on and each request waits for a delayed
+    # ACK (as in accord.testing.servers, which runs without a lifespan).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    ready = threading.Event()
+    original_startup = server.startup
+
+    async def startup(sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await original_startup(sockets=sockets)
+        finally:
+            ready.set()
+
+    server.startup = startup  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(timeout=60) or not server.started:
+            raise RuntimeError("the API server did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+ServeFactory = Callable[..., AbstractContextManager[str]]
+
+
+@pytest.fixture
+def serve(settings: Settings) -> ServeFactory:
+    """``serve(**build_options)``: the API on this test's database (e.g. ``idp=fake``)."""
+
+    def start(**build_options: Any) -> AbstractContextManager[str]:
+        return serve_app(create_app(settings=settings, **build_options))
+
+    return start
+
+
+@pytest.fixture
+def fake() -> FakeIdentityProvider:
+    """The scripted identity provider behind ``client``."""
+    return FakeIdentityProvider()
+
+
+@pytest.fixture
+async def client(serve: ServeFactory, fake: FakeIdentityProvider) -> AsyncIterator[Any]:
+    """A client of the API over the fake identity provider (fast; scriptable faults)."""
+    with serve(idp=fake) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            yield http
+
+
+@pytest.fixture
+async def local_client(serve: ServeFactory) -> AsyncIterator[Any]:
+    """A client of the API over the local identity provider (passwords, sign-in)."""
+    with serve() as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            yield http
+
+
+@dataclass
+class Tokens:
+    platform: str
+    org_a: str
+    org_b: str
+    a: UUID
+    b: UUID
+
+
+async def new_org(accord: Accord, name: str, max_users: int = 10) -> UUID:
+    org = await organizations.create_organization(
+        accord, organizations.NewOrganization(name=name, max_users=max_users), caller=PLATFORM
+    )
+    return UUID(org["id"])
+
+
+@pytest.fixture
+async def creds(accord: Accord) -> Tokens:
+    """Two organizations, A and B, a token for each, and a platform token."""
+    a, b = await new_org(accord, "Org A"), await new_org(accord, "Org B")
+    platform, _ = await tokens.create_token(accord, name="platform")
+    token_a, _ = await tokens.create_token(accord, name="org a", organization_id=a)
+    token_b, _ = await tokens.create_token(accord, name="org b", organization_id=b)
+    return Tokens(platform, token_a, token_b, a, b)
+
+
+def bearer(token: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert ``response`` is a problem document with this status and code; return it."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["code"] == code, body
+    assert body["type"] == f"urn:accord:problem:{code}"
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
