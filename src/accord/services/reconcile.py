@@ -24,6 +24,7 @@ provider at a time (an advisory lock held by the dedicated session).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
 
 STAGE_BATCH = 5000  # IdP users per COPY into the staging table
 PAGE_SIZE = 500  # IdP users per page of the adapter's listing
+CONFIRM_BATCH = 64  # rows judged together; links missing from the listing confirmed at once
+CONFIRM_CONCURRENCY = 8  # IdP reads in flight while confirming
 
 # progress(stage, done): called as work advances; done counts the stage's items so far.
 Progress = Callable[[str, int], None]
@@ -177,21 +180,44 @@ async def _stage_listing(accord: Accord, session: DriftSession, tick: Progress) 
     await session.stage(batch)
     tick("listing IdP users", listed + len(batch))
     await session.index_staging()
+    tick("indexing the listing", 1)
 
 
 async def _rows(
     accord: Accord, session: DriftSession, options: ReconcileOptions, tick: Progress
 ) -> AsyncIterator[Finding]:
     checked = 0
+    batch: list[RowView] = []
     async for record in session.rows_with_drift():
-        row = RowView(**record)
-        remote_email = row.link_email
-        if row.link_remote_id and remote_email is None:  # not listed: confirm before judging
+        batch.append(RowView(**record))
+        if len(batch) == CONFIRM_BATCH:
+            async for finding in _judge_rows(accord, batch, options):
+                yield finding
+            checked += len(batch)
+            tick("checking rows", checked)
+            batch = []
+    async for finding in _judge_rows(accord, batch, options):
+        yield finding
+    tick("checking rows", checked + len(batch))
+
+
+async def _judge_rows(
+    accord: Accord, rows: list[RowView], options: ReconcileOptions
+) -> AsyncIterator[Finding]:
+    """Classify a batch of rows; a link the listing lacked is confirmed with ``get`` first
+    (a few at a time: for a vendor, each is a round trip)."""
+    gate = asyncio.Semaphore(CONFIRM_CONCURRENCY)
+
+    async def confirmed_email(row: RowView) -> str | None:
+        if not row.link_remote_id or row.link_email is not None:
+            return row.link_email
+        async with gate:
             remote = await repairs.read_remote(accord, row.link_remote_id)
-            remote_email = remote.email if remote else None
+        return remote.email if remote else None
+
+    emails = await asyncio.gather(*(confirmed_email(row) for row in rows))
+    for row, remote_email in zip(rows, emails, strict=True):
         finding = drift.classify_row(row, remote_email, options.orphan_rows)
-        checked += 1
-        tick("checking rows", checked)
         if finding is not None:
             yield finding
 

@@ -26,6 +26,9 @@ from accord.adapters.db.errors import translated
 STAGING = "reconcile_idp_users"
 STAGED_COLUMNS = ("remote_id", "email", "email_key", "accord_user_id")
 FETCH_ROWS = 1000  # rows per round trip of a server-side cursor
+# A cursor's plan is made for its first 10% of rows by default (nested loops over the whole
+# listing); every row is read here, so plan for all of them (hash joins), in this transaction.
+WHOLE_RESULT_PLANS = text("SELECT set_config('cursor_tuple_fraction', '1', true)")
 
 
 def lock_key(provider: str) -> int:
@@ -114,6 +117,7 @@ class DriftSession:
     async def stream(self, sql: str, **params: Any) -> AsyncIterator[RowMapping]:
         """The rows of ``sql`` through a server-side cursor, ``FETCH_ROWS`` at a time."""
         async with translated():
+            await self.conn.execute(WHOLE_RESULT_PLANS)
             result = await self.conn.stream(
                 text(sql).execution_options(yield_per=FETCH_ROWS), params
             )
@@ -222,13 +226,6 @@ FROM alone a JOIN users u ON u.id = a.user_id
 GROUP BY u.id, u.email HAVING count(*) > 1
 ORDER BY u.email
 """
-
-
-async def stream_plain(conn: AsyncConnection, sql: str, **params: Any) -> AsyncIterator[RowMapping]:
-    """The rows of ``sql`` through a server-side cursor on ``conn`` (in a transaction)."""
-    result = await conn.stream(text(sql).execution_options(yield_per=FETCH_ROWS), params)
-    async for row in result.mappings():
-        yield row
 
 
 # -- doctor: a bounded sample ---------------------------------------------------------------------
