@@ -117,7 +117,7 @@ class RowView:
 def classify_row(row: RowView, remote_email: str | None, policy: OrphanRowPolicy) -> Finding | None:
     """The drift of a row. ``remote_email`` is the e-mail of its linked IdP user as confirmed
     (None when the IdP says that user is gone, or there is no link)."""
-    ids = {"user_id": row.user_id, "status": row.status}
+    ids: dict[str, Any] = {"user_id": row.user_id, "status": row.status}
     if row.link_remote_id and remote_email is not None:
         if email_key(remote_email) == row.email:
             return None  # healthy: the listing was merely older than the link

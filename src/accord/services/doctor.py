@@ -9,7 +9,6 @@ sample is a smoke test, not a proof: ``accord reconcile`` is the full check.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -158,11 +157,16 @@ async def _sample_rows(db: Database, idp: IdentityProvider, limit: int, found: d
 
 async def _sample_idp_users(db: Database, idp: IdentityProvider, limit: int, found: dict) -> None:
     listed = []
-    async with contextlib.aclosing(idp.iter_users(page_size=min(limit, 500))) as users:
+    users = idp.iter_users(page_size=min(limit, 500))
+    try:
         async for user in users:
             listed.append(user)
             if len(listed) >= limit:
                 break
+    finally:
+        close = getattr(users, "aclose", None)  # a generator: end its listing (and HTTP stream)
+        if close is not None:
+            await close()
     params = {
         "provider": idp.name,
         "remote_ids": [u.remote_id for u in listed],

@@ -29,6 +29,7 @@ from accord.domain.callers import Caller
 from accord.domain.emails import normalize_email
 from accord.domain.model import OperationState, Role
 from accord.domain.slugs import slugify
+from accord.services.directory import parse_id
 from accord.services.organizations import NewOrganization, create_organization
 from accord.services.provisioning import NewUser, clean_name, create_user
 
@@ -203,6 +204,8 @@ async def import_users(
 ) -> ImportSummary:
     """Provision every row of ``path``; write one JSON line per row to ``results``."""
     caller.require_platform()
+    if default_org is not None:
+        default_org = str(parse_id(default_org, "--org"))
     results = results or path.with_name(path.name + ".results.jsonl")
     ctx = _Context(accord, caller, default_org, max_users)
     summary = ImportSummary(str(results))

@@ -25,7 +25,7 @@ provider at a time (an advisory lock held by the dedicated session).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -124,7 +124,7 @@ async def reconcile(
 
 async def findings(
     accord: Accord, options: ReconcileOptions, *, progress: Progress | None = None
-) -> AsyncIterator[Finding]:
+) -> AsyncGenerator[Finding, None]:
     """Every finding, class by class, each repaired first when ``options.fix`` says so."""
     session = DriftSession(accord.db.engine, accord.idp.name)
     if not await session.try_lock():

@@ -62,8 +62,8 @@ async def apply(accord: Accord, finding: Finding, actor: str) -> None:
         finding.done = await repair(accord, finding, actor)
     except Changed as changed:
         finding.note = f"left: {changed}"
-    except errors.ProviderUnavailable as exc:
-        finding.note = f"left: the identity provider is unavailable ({exc.message})"
+    except errors.AccordError as exc:  # this one repair failed; the others go on
+        finding.note = f"left: {exc.code}: {exc.message}"
 
 
 async def _check_free(conn: AsyncConnection, user_id: Any, email: str) -> None:
