@@ -1,6 +1,11 @@
-"""HTTP API tests: a real uvicorn server on loopback, in a thread, on this test's database.
+"""HTTP API tests: a real uvicorn server on loopback, in a thread.
 
-The server builds its own Accord in its lifespan (on the server's event loop) and closes it
+Each test module gets one migrated database and one server per identity provider (a database
+and a server per test cost more than most of these tests): tests in a module keep apart by
+working in organizations and with e-mail addresses of their own (``Tokens.email``). A test
+that needs special wiring (hooks, a broken provider) starts its own server with ``serve``.
+
+A server builds its own Accord in its lifespan (on the server's event loop) and closes it
 there; the tests prepare data through the ``accord`` fixture, on the test's loop, so no database
 connection ever crosses event loops.
 """
@@ -13,13 +18,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 import structlog
 import uvicorn
 
+from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord
 from accord.config import Settings
 from accord.domain.callers import Caller
@@ -27,6 +33,7 @@ from accord.entrypoints.api import create_app
 from accord.entrypoints.api.logs import configure_structlog
 from accord.services import organizations, tokens
 from accord.testing import FakeIdentityProvider
+from tests.conftest import fresh_database
 
 PLATFORM = Caller.platform("test-setup", "setup@platform.test")
 
@@ -75,9 +82,27 @@ def serve_app(app: Any) -> Iterator[str]:
 ServeFactory = Callable[..., AbstractContextManager[str]]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def settings(
+    server_url: str, template_name: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """This module's database (overrides the per-test one; ``accord`` builds on it)."""
+    database = fresh_database(server_url, template_name)
+    url = next(database)
+    try:
+        yield Settings(
+            database_url=url,
+            data_dir=tmp_path_factory.mktemp("accord"),
+            secret_key=new_key_text(),
+            idp="local",
+        )
+    finally:
+        database.close()  # drops it
+
+
+@pytest.fixture(scope="module")
 def serve(settings: Settings) -> ServeFactory:
-    """``serve(**build_options)``: the API on this test's database (e.g. ``idp=fake``)."""
+    """``serve(**build_options)``: an API server on this module's database (``idp=fake``)."""
 
     def start(**build_options: Any) -> AbstractContextManager[str]:
         return serve_app(create_app(settings=settings, **build_options))
@@ -85,13 +110,20 @@ def serve(settings: Settings) -> ServeFactory:
     return start
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fake() -> FakeIdentityProvider:
     """The scripted identity provider behind ``client``."""
     return FakeIdentityProvider()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
+def no_leftover_faults(fake: FakeIdentityProvider) -> Iterator[None]:
+    """A fault one test scripts and does not use must not hit the next test."""
+    yield
+    fake.clear_script()
+
+
+@pytest.fixture(scope="module")
 async def client(serve: ServeFactory, fake: FakeIdentityProvider) -> AsyncIterator[Any]:
     """A client of the API over the fake identity provider (fast; scriptable faults)."""
     with serve(idp=fake) as url:
@@ -99,7 +131,7 @@ async def client(serve: ServeFactory, fake: FakeIdentityProvider) -> AsyncIterat
             yield http
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def local_client(serve: ServeFactory) -> AsyncIterator[Any]:
     """A client of the API over the local identity provider (passwords, sign-in)."""
     with serve() as url:
@@ -109,11 +141,18 @@ async def local_client(serve: ServeFactory) -> AsyncIterator[Any]:
 
 @dataclass
 class Tokens:
+    """Organizations A and B of one test, a token for each, and a platform token."""
+
     platform: str
     org_a: str
     org_b: str
     a: UUID
     b: UUID
+    tag: str
+
+    def email(self, name: str = "ada") -> str:
+        """An address of this test's own."""
+        return f"{name}-{self.tag}@example.com"
 
 
 async def new_org(accord: Accord, name: str, max_users: int = 10) -> UUID:
@@ -125,12 +164,13 @@ async def new_org(accord: Accord, name: str, max_users: int = 10) -> UUID:
 
 @pytest.fixture
 async def creds(accord: Accord) -> Tokens:
-    """Two organizations, A and B, a token for each, and a platform token."""
-    a, b = await new_org(accord, "Org A"), await new_org(accord, "Org B")
+    """Two organizations of this test's own, A and B, a token for each, and a platform token."""
+    tag = uuid4().hex[:10]
+    a, b = await new_org(accord, f"Org A {tag}"), await new_org(accord, f"Org B {tag}")
     platform, _ = await tokens.create_token(accord, name="platform")
     token_a, _ = await tokens.create_token(accord, name="org a", organization_id=a)
     token_b, _ = await tokens.create_token(accord, name="org b", organization_id=b)
-    return Tokens(platform, token_a, token_b, a, b)
+    return Tokens(platform, token_a, token_b, a, b, tag)
 
 
 def bearer(token: str, **headers: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import pytest
 
 from accord.bootstrap import Accord
 from accord.services import credentials, tokens
@@ -15,49 +16,61 @@ from tests.api.conftest import Tokens, bearer, problem
 PASSWORD = "a good long password"
 
 
-def registration(**changes: Any) -> dict[str, Any]:
+@pytest.fixture
+def tag() -> str:
+    """Names of this test's own: the module shares one database."""
+    return uuid.uuid4().hex[:10]
+
+
+def registration(tag: str, **changes: Any) -> dict[str, Any]:
     return {
-        "email": "reg@example.com",
+        "email": f"reg-{tag}@example.com",
         "password": PASSWORD,
         "full_name": "Reggie",
-        "organization_name": "Reggie's Garage",
+        "organization_name": f"Reggie's Garage {tag}",
         **changes,
     }
 
 
 async def test_registration_yields_one_user_and_one_organization(
     local_client: httpx.AsyncClient,
+    tag: str,
 ) -> None:
     key = {"Idempotency-Key": str(uuid.uuid4())}
-    first = await local_client.post("/api/auth/register", json=registration(), headers=key)
-    again = await local_client.post("/api/auth/register", json=registration(), headers=key)
+    first = await local_client.post("/api/auth/register", json=registration(tag), headers=key)
+    again = await local_client.post("/api/auth/register", json=registration(tag), headers=key)
     assert first.status_code == again.status_code == 201, first.text
     assert first.json() == again.json()
     result = first.json()
-    assert result["user"]["status"] == "active" and result["user"]["email"] == "reg@example.com"
-    assert result["organization"]["slug"] == "reggie-s-garage"
+    assert (
+        result["user"]["status"] == "active" and result["user"]["email"] == f"reg-{tag}@example.com"
+    )
+    assert result["organization"]["slug"] == f"reggie-s-garage-{tag}"
     assert result["organization"]["kind"] == "personal"
     assert PASSWORD not in first.text
     other = await local_client.post(
-        "/api/auth/register", json=registration(password="another password"), headers=key
+        "/api/auth/register", json=registration(tag, password="another password"), headers=key
     )
     problem(other, 422, "idempotency_key_reused")
-    duplicate = await local_client.post("/api/auth/register", json=registration())
+    duplicate = await local_client.post("/api/auth/register", json=registration(tag))
     problem(duplicate, 409, "email_exists")
 
 
 async def test_a_registration_with_a_weak_password_is_rejected(
     local_client: httpx.AsyncClient,
+    tag: str,
 ) -> None:
-    weak = await local_client.post("/api/auth/register", json=registration(password="short"))
+    weak = await local_client.post("/api/auth/register", json=registration(tag, password="short"))
     problem(weak, 422, "idp_rejected")
-    empty = await local_client.post("/api/auth/register", json=registration(password=""))
+    empty = await local_client.post("/api/auth/register", json=registration(tag, password=""))
     assert problem(empty, 422, "invalid_input")["errors"][0]["field"] == "body.password"
 
 
-async def test_a_setup_link_request_always_answers_202(local_client: httpx.AsyncClient) -> None:
-    await local_client.post("/api/auth/register", json=registration())
-    for email in ("reg@example.com", "nobody@example.com", "not an address"):
+async def test_a_setup_link_request_always_answers_202(
+    local_client: httpx.AsyncClient, tag: str
+) -> None:
+    await local_client.post("/api/auth/register", json=registration(tag))
+    for email in (f"reg-{tag}@example.com", "nobody@example.com", "not an address"):
         response = await local_client.post("/api/auth/password/setup-link", json={"email": email})
         assert response.status_code == 202
         assert response.json()["detail"].startswith("If an account has this address")
@@ -68,7 +81,7 @@ async def test_a_setup_link_sets_the_password_once(
 ) -> None:
     created = await local_client.post(
         "/api/admin/users",
-        json={"email": "inv@example.com", "full_name": "Inv", "organization_id": str(creds.a)},
+        json={"email": creds.email("inv"), "full_name": "Inv", "organization_id": str(creds.a)},
         headers=bearer(creds.platform),
     )
     token, _ = await credentials.issue_password_setup(accord, UUID(created.json()["user"]["id"]))
@@ -88,11 +101,11 @@ async def test_a_setup_link_sets_the_password_once(
 
 
 async def test_login_returns_a_short_lived_signed_token(
-    local_client: httpx.AsyncClient, accord: Accord
+    local_client: httpx.AsyncClient, accord: Accord, tag: str
 ) -> None:
-    registered = await local_client.post("/api/auth/register", json=registration())
+    registered = await local_client.post("/api/auth/register", json=registration(tag))
     login = await local_client.post(
-        "/api/auth/login", json={"email": "REG@example.com", "password": PASSWORD}
+        "/api/auth/login", json={"email": f"REG-{tag}@example.com", "password": PASSWORD}
     )
     assert login.status_code == 200, login.text
     result = login.json()
@@ -100,7 +113,7 @@ async def test_login_returns_a_short_lived_signed_token(
     claims = tokens.verify_login_token(accord, result["access_token"])
     assert claims["sub"] == registered.json()["user"]["id"] == result["user"]["id"]
     wrong = await local_client.post(
-        "/api/auth/login", json={"email": "reg@example.com", "password": "not the password"}
+        "/api/auth/login", json={"email": f"reg-{tag}@example.com", "password": "not the password"}
     )
     body = problem(wrong, 401, "invalid_credentials")
     assert "not the password" not in wrong.text and body["detail"]
@@ -112,7 +125,7 @@ async def test_a_temporary_password_must_be_replaced_before_login(
     created = await local_client.post(
         "/api/admin/users",
         json={
-            "email": "temp@example.com",
+            "email": creds.email("temp"),
             "full_name": "Temp",
             "organization_id": str(creds.a),
             "credential": "temp_password",
@@ -120,10 +133,10 @@ async def test_a_temporary_password_must_be_replaced_before_login(
         headers=bearer(creds.platform),
     )
     temporary = created.json()["temporary_password"]
-    first = {"email": "temp@example.com", "password": temporary}
+    first = {"email": creds.email("temp"), "password": temporary}
     problem(await local_client.post("/api/auth/login", json=first), 403, "password_change_required")
     replacement = {
-        "email": "temp@example.com",
+        "email": creds.email("temp"),
         "temporary_password": temporary,
         "new_password": PASSWORD,
     }
@@ -137,7 +150,7 @@ async def test_a_temporary_password_must_be_replaced_before_login(
     again = await local_client.post("/api/auth/password/replace-temporary", json=replacement)
     problem(again, 401, "invalid_credentials")
     login = await local_client.post(
-        "/api/auth/login", json={"email": "temp@example.com", "password": PASSWORD}
+        "/api/auth/login", json={"email": creds.email("temp"), "password": PASSWORD}
     )
     assert login.status_code == 200
 

@@ -30,13 +30,11 @@ def clean(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def member(email: str = "ada@example.com", **changes: Any) -> dict[str, Any]:
-    return {"email": email, "full_name": "Ada", **changes}
-
-
-async def create(client: httpx.AsyncClient, creds: Tokens, org: UUID, **body: Any) -> Any:
+async def create(client: httpx.AsyncClient, creds: Tokens, org: UUID, name: str = "ada") -> Any:
+    """Create a user of this test's own in ``org``."""
+    body = {"email": creds.email(name), "full_name": "Ada"}
     return await client.post(
-        f"/api/admin/organizations/{org}/users", json=member(**body), headers=bearer(creds.platform)
+        f"/api/admin/organizations/{org}/users", json=body, headers=bearer(creds.platform)
     )
 
 
@@ -49,17 +47,17 @@ def test_every_error_code_has_a_status() -> None:
 async def test_state_conflicts(client: httpx.AsyncClient, creds: Tokens, accord: Any) -> None:
     small = await client.post(
         "/api/admin/organizations",
-        json={"name": "Tiny", "max_users": 1},
+        json={"name": f"Tiny {creds.tag}", "max_users": 1},
         headers=bearer(creds.platform),
     )
     tiny = UUID(small.json()["id"])
     assert (await create(client, creds, tiny)).status_code == 201
-    problem(
-        clean(await create(client, creds, tiny, email="bob@example.com")), 409, "organization_full"
-    )
+    problem(clean(await create(client, creds, tiny, "bob")), 409, "organization_full")
     problem(clean(await create(client, creds, creds.a)), 409, "email_exists")
     again = await client.post(
-        "/api/admin/organizations", json={"name": "tiny"}, headers=bearer(creds.platform)
+        "/api/admin/organizations",
+        json={"name": f"TINY {creds.tag}"},
+        headers=bearer(creds.platform),
     )
     problem(clean(again), 409, "organization_exists")
 
@@ -78,7 +76,9 @@ async def test_not_found(client: httpx.AsyncClient, creds: Tokens) -> None:
     for method, url, code in cases:
         problem(clean(await client.request(method, url, headers=platform)), 404, code)
     posted = await client.post(
-        f"/api/admin/organizations/{missing}/users", json=member(), headers=platform
+        f"/api/admin/organizations/{missing}/users",
+        json={"email": creds.email(), "full_name": "Ada"},
+        headers=platform,
     )
     problem(clean(posted), 404, "organization_not_found")
     problem(
@@ -99,10 +99,10 @@ async def test_identity_provider_failures(
 async def test_an_identity_linked_to_another_user_is_a_conflict(
     client: httpx.AsyncClient, fake: FakeIdentityProvider, creds: Tokens
 ) -> None:
-    first = await create(client, creds, creds.a, email="a@example.com")
+    first = await create(client, creds, creds.a, "a")
     remote_id = fake.remote_id_for(first.json()["user"]["id"])
-    fake.users[remote_id] = replace(fake.users[remote_id], email="b@example.com")
-    problem(clean(await create(client, creds, creds.a, email="b@example.com")), 409, "idp_conflict")
+    fake.users[remote_id] = replace(fake.users[remote_id], email=creds.email("b"))
+    problem(clean(await create(client, creds, creds.a, "b")), 409, "idp_conflict")
 
 
 async def test_identity_provider_down_or_user_gone_during_password_setup(
@@ -116,7 +116,7 @@ async def test_identity_provider_down_or_user_gone_during_password_setup(
     down = await client.post("/api/auth/password/setup", json=setup)
     problem(clean(down), 503, "idp_unavailable")
     assert down.headers["retry-after"] == "1"
-    fake.users.clear()
+    del fake.users[fake.remote_id_for(user_id)]
     problem(clean(await client.post("/api/auth/password/setup", json=setup)), 502, "idp_not_found")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from accord.entrypoints.api.problems import STATUS_BY_CODE
 from accord.testing import FakeIdentityProvider
-from tests.api.conftest import Tokens, bearer
+from tests.api.conftest import ServeFactory, Tokens, bearer
 
 
 async def test_liveness_and_readiness(
@@ -31,27 +31,36 @@ async def test_liveness_and_readiness(
     assert (await client.get("/readyz")).json()["checks"]["idp"] == "idp_misconfigured"
 
 
+def sample(text: str, name: str) -> float:
+    """The value of one sample (``name`` with its labels) in a Prometheus exposition."""
+    [line] = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(line.rsplit(" ", 1)[1])
+
+
 async def test_metrics_count_operations_and_read_open_ones_from_the_database(
-    client: httpx.AsyncClient, fake: FakeIdentityProvider, creds: Tokens
+    serve: ServeFactory, creds: Tokens
 ) -> None:
+    fake = FakeIdentityProvider()
     org = f"/api/admin/organizations/{creds.a}/users"
     headers = bearer(creds.platform)
-    await client.post(org, json={"email": "a@example.com", "full_name": "A"}, headers=headers)
-    await client.post(org, json={"email": "a@example.com", "full_name": "A"}, headers=headers)
-    fake.script("create", "unavailable")
-    pending = await client.post(
-        org, json={"email": "b@example.com", "full_name": "B"}, headers=headers
-    )
-    assert pending.status_code == 202
-    await client.get("/readyz")
-    text = (await client.get("/metrics")).text
-    assert 'accord_operations_total{kind="create_user",outcome="succeeded"} 1.0' in text
-    assert 'accord_operations_total{kind="create_user",outcome="email_exists"} 1.0' in text
-    assert 'accord_operations_total{kind="create_user",outcome="pending"} 1.0' in text
-    assert 'accord_operations_open{kind="create_user"} 1.0' in text
-    assert 'accord_operations_open{kind="register"} 0.0' in text
-    assert 'accord_idp_call_duration_seconds_count{call="check",outcome="ok"} 1.0' in text
-    assert 'accord_operation_duration_seconds_count{kind="create_user"} 3.0' in text
+    with serve(idp=fake) as url:  # counters of its own
+        async with httpx.AsyncClient(base_url=url) as client:
+            for _ in range(2):
+                first = {"email": creds.email("a"), "full_name": "A"}
+                await client.post(org, json=first, headers=headers)
+            fake.script("create", "unavailable")
+            second = {"email": creds.email("b"), "full_name": "B"}
+            assert (await client.post(org, json=second, headers=headers)).status_code == 202
+            await client.get("/readyz")
+            text = (await client.get("/metrics")).text
+    operations = 'accord_operations_total{kind="create_user",outcome="%s"}'
+    assert sample(text, operations % "succeeded") == 1
+    assert sample(text, operations % "email_exists") == 1
+    assert sample(text, operations % "pending") == 1
+    assert sample(text, 'accord_operations_open{kind="create_user"}') >= 1
+    assert sample(text, 'accord_operations_open{kind="register"}') >= 0
+    assert sample(text, 'accord_idp_call_duration_seconds_count{call="check",outcome="ok"}') == 1
+    assert sample(text, 'accord_operation_duration_seconds_count{kind="create_user"}') == 3
     assert 'route="/api/admin/organizations/{org_id}/users",status="202"' in text
 
 
@@ -62,7 +71,7 @@ async def test_access_logs_are_json_with_ids_and_no_secrets(
     response = await local_client.post(
         "/api/admin/users",
         json={
-            "email": "log@example.com",
+            "email": creds.email("log"),
             "full_name": "Log",
             "organization_id": str(creds.a),
             "credential": "temp_password",

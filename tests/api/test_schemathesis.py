@@ -2,8 +2,9 @@
 
 Every operation gets generated requests (a fixed seed, so CI sees the same ones every run), sent
 over real HTTP with a platform token, an organization token or none, and with path ids that
-exist about half the time. Each response must not be a 5xx and must conform to the document:
-documented status, content type, headers and body schema.
+exist about half the time; an eighth of the cases are deliberately invalid. Each response must
+not be a 5xx and must conform to the document (documented status, content type, headers, body
+schema), and every invalid request must be refused with a 4xx.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from tests.api.conftest import ServeFactory, Tokens, bearer
 
 SEED = 20261121
 EXAMPLES_PER_OPERATION = 72  # 14 operations x 72 + 3 small ones x 16: 1,056 requests
-TIME_BUDGET_SECONDS = 120  # a hard bound; about 30 s on an idle two-core machine
+# No operation starts after this. The run needs about 47 s of CPU in this process (drawing
+# cases is most of it), so about 50 s on an idle two-core machine; the margin is for a busy one.
+TIME_BUDGET_SECONDS = 150
 MIN_REQUESTS = 1000
 
 
@@ -64,6 +67,8 @@ def exercise(operation: Any, url: str, creds: Tokens, known: dict[str, list[str]
     session = requests.Session()
     callers = [creds.platform, creds.platform, creds.org_a, None]
     verify = checks()
+    positive = operation.as_strategy(GenerationMode.POSITIVE)
+    negative = operation.as_strategy(GenerationMode.NEGATIVE)
 
     @seed(SEED)
     @settings(
@@ -75,10 +80,7 @@ def exercise(operation: Any, url: str, creds: Tokens, known: dict[str, list[str]
         suppress_health_check=list(HealthCheck),
     )
     @given(
-        case=st.one_of(
-            operation.as_strategy(GenerationMode.POSITIVE),
-            operation.as_strategy(GenerationMode.NEGATIVE),
-        ),
+        case=st.one_of(*[positive] * 7, negative),  # an eighth invalid (costly to draw)
         token=st.sampled_from(callers),
         real_ids=st.booleans(),
         pick=st.integers(0, 1),
@@ -107,19 +109,19 @@ def test_generated_requests_conform_to_the_openapi_document(
 ) -> None:
     from accord.testing import FakeIdentityProvider
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
+    deadline = started + TIME_BUDGET_SECONDS
     with serve(idp=FakeIdentityProvider()) as url:
         known = seed_data(url, creds)
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
         assert len(operations) == 17
         total = 0
-        for op in operations:
-            t0 = time.monotonic()
-            n = exercise(op, url, creds, known)
-            total += n
-            print(f"{op.label}: {n} in {time.monotonic() - t0:.1f}s")
+        for operation in operations:
+            if time.monotonic() > deadline:
+                break
+            total += exercise(operation, url, creds, known)
     elapsed = time.monotonic() - started
-    print(f"\nschemathesis: {total} requests, seed {SEED}, {elapsed:.1f} s")
-    assert total >= MIN_REQUESTS
-    assert elapsed < TIME_BUDGET_SECONDS
+    busy = time.process_time() - cpu  # this process: generation, client and server
+    print(f"\nschemathesis: {total} requests, seed {SEED}, {elapsed:.1f} s ({busy:.1f} s CPU)")
+    assert total >= MIN_REQUESTS, f"only {total} requests within {TIME_BUDGET_SECONDS} s"

@@ -26,7 +26,7 @@ async def test_a_token_is_stored_only_as_its_digest(accord: Accord) -> None:
     token, record = await tokens.create_token(accord, name="  ci   runner ")
     assert token.startswith("acc_") and len(token) >= 40
     assert record["name"] == "ci runner" and record["scope"] == "platform"
-    [row] = await stored_rows(accord)
+    [row] = [r for r in await stored_rows(accord) if str(r["id"]) == record["id"]]
     assert row["digest"] != token and token not in json.dumps(row, default=str)
     caller = await tokens.authenticate(accord, token)
     assert caller.is_platform and caller.key == f"token:{record['id']}"
@@ -35,7 +35,7 @@ async def test_a_token_is_stored_only_as_its_digest(accord: Accord) -> None:
 async def test_an_organization_token_is_scoped_to_an_existing_organization(
     accord: Accord,
 ) -> None:
-    org = await new_org(accord, "Acme")
+    org = await new_org(accord, f"Acme {uuid4().hex}")
     token, record = await tokens.create_token(accord, name="acme", organization_id=str(org))
     caller = await tokens.authenticate(accord, token)
     assert not caller.is_platform and caller.organization_id == org

@@ -9,7 +9,7 @@ import httpx
 from tests.api.conftest import Tokens, bearer, problem
 
 
-def new_user(org: object, email: str = "ada@example.com", **changes: object) -> dict:
+def new_user(org: object, email: str, **changes: object) -> dict:
     return {"email": email, "full_name": "Ada Lovelace", "organization_id": str(org), **changes}
 
 
@@ -18,7 +18,7 @@ async def test_a_platform_token_creates_a_user_with_a_temporary_password_shown_o
 ) -> None:
     body = new_user(
         creds.a,
-        email="  Ada@Example.COM ",
+        email=f"  {creds.email('Ada')}".upper() + " ",
         credential="temp_password",
         role="org_admin",
         permissions=["reports", "billing"],
@@ -28,7 +28,7 @@ async def test_a_platform_token_creates_a_user_with_a_temporary_password_shown_o
     )
     assert created.status_code == 201, created.text
     result = created.json()
-    assert result["user"]["email"] == "ada@example.com"
+    assert result["user"]["email"] == creds.email("ada")
     assert result["user"]["status"] == "pending"
     assert result["user"]["require_password_change"] is True
     assert result["user"]["created_by"] == "root"
@@ -51,7 +51,7 @@ async def test_an_invited_user_has_no_password_in_the_response(
 ) -> None:
     created = await client.post(
         f"/api/admin/organizations/{creds.a}/users",
-        json={"email": "bob@example.com", "full_name": "Bob"},
+        json={"email": creds.email("bob"), "full_name": "Bob"},
         headers=bearer(creds.org_a),
     )
     assert created.status_code == 201, created.text
@@ -60,18 +60,21 @@ async def test_an_invited_user_has_no_password_in_the_response(
 
 
 async def test_users_are_listed_a_page_at_a_time(client: httpx.AsyncClient, creds: Tokens) -> None:
-    for n in range(5):
-        org = creds.a if n % 2 == 0 else creds.b
+    emails = [creds.email(f"u{n}") for n in range(5)]
+    for email in [*emails, creds.email("other")]:
+        org = creds.b if email == creds.email("other") else creds.a
         response = await client.post(
-            "/api/admin/users",
-            json=new_user(org, f"u{n}@example.com"),
-            headers=bearer(creds.platform),
+            "/api/admin/users", json=new_user(org, email), headers=bearer(creds.platform)
         )
         assert response.status_code == 201
     seen: list[str] = []
     cursor = None
     while True:
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        params = {
+            "limit": 2,
+            "organization_id": str(creds.a),
+            **({"cursor": cursor} if cursor else {}),
+        }
         page = (
             await client.get("/api/admin/users", params=params, headers=bearer(creds.platform))
         ).json()
@@ -80,19 +83,11 @@ async def test_users_are_listed_a_page_at_a_time(client: httpx.AsyncClient, cred
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert sorted(seen) == [f"u{n}@example.com" for n in range(5)]
-    only_a = await client.get(
-        "/api/admin/users", params={"organization_id": str(creds.a)}, headers=bearer(creds.platform)
-    )
-    assert sorted(u["email"] for u in only_a.json()["items"]) == [
-        "u0@example.com",
-        "u2@example.com",
-        "u4@example.com",
-    ]
+    assert sorted(seen) == sorted(emails)
     by_email = await client.get(
-        "/api/admin/users", params={"email": "U3@example.com"}, headers=bearer(creds.platform)
+        "/api/admin/users", params={"email": emails[3].upper()}, headers=bearer(creds.platform)
     )
-    assert [u["email"] for u in by_email.json()["items"]] == ["u3@example.com"]
+    assert [u["email"] for u in by_email.json()["items"]] == [emails[3]]
 
 
 async def test_a_cursor_that_we_did_not_make_is_refused(
@@ -108,7 +103,7 @@ async def test_deprovisioning_removes_access_and_is_repeatable(
     client: httpx.AsyncClient, creds: Tokens
 ) -> None:
     created = await client.post(
-        "/api/admin/users", json=new_user(creds.a), headers=bearer(creds.platform)
+        "/api/admin/users", json=new_user(creds.a, creds.email()), headers=bearer(creds.platform)
     )
     user_id = created.json()["user"]["id"]
     removed = await client.delete(f"/api/admin/users/{user_id}", headers=bearer(creds.org_a))
@@ -126,15 +121,21 @@ async def test_organizations_are_created_listed_and_read(
 ) -> None:
     created = await client.post(
         "/api/admin/organizations",
-        json={"name": "Globex Corp", "max_users": 3, "settings": {"region": "eu", "seats": 3}},
+        json={
+            "name": f"Globex Corp {creds.tag}",
+            "max_users": 3,
+            "settings": {"region": "eu", "seats": 3},
+        },
         headers=bearer(creds.platform),
     )
     assert created.status_code == 201, created.text
     org = created.json()
-    assert org["slug"] == "globex-corp" and org["kind"] == "team" and org["members"] == 0
+    assert org["slug"] == f"globex-corp-{creds.tag}"
+    assert org["kind"] == "team" and org["members"] == 0
     assert org["settings"] == {"region": "eu", "seats": 3}
     listed = await client.get("/api/admin/organizations", headers=bearer(creds.platform))
-    assert {o["slug"] for o in listed.json()["items"]} == {"org-a", "org-b", "globex-corp"}
+    slugs = {o["slug"] for o in listed.json()["items"]}
+    assert {f"org-a-{creds.tag}", f"org-b-{creds.tag}", org["slug"]} <= slugs
     read = await client.get(f"/api/admin/organizations/{org['id']}", headers=bearer(creds.platform))
     assert read.json() == org
     missing = await client.get(

@@ -110,6 +110,15 @@ async def test_malformed_json_is_refused(client: httpx.AsyncClient, creds: Token
     problem(response, 422, "invalid_input")
 
 
+async def test_a_body_that_is_not_utf8_is_invalid_input(
+    client: httpx.AsyncClient, creds: Tokens
+) -> None:
+    response = await client.post(
+        "/api/auth/register", content=b"\xfex|\xff\n", headers={"Content-Type": "application/json"}
+    )
+    assert problem(response, 422, "invalid_input")["errors"][0]["field"] == "body"
+
+
 async def test_an_oversized_body_is_413(client: httpx.AsyncClient, creds: Tokens) -> None:
     big = user(creds, full_name="x" * 70_000)
     response = await client.post("/api/admin/users", json=big, headers=bearer(creds.platform))

@@ -60,6 +60,7 @@ def configure_structlog() -> None:
     """Render structlog events as JSON through the standard library's ``logging``."""
     structlog.configure(
         processors=[
+            structlog.stdlib.filter_by_level,  # a disabled level costs nothing
             structlog.contextvars.merge_contextvars,
             structlog.stdlib.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
