@@ -99,6 +99,7 @@ class Metrics:
             self.idp_seconds.labels(call, outcome).observe(time.perf_counter() - started)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count and time one HTTP request."""
         self.requests.labels(method, route, str(status)).inc()
         self.request_seconds.labels(method, route).observe(seconds)
 

@@ -88,6 +88,7 @@ def title_of(code: str) -> str:
 
 
 def status_of_code(code: str) -> int:
+    """The HTTP status of a problem code."""
     return HTTP_PROBLEMS[code][0] if code in HTTP_PROBLEMS else STATUS_BY_CODE.get(code, 500)
 
 

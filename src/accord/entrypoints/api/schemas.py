@@ -103,21 +103,29 @@ class NewOrganization(StrictBody):
 
 
 class PasswordSetupRequest(StrictBody):
+    """Ask for a set-password link by mail."""
+
     # Any text: the answer is the same 202 whatever it is, so it tells nobody anything.
     email: AnyAddress
 
 
 class PasswordSetup(StrictBody):
+    """The token from a set-password link, and the chosen password."""
+
     token: SetupToken
     new_password: Password
 
 
 class Login(StrictBody):
+    """E-mail address and password (local identity provider)."""
+
     email: Email
     password: Password
 
 
 class TemporaryPasswordReplacement(StrictBody):
+    """A temporary password and the one that replaces it."""
+
     email: Email
     temporary_password: Password
     new_password: Password
@@ -127,12 +135,16 @@ class TemporaryPasswordReplacement(StrictBody):
 
 
 class Membership(BaseModel):
+    """A user's role and permissions in one organization."""
+
     organization_id: UUID
     role: Role
     permissions: list[str]
 
 
 class User(BaseModel):
+    """A user and their memberships."""
+
     id: UUID
     email: str
     full_name: str
@@ -146,6 +158,8 @@ class User(BaseModel):
 
 
 class Organization(BaseModel):
+    """An organization and its member count."""
+
     id: UUID
     slug: str
     display_name: str
@@ -161,6 +175,8 @@ class Organization(BaseModel):
 
 
 class CreatedUser(BaseModel):
+    """201: the user exists in the identity provider and in accord."""
+
     operation_id: UUID
     user: User
     reused_identity: bool = Field(
@@ -174,6 +190,8 @@ class CreatedUser(BaseModel):
 
 
 class Registered(BaseModel):
+    """201: the registrant and their own organization."""
+
     operation_id: UUID
     user: User
     organization: Organization
@@ -181,12 +199,16 @@ class Registered(BaseModel):
 
 
 class Deprovisioned(BaseModel):
+    """The user is disabled everywhere."""
+
     operation_id: UUID
     user_id: UUID
     status: UserStatus
 
 
 class UserPage(BaseModel):
+    """One page of users."""
+
     items: list[User]
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
@@ -194,16 +216,22 @@ class UserPage(BaseModel):
 
 
 class OrganizationList(BaseModel):
+    """The organizations the caller may see."""
+
     items: list[Organization]
 
 
 class OperationError(BaseModel):
+    """Why an operation failed, or why it is waiting."""
+
     code: str
     message: str
     details: dict[str, Any] | None = None
 
 
 class Operation(BaseModel):
+    """A provisioning operation: its state and, once it succeeded, its result."""
+
     id: UUID
     kind: OperationKind
     state: OperationState
@@ -231,10 +259,14 @@ class PendingOperation(BaseModel):
 
 
 class Accepted(BaseModel):
+    """202: accepted; nothing more is said."""
+
     detail: str
 
 
 class LoginResult(BaseModel):
+    """A short-lived login token."""
+
     access_token: str = Field(description="An HS256 JWT signed by this server.")
     token_type: Literal["Bearer"]
     expires_in: int = Field(description="Seconds until the token expires.")
@@ -242,15 +274,21 @@ class LoginResult(BaseModel):
 
 
 class Health(BaseModel):
+    """The process is up."""
+
     status: Literal["ok"]
 
 
 class Readiness(BaseModel):
+    """Whether the server can serve: its dependencies, one by one."""
+
     status: Literal["ready", "not_ready"]
     checks: dict[str, str] = Field(description="database, migrations, idp: `ok` or the fault.")
 
 
 class FieldError(BaseModel):
+    """One invalid field."""
+
     field: str
     message: str
 
