@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         24.0, description="How long a finished operation's Idempotency-Key replays its answer."
     )
     worker_poll_seconds: float = 1.0
+    serve_worker: bool = Field(
+        True, description="Whether `accord serve` runs a worker in each of its processes."
+    )
     crash_at: str | None = Field(
         None, description="Testing only: SIGKILL the process at this named point."
     )

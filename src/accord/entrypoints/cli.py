@@ -353,9 +353,15 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run a background worker in-process.")
+    ] = False,
 ) -> None:
-    """Apply the migrations, then serve the HTTP API (OpenAPI at /docs)."""
+    """Apply the migrations, then serve the HTTP API (OpenAPI at /docs) and a worker."""
     import uvicorn
+
+    if no_worker:  # read by each server process's Settings
+        os.environ["ACCORD_SERVE_WORKER"] = "false"
 
     settings = Settings()
     url = resolve_database_url(settings)
@@ -371,6 +377,31 @@ def serve(
         access_log=False,  # accord writes its own JSON access log
         log_level="warning",
     )
+
+
+@app.command("worker")
+@command
+def worker_command(
+    once: Annotated[
+        bool, typer.Option("--once", help="Work until nothing is due, then exit.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Finish open operations, deliver mail, expire old tokens and keys."""
+    from accord.entrypoints import worker as worker_entry
+
+    result = run_with_accord(lambda a: worker_entry.run(a, once=once))
+    if result is not None:
+        summary = {
+            "succeeded": result.succeeded,
+            "failed": result.failed,
+            "postponed": result.postponed,
+            "mail_sent": result.mail.sent,
+            "mail_failed": result.mail.failed,
+        }
+        print_json(summary) if as_json else out.print(
+            ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items())
+        )
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ engine's protocol (no transaction open across an IdP call) is exercised with it 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -27,6 +28,11 @@ MAX_PASSWORD_LENGTH = 128
 _SHA256_PREFIX = "sha256$"
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+async def _hash(password: str) -> str:
+    """argon2id costs tens of milliseconds of CPU by design: off the event loop."""
+    return await asyncio.to_thread(_hasher.hash, password)
 
 
 def check_password_policy(password: str) -> None:
@@ -75,8 +81,10 @@ class LocalProvider:
         return _remote(row)
 
     async def create(self, user: NewRemoteUser) -> RemoteUser:
+        secret_hash = None
         if user.password is not None:
             check_password_policy(user.password)
+            secret_hash = await _hash(user.password)  # before the transaction, not inside it
         async with self._db.transaction() as conn:
             row = (
                 await conn.execute(
@@ -93,8 +101,8 @@ class LocalProvider:
             ).first()
             if row is None:
                 raise RemoteConflict(f"A local identity for {user.email} exists already.")
-            if user.password is not None:
-                await self._store_secret(conn, row.id, _hasher.hash(user.password), None)
+            if secret_hash is not None:
+                await self._store_secret(conn, row.id, secret_hash, None)
         return _remote(row)
 
     async def update(
@@ -105,8 +113,10 @@ class LocalProvider:
         full_name: str | None = None,
         password: str | None = None,
     ) -> RemoteUser:
+        secret_hash = None
         if password is not None:
             check_password_policy(password)
+            secret_hash = await _hash(password)
         changes = {
             k: v for k, v in {"email": email, "full_name": full_name}.items() if v is not None
         }
@@ -121,8 +131,8 @@ class LocalProvider:
             ).first()
             if row is None:
                 raise RemoteNotFound(f"No local identity {remote_id}.")
-            if password is not None:
-                await self._store_secret(conn, remote_id, _hasher.hash(password), None)
+            if secret_hash is not None:
+                await self._store_secret(conn, remote_id, secret_hash, None)
         return _remote(row)
 
     async def delete(self, remote_id: str) -> None:
@@ -179,7 +189,7 @@ class LocalProvider:
                     .where(local_identities.c.email == email)
                 )
             ).first()
-        if row is None or not _matches(row.secret_hash, password):
+        if row is None or not await asyncio.to_thread(_matches, row.secret_hash, password):
             return None
         if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
             return None

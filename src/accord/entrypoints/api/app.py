@@ -42,6 +42,24 @@ def _version() -> str:
         return "0.0.0"
 
 
+@asynccontextmanager
+async def _in_process_worker(accord: Accord) -> AsyncIterator[None]:
+    """``accord serve`` runs a worker beside the API unless told not to (``--no-worker``)."""
+    if not accord.settings.serve_worker:
+        yield
+        return
+    from accord.adapters.mail.smtp import SmtpMailer
+    from accord.services.worker import run_forever
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_forever(accord, SmtpMailer(accord.settings.smtp), stop))
+    try:
+        yield
+    finally:
+        stop.set()  # the pass in hand finishes; its leases end with it
+        await task
+
+
 def _lifespan(given: Accord | None, make: Callable[[], Accord]) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,10 +67,11 @@ def _lifespan(given: Accord | None, make: Callable[[], Accord]) -> Callable[[Fas
             yield  # the caller built it, the caller closes it
             return
         app.state.accord = await asyncio.to_thread(make)  # may start the embedded server
-        try:
-            yield
-        finally:
-            await app.state.accord.aclose()
+        async with _in_process_worker(app.state.accord):
+            try:
+                yield
+            finally:
+                await app.state.accord.aclose()
 
     return lifespan
 
