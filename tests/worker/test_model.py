@@ -147,7 +147,8 @@ def machine(settings_: Settings):
                 async with self.accord.db.transaction() as conn:
                     rows = await conn.execute(
                         text(
-                            "SELECT email, id::text FROM users WHERE status IN ('pending', 'active')"
+                            "SELECT email, id::text FROM users "
+                            "WHERE status IN ('pending', 'active')"
                         )
                     )
                     return dict(rows.all())

@@ -1,0 +1,116 @@
+"""Several processes on one PostgreSQL: four `accord serve` and two `accord worker`, 200
+concurrent requests (the same e-mails sent to different processes, an organization at its
+limit, registrations); once settled, the guarantees hold."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from accord.bootstrap import Accord
+from accord.services.tokens import create_token
+from tests.api.test_serve import free_port, start, wait_until_healthy
+from tests.engine.conftest import new_org, scalar
+from tests.guarantees import assert_guarantees
+
+
+SETTLE_SECONDS = 120.0
+
+
+@pytest.fixture
+def env(settings) -> dict[str, str]:
+    return {
+        "ACCORD_DATABASE_URL": settings.database_url.get_secret_value(),
+        "ACCORD_DATA_DIR": str(settings.data_dir),
+        "ACCORD_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "ACCORD_WORKER_POLL_SECONDS": "0.2",
+    }
+
+
+async def settled(accord: Accord) -> None:
+    """Wait (bounded) until no operation is open: the workers' job, observed from outside."""
+    deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
+    while await scalar(accord, "SELECT count(*) FROM operations WHERE state = 'open'"):
+        assert asyncio.get_running_loop().time() < deadline, "operations still open"
+        await asyncio.sleep(0.2)  # polling an observable condition, bounded by the deadline
+
+
+async def test_four_servers_two_workers_two_hundred_requests(
+    accord: Accord, env: dict[str, str]
+) -> None:
+    ports = [free_port() for _ in range(4)]
+    servers = [start(env, "serve", "--port", str(p), "--no-worker") for p in ports]
+    workers = [start(env, "worker") for _ in range(2)]
+    try:
+        for port, server in zip(ports, servers, strict=True):
+            await asyncio.to_thread(wait_until_healthy, f"http://127.0.0.1:{port}", server)
+        token, _ = await create_token(accord, name="load")
+        full = await new_org(accord, "Small", max_users=10)
+        roomy = await new_org(accord, "Roomy", max_users=500)
+        rng = random.Random(11)
+        requests = []
+        for i in range(200):
+            kind = i % 4
+            if kind == 0:  # one of 20 e-mails, sent to any process, in any spelling
+                email = f"Shared{rng.randrange(20)}@Example.com"
+                requests.append(
+                    (f"/api/admin/organizations/{roomy}/users", {"email": email, "full_name": "S"})
+                )
+            elif kind == 1:  # 50 people into an organization with room for 10
+                requests.append(
+                    (
+                        f"/api/admin/organizations/{full}/users",
+                        {"email": f"f{i}@example.com", "full_name": "F"},
+                    )
+                )
+            elif kind == 2:  # registrations, each sent twice to different processes
+                email = f"reg{i // 8}@example.com"
+                requests.append(
+                    (
+                        "/api/auth/register",
+                        {"email": email, "password": "long enough pw", "full_name": "R"},
+                    )
+                )
+            else:
+                requests.append(
+                    (
+                        f"/api/admin/organizations/{roomy}/users",
+                        {"email": f"u{i}@example.com", "full_name": "U"},
+                    )
+                )
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(timeout=60) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        f"http://127.0.0.1:{ports[i % 4]}{path}", json=body, headers=headers
+                    )
+                    for i, (path, body) in enumerate(requests)
+                )
+            )
+        statuses = [r.status_code for r in responses]
+        assert 500 not in statuses and 502 not in statuses, statuses
+        codes = {r.json().get("code") for r in responses if r.status_code >= 400}
+        assert codes <= {"email_exists", "organization_full", "operation_in_progress"}, codes
+        await settled(accord)
+    finally:
+        for process in servers + workers:
+            process.terminate()
+        for process in servers + workers:
+            process.communicate(timeout=60)  # drains and closes its pipes
+    await assert_guarantees(accord)
+    assert (
+        await scalar(accord, f"SELECT count(*) FROM memberships WHERE organization_id = '{full}'")
+        == 10
+    )
+    shared = await scalar(accord, "SELECT count(*) FROM users WHERE email LIKE 'shared%'")
+    assert shared == len({b["email"].lower() for p, b in requests if "Shared" in b["email"]})
+    async with accord.db.transaction() as conn:
+        owners = (
+            await conn.execute(text("SELECT count(*) FROM organizations WHERE kind = 'personal'"))
+        ).scalar_one()
+    assert owners == len({b["email"] for p, b in requests if p == "/api/auth/register"})
