@@ -17,7 +17,6 @@ from tests.api.test_serve import free_port, start, wait_until_healthy
 from tests.engine.conftest import new_org, scalar
 from tests.guarantees import assert_guarantees
 
-
 SETTLE_SECONDS = 120.0
 
 
