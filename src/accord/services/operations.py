@@ -441,9 +441,15 @@ async def _postpone(accord: Accord, op: OperationRecord, cause: errors.AccordErr
         )
 
 
+# Jitter from a generator of our own: the process-wide ``random`` state belongs to the
+# application embedding accord (and to property-based tests, which check it is left alone).
+_jitter = random.Random()
+
+
 def backoff_seconds(attempts: int, floor: float | None = None) -> float:
+    """Exponential backoff with jitter: 1 s, 2 s, 4 s ... up to 5 minutes, each × [0.5, 1)."""
     ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
-    return max(floor or 0.0, ceiling * random.uniform(0.5, 1.0))
+    return max(floor or 0.0, ceiling * _jitter.uniform(0.5, 1.0))
 
 
 def _pending(op: OperationRecord, cause: errors.AccordError) -> errors.OperationPending:
