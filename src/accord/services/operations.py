@@ -447,7 +447,7 @@ _jitter = random.Random()
 
 
 def backoff_seconds(attempts: int, floor: float | None = None) -> float:
-    """Exponential backoff with jitter: 1 s, 2 s, 4 s ... up to 5 minutes, each × [0.5, 1)."""
+    """Exponential backoff with jitter: 1 s, 2 s, 4 s ... up to 5 minutes, each times [0.5, 1)."""
     ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
     return max(floor or 0.0, ceiling * _jitter.uniform(0.5, 1.0))
 
