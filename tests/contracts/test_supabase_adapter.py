@@ -14,7 +14,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from accord.adapters.idp.supabase import SupabaseProvider, like_literal, retry_after_seconds
+from accord.adapters.idp.http import retry_after_seconds
+from accord.adapters.idp.supabase import SupabaseProvider, like_literal
 from accord.config import SupabaseSettings
 from accord.domain.errors import (
     ConfigurationError,

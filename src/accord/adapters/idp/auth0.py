@@ -36,13 +36,13 @@ import secrets
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 from uuid import UUID
 
 import httpx
 
+from accord.adapters.idp.http import retry_after_seconds
 from accord.config import Auth0Settings
 from accord.domain.errors import (
     OutcomeUnknown,
@@ -333,14 +333,8 @@ def _raise_for_status(response: httpx.Response, write: bool) -> None:
 
 def _retry_after(headers: httpx.Headers) -> float | None:
     """Retry-After first, as the SDK does, then x-ratelimit-reset (epoch seconds) (§1.4)."""
-    if value := headers.get("retry-after"):
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-            except (TypeError, ValueError):
-                pass
+    if (seconds := retry_after_seconds(headers.get("retry-after"))) is not None:
+        return seconds
     try:
         reset = float(headers.get("x-ratelimit-reset", ""))
     except ValueError:

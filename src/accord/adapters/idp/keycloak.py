@@ -13,13 +13,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
+from accord.adapters.idp.http import retry_after_seconds
 from accord.config import KeycloakSettings
 from accord.domain.errors import (
     ConfigurationError,
@@ -409,17 +409,7 @@ def _oauth_error(response: httpx.Response) -> tuple[str, str]:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+    return retry_after_seconds(response.headers.get("Retry-After"))
 
 
 def _transport_error(exc: httpx.HTTPError, *, write: bool) -> ProviderError:

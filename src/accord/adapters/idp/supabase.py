@@ -29,15 +29,14 @@ lookup, never by writing again: this module never retries anything); 429 carries
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
 import httpx
 
+from accord.adapters.idp.http import retry_after_seconds
 from accord.config import SupabaseSettings
 from accord.domain.errors import (
     ConfigurationError,
@@ -100,20 +99,6 @@ def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        return None
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
         return None
 
 
