@@ -95,6 +95,7 @@ def settings(
             data_dir=tmp_path_factory.mktemp("accord"),
             secret_key=new_key_text(),
             idp="local",
+            serve_worker=False,  # the API tests decide when operations move on
         )
     finally:
         database.close()  # drops it

@@ -67,11 +67,11 @@ def _lifespan(given: Accord | None, make: Callable[[], Accord]) -> Callable[[Fas
             yield  # the caller built it, the caller closes it
             return
         app.state.accord = await asyncio.to_thread(make)  # may start the embedded server
-        async with _in_process_worker(app.state.accord):
-            try:
+        try:
+            async with _in_process_worker(app.state.accord):
                 yield
-            finally:
-                await app.state.accord.aclose()
+        finally:
+            await app.state.accord.aclose()  # after the worker stopped: it uses the pool too
 
     return lifespan
 
