@@ -88,7 +88,13 @@ class RequestMiddleware:
             return
         state = scope.setdefault("state", {})
         state["request_id"] = request_id_for(scope)
-        response: dict[str, Any] = {"status": 500, "started": False}
+        response: dict[str, Any] = {"status": 500, "started": False, "recorded": False}
+        started = time.perf_counter()
+
+        def record() -> None:
+            if not response["recorded"]:
+                response["recorded"] = True
+                self._record(scope, state, response["status"], time.perf_counter() - started)
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -96,9 +102,10 @@ class RequestMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), state["request_id"].encode()))
                 message["headers"] = headers
+            elif not message.get("more_body", False):
+                record()  # before the last byte leaves: a client never outruns its log line
             await send(message)
 
-        started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=state["request_id"]):
             try:
                 await self._handle(scope, receive, sending)
@@ -107,7 +114,7 @@ class RequestMiddleware:
                 if not response["started"]:
                     await problems.internal_error(Request(scope))(scope, receive, sending)
             finally:
-                self._record(scope, state, response["status"], time.perf_counter() - started)
+                record()
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
