@@ -64,7 +64,7 @@ def build(
     """An Accord from ``settings`` (read from the environment when omitted)."""
     settings = settings or Settings()
     url = database_url or resolve_database_url(settings)
-    db = Database(async_engine(url))
+    db = Database(async_engine(url, pool_size=settings.database_pool_size))
     return Accord(
         settings=settings,
         database_url=url,

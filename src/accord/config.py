@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         None, description="PostgreSQL URL; without it accord runs an embedded server."
     )
+    database_pool_size: int = Field(
+        10, ge=1, description="Connections per process (as many again may overflow briefly)."
+    )
     data_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path("accord"),
         description="Where the embedded database and generated keys live.",

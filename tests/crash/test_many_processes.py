@@ -27,6 +27,8 @@ def env(settings) -> dict[str, str]:
         "ACCORD_DATA_DIR": str(settings.data_dir),
         "ACCORD_SECRET_KEY": settings.secret_key.get_secret_value(),
         "ACCORD_WORKER_POLL_SECONDS": "0.2",
+        # Six processes share the server's 100 connections (with the tests' own).
+        "ACCORD_DATABASE_POOL_SIZE": "4",
     }
 
 
