@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from accord.domain.errors import AccordError
+from accord.domain.errors import ReconcileRunning as ReconcileRunning  # re-exported
 
 
 class DriftClass(StrEnum):
@@ -58,12 +58,6 @@ class OrphanReason(StrEnum):
     IDP_USER_MISSING = "idp_user_missing"  # linked, and the IdP says the user is gone
     NO_LINK = "no_link"  # pending/active, never linked, no IdP user with its e-mail
     NEVER_FINISHED = "never_finished"  # left in `provisioning` by a request that died
-
-
-class ReconcileRunning(AccordError):
-    """Another reconcile is running against this identity provider: wait for it to finish."""
-
-    code = "reconcile_running"
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """accord's error hierarchy: one root, a stable machine-readable ``code`` on every class.
 
+Every error class of accord is defined here, so the catalogue does not depend on what else was
+imported.
 The entrypoints map codes to HTTP statuses or exit codes; nothing below them knows about either.
 The class docstring is the default message, so every error reads well without arguments.
 """
@@ -93,6 +95,12 @@ class OperationNotFound(AccordError):
     code = "operation_not_found"
 
 
+class ApiTokenNotFound(AccordError):
+    """No such API token."""
+
+    code = "api_token_not_found"
+
+
 class Forbidden(AccordError):
     """The caller may not do this."""
 
@@ -121,6 +129,12 @@ class PasswordChangeRequired(AccordError):
     """The temporary password must be replaced before signing in."""
 
     code = "password_change_required"
+
+
+class ReconcileRunning(AccordError):
+    """Another reconcile is running against this identity provider: wait for it to finish."""
+
+    code = "reconcile_running"
 
 
 # -- idempotency and operations ----------------------------------------------------------------
@@ -217,6 +231,22 @@ class StorageUnavailable(AccordError):
     """The database is unavailable: retry later."""
 
     code = "database_unavailable"
+
+
+class ConstraintViolated(AccordError):
+    """A database constraint was violated."""
+
+    code = "constraint_violated"
+
+    def __init__(self, constraint: str | None) -> None:
+        super().__init__(f"The database refused the change (constraint {constraint}).")
+        self.constraint = constraint
+
+
+class MailUnavailable(AccordError):
+    """The mail server could not be reached or refused the message: retry later."""
+
+    code = "mail_unavailable"
 
 
 def error_codes() -> dict[str, type[AccordError]]:

@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 from accord.adapters.db import repository
 from accord.domain import errors, secrets
 from accord.domain.callers import Caller
+from accord.domain.errors import ApiTokenNotFound
 from accord.domain.model import TokenScope
 from accord.services.directory import get_organization, parse_id
 
@@ -34,12 +35,6 @@ MAX_NAME_LENGTH = 100
 LOGIN_TOKEN_TTL_SECONDS = 15 * 60
 LOGIN_AUDIENCE = "accord:login"
 _LOGIN_KEY_PURPOSE = "login tokens"
-
-
-class ApiTokenNotFound(errors.AccordError):
-    """No such API token."""
-
-    code = "api_token_not_found"
 
 
 # -- API tokens ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from accord.domain import errors
+from accord.domain.errors import ConstraintViolated
 
 # A violated constraint → the error it means to a user. Constraints absent here are bugs in
 # accord (a service let bad data through), and surface as InternalInconsistency.
@@ -24,16 +25,6 @@ CONSTRAINT_ERRORS: dict[str, type[errors.AccordError]] = {
     # A concurrent request with the same key inserted its operation first.
     "uq_operations_caller_idempotency_key": errors.OperationInProgress,
 }
-
-
-class ConstraintViolated(errors.AccordError):
-    """A database constraint was violated."""
-
-    code = "constraint_violated"
-
-    def __init__(self, constraint: str | None) -> None:
-        super().__init__(f"The database refused the change (constraint {constraint}).")
-        self.constraint = constraint
 
 
 def constraint_name(exc: DBAPIError) -> str | None:

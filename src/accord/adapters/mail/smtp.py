@@ -7,13 +7,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from accord.config import SmtpSettings
-from accord.domain.errors import AccordError
-
-
-class MailUnavailable(AccordError):
-    """The mail server could not be reached or refused the message: retry later."""
-
-    code = "mail_unavailable"
+from accord.domain.errors import MailUnavailable
 
 
 class SmtpMailer:
