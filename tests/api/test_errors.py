@@ -14,7 +14,7 @@ import pytest
 from accord.adapters.sealing import new_key_text
 from accord.config import Settings
 from accord.domain import errors
-from accord.entrypoints.api.problems import STATUS_BY_CODE
+from accord.entrypoints.api.problems import STATUS_BY_CODE, public_code, status_of
 from accord.services import credentials
 from accord.services.hooks import Hooks
 from accord.testing import FakeIdentityProvider
@@ -39,9 +39,15 @@ async def create(client: httpx.AsyncClient, creds: Tokens, org: UUID, name: str 
 
 
 def test_every_error_code_has_a_status() -> None:
-    import accord.services.tokens  # noqa: F401  (defines api_token_not_found)
+    """Each code has a row of its own, or (on purpose) answers as its parent."""
+    assert set(errors.error_codes()) - set(STATUS_BY_CODE) == {"idp_outcome_unknown"}
+    assert set(STATUS_BY_CODE) <= set(errors.error_codes())
 
-    assert set(errors.error_codes()) <= set(STATUS_BY_CODE)
+
+def test_an_unknown_outcome_answers_as_the_provider_unavailable() -> None:
+    unknown = errors.OutcomeUnknown("lost answer")
+    assert (status_of(unknown), public_code(unknown)) == (503, "idp_unavailable")
+    assert public_code(errors.OperationPending("op", 1.0).reason_code) == "idp_unavailable"
 
 
 async def test_state_conflicts(client: httpx.AsyncClient, creds: Tokens, accord: Any) -> None:

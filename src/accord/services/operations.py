@@ -269,8 +269,6 @@ def replay(accord: Accord, op: OperationRecord) -> dict[str, Any]:
 
 def stored_error(error: dict[str, Any]) -> errors.AccordError:
     cls = errors.error_codes().get(error.get("code", ""), errors.AccordError)
-    if cls is errors.OperationPending:
-        cls = errors.ProviderUnavailable
     instance = cls(error.get("message"))
     instance.details = error.get("details") or {}
     return instance

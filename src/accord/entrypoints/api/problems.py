@@ -1,10 +1,13 @@
 """Errors as RFC 9457 problem documents (``application/problem+json``), mapped in one place.
 
-Every ``AccordError`` becomes a problem whose ``code`` is the error's stable code and whose
-status comes from ``STATUS_BY_CODE`` (looked up along the class hierarchy, so a new subclass
-inherits its parent's status). Server-side failures (5xx) carry only their generic title: no
+Errors map by class, through one table keyed by code: ``STATUS_BY_CODE``. An error's row is
+its own code's, else its nearest ancestor's along the class's MRO, and the row gives both the
+status and the ``code`` the client reads. So a subclass without a row of its own answers as its
+parent: ``OutcomeUnknown`` (``idp_outcome_unknown``) is 503 ``idp_unavailable``, as a transient
+failure of any other kind. Server-side failures (5xx) carry only their generic title: no
 traceback, database message or vendor text reaches a client. ``OperationPending`` is not a
-failure: it answers 202 with the operation's URL.
+failure: it answers 202 with the operation's URL, and its body's ``code`` says why it waits
+(its ``reason_code``, mapped the same way: ``idp_unavailable``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 STATUS_BY_CODE: dict[str, int] = {
     "accord_error": 500,
+    "operation_pending": 202,  # answered by pending_response, with its reason's code
     "invalid_input": 422,
     "email_invalid": 422,
     "password_rejected": 422,
@@ -51,7 +55,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "idp_error": 502,
     "idp_not_found": 502,
     "idp_misconfigured": 502,
-    "idp_unavailable": 503,
+    "idp_unavailable": 503,  # and idp_outcome_unknown, which has no row of its own
     "retry_budget_exhausted": 503,
     "mail_unavailable": 503,
     "database_unavailable": 503,
@@ -68,13 +72,27 @@ HTTP_PROBLEMS: dict[str, tuple[int, str]] = {
 AUTH_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="accord"'}
 
 
-def status_of(error: errors.AccordError) -> int:
-    """The HTTP status for ``error``: its code's, else its nearest ancestor's."""
-    for cls in type(error).__mro__:
+ErrorOrClass = errors.AccordError | type[errors.AccordError]
+
+
+def _class_of(error: ErrorOrClass | str) -> type[errors.AccordError]:
+    if isinstance(error, str):
+        return errors.error_codes().get(error, errors.AccordError)
+    return error if isinstance(error, type) else type(error)
+
+
+def public_code(error: ErrorOrClass | str) -> str:
+    """The code a client reads for ``error`` (or a catalogued code): its row's in STATUS_BY_CODE."""
+    for cls in _class_of(error).__mro__:
         code = getattr(cls, "code", None)
         if code in STATUS_BY_CODE:
-            return STATUS_BY_CODE[code]
-    return 500
+            return code
+    return errors.AccordError.code
+
+
+def status_of(error: ErrorOrClass) -> int:
+    """The HTTP status for ``error``: its code's, else its nearest ancestor's."""
+    return STATUS_BY_CODE[public_code(error)]
 
 
 def title_of(code: str) -> str:
@@ -82,14 +100,12 @@ def title_of(code: str) -> str:
     if code in HTTP_PROBLEMS:
         return HTTP_PROBLEMS[code][1]
     cls = errors.error_codes().get(code, errors.AccordError)
-    if cls is errors.OperationPending:
-        cls = errors.ProviderUnavailable
     return (cls.__doc__ or code).strip().splitlines()[0]
 
 
 def status_of_code(code: str) -> int:
-    """The HTTP status of a problem code."""
-    return HTTP_PROBLEMS[code][0] if code in HTTP_PROBLEMS else STATUS_BY_CODE.get(code, 500)
+    """The HTTP status of a problem code (an unknown one is a 500)."""
+    return HTTP_PROBLEMS[code][0] if code in HTTP_PROBLEMS else status_of(_class_of(code))
 
 
 def problem_response(
@@ -130,7 +146,7 @@ def pending_response(request: Request, pending: errors.OperationPending) -> JSON
     body = PendingOperation(
         operation_id=pending.operation_id,
         state="open",
-        code=pending.code,
+        code=public_code(pending.reason_code),
         detail=pending.message,
         retry_after=int(retry["Retry-After"]),
     )
@@ -150,7 +166,7 @@ async def accord_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 503 or exc.code == "operation_in_progress":
         headers.update(_retry_after(getattr(exc, "retry_after", None)))
     detail = exc.message if status < 500 else None  # 5xx: the generic title only
-    return problem_response(request, status, exc.code, detail, headers=headers)
+    return problem_response(request, status, public_code(exc), detail, headers=headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
