@@ -8,10 +8,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from accord.domain import errors
 from accord.entrypoints.api.problems import (
     HTTP_PROBLEMS,
     PROBLEM_MEDIA_TYPE,
     STATUS_BY_CODE,
+    public_code,
+    status_of_code,
     title_of,
 )
 from accord.entrypoints.api.security import IDEMPOTENCY_KEY_LIFETIME_HOURS
@@ -51,10 +54,21 @@ refused (422 `invalid_input`, naming the field).
 """
 
 
+def _meaning(code: str) -> str:
+    """A code's title, and the code a client reads instead when it is not this one."""
+    if code == errors.OperationPending.code:
+        why = errors.ProviderUnavailable.code
+        return f"{title_of(code)} The body's `code` is why it waits, e.g. `{why}`."
+    answered = public_code(code) if code not in HTTP_PROBLEMS else code
+    if answered == code:
+        return title_of(code)
+    return f"{title_of(code)} A problem answers it as `{answered}`."
+
+
 def error_catalogue() -> str:
-    """A markdown table of every problem code, its status and its title."""
-    codes = {**{c: s for c, (s, _) in HTTP_PROBLEMS.items()}, **STATUS_BY_CODE}
-    rows = [f"| `{code}` | {status} | {title_of(code)} |" for code, status in sorted(codes.items())]
+    """A markdown table of every problem and error code, its status and its meaning."""
+    codes = sorted({*HTTP_PROBLEMS, *STATUS_BY_CODE, *errors.error_codes()})
+    rows = [f"| `{code}` | {status_of_code(code)} | {_meaning(code)} |" for code in codes]
     return "\n".join(["| code | status | meaning |", "|---|---|---|", *rows])
 
 
