@@ -1,33 +1,35 @@
-"""Builds accord once: settings → database, identity provider, sealer, hooks.
+"""Builds accord once: settings → database, store, identity provider, sealer, flows, hooks.
 
 The only place that picks implementations. Entrypoints call ``build``; tests call it with
-their own database URL and, where they need one, a fake identity provider.
+their own database URL and, where they need one, a fake identity provider (or build a
+``Context`` of fakes with ``accord.testing.fake_context``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from accord.adapters.db.database import Database
 from accord.adapters.db.embedded import start_embedded
-from accord.adapters.db.engine import async_engine
+from accord.adapters.db.engine import async_engine, redact
+from accord.adapters.db.store import PgStore
 from accord.adapters.sealing import Sealer, decode_key, load_or_create_key
 from accord.config import Settings
 from accord.domain.ports import IdentityProvider
-from accord.services import deprovisioning, provisioning, registration  # noqa: F401 (flows)
+from accord.services.context import Context
+from accord.services.doctor import Diagnosis, Installation, examine
+from accord.services.flows import flow_table
 from accord.services.hooks import Hooks
 
 
 @dataclass
-class Accord:
-    """Everything a use case needs, built once and passed down."""
+class Accord(Context):
+    """The services' context on PostgreSQL, with what only the entrypoints and tests need:
+    the database itself (raw SQL for tests, the local IdP's tables) and its URL."""
 
-    settings: Settings
-    database_url: str
-    db: Database
-    idp: IdentityProvider
-    sealer: Sealer
-    hooks: Hooks = field(default_factory=Hooks)
+    database_url: str = field(kw_only=True)
+    db: Database = field(kw_only=True)
 
     async def aclose(self) -> None:
         await self.idp.aclose()
@@ -64,12 +66,44 @@ def build(
     """An Accord from ``settings`` (read from the environment when omitted)."""
     settings = settings or Settings()
     url = database_url or resolve_database_url(settings)
-    db = Database(async_engine(url, pool_size=settings.database_pool_size))
+    engine = async_engine(url, pool_size=settings.database_pool_size)
+    db = Database(engine)
     return Accord(
         settings=settings,
-        database_url=url,
-        db=db,
+        store=PgStore(engine),
         idp=idp or build_idp(settings, db),
         sealer=build_sealer(settings),
+        flows=flow_table(),
         hooks=hooks or Hooks(),
+        database_url=url,
+        db=db,
     )
+
+
+async def diagnose(settings: Settings, *, sample: int = 200, seconds: float = 10.0) -> Diagnosis:
+    """``accord doctor``: the installation that ``settings`` describe, checked."""
+    from accord.adapters.db import migrate
+
+    report = Diagnosis()
+    report.check("configuration", True, f"identity provider {settings.idp!r}")
+    try:
+        url = await asyncio.to_thread(resolve_database_url, settings)
+    except Exception as exc:  # the embedded server failed to start, or similar
+        report.check("database", False, f"cannot start or find the database: {exc}")
+        return report
+
+    async def schema() -> tuple[str | None, str | None]:
+        return await asyncio.to_thread(migrate.current_revision, url), migrate.head_revision()
+
+    engine = async_engine(url, pool_size=2)
+    db = Database(engine)
+    install = Installation(
+        store=PgStore(engine),
+        where=redact(url),
+        schema=schema,
+        identity_provider=lambda: build_idp(settings, db),
+    )
+    try:
+        return await examine(install, report, sample=sample, seconds=seconds)
+    finally:
+        await db.dispose()

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from accord.adapters.sealing import new_key_text
+from accord.bootstrap import diagnose
 from accord.config import Settings
-from accord.services.doctor import diagnose
 from tests.drift import scenes
 from tests.engine.conftest import new_org
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 
@@ -83,4 +84,55 @@ class IdentityProvider(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class KeepsTemporaryPasswords(Protocol):
+    """An IdP that can store a generated password as such (the local IdP: SHA-256, expiring)."""
+
+    async def set_temporary_password(
+        self, remote_id: str, password: str, expires_at: datetime
+    ) -> None: ...
+
+
+@runtime_checkable
+class VerifiesPasswords(Protocol):
+    """An IdP that accord signs people in to itself (the local IdP)."""
+
+    async def verify_password(self, email: str, password: str) -> tuple[RemoteUser, bool] | None:
+        """The identity and whether the password is a temporary one; None if it is wrong."""
+        ...
+
+
+class Sealer(Protocol):
+    """Authenticated encryption and keyed digests with the server key (G9).
+
+    ``open`` raises ``ConfigurationError`` when the document was sealed with another key.
+    """
+
+    def fingerprint(self, document: dict[str, Any]) -> str:
+        """A keyed digest: equal for equal documents, useless to someone guessing contents."""
+        ...
+
+    def seal(self, document: dict[str, Any]) -> bytes: ...
+
+    def open(self, sealed: bytes) -> dict[str, Any]: ...
+
+    def derived_key(self, purpose: str) -> bytes:
+        """An independent 32-byte key for one purpose (e.g. signing login tokens)."""
+        ...
+
+
+class Mailer(Protocol):
+    """Sends one message; any exception means "not sent, try again later"."""
+
+    async def send(self, recipient: str, subject: str, body: str) -> None: ...
+
+
+class Clock(Protocol):
+    """The time, as the services see it (tests fix it)."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
         ...

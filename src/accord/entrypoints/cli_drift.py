@@ -275,8 +275,8 @@ def doctor_command(
     """
     import asyncio
 
+    from accord.bootstrap import diagnose
     from accord.config import Settings
-    from accord.services.doctor import diagnose
 
     diagnosis = asyncio.run(diagnose(Settings(), sample=sample))
     if as_json:

@@ -9,34 +9,30 @@ when asked, one transaction and one audit event each, each re-checked under its 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from accord.adapters.db.drift import DriftSession
-from accord.adapters.db.repairs import UNFINISHED_ROWS
 from accord.domain.drift import Action, DriftClass, Finding, ReconcileRunning
 from accord.domain.emails import normalize_email
 from accord.services import repairs
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.services.context import Context
 
 
 async def cleanup_orphans(
-    accord: Accord, *, email: str | None = None, remove: bool = False, actor: str = "cleanup"
+    accord: Context, *, email: str | None = None, remove: bool = False, actor: str = "cleanup"
 ) -> list[dict[str, Any]]:
     """The never-finished rows (of ``email`` only, if given), each with what was done to it."""
     address = normalize_email(email) if email else None
-    session = DriftSession(accord.db.engine, accord.idp.name)
+    session = accord.store.drift_session(accord.idp.name)
     if not await session.try_lock():  # reconcile and cleanup never repair at the same time
         raise ReconcileRunning("A reconcile or cleanup is running; run this when it has finished.")
     try:
-        candidates = session.stream(UNFINISHED_ROWS, email=address, provider=accord.idp.name)
+        candidates = session.unfinished_rows(address)
         return [await _settle(accord, dict(row), remove, actor) async for row in candidates]
     finally:
         await session.close()
 
 
-async def _settle(accord: Accord, row: dict[str, Any], remove: bool, actor: str) -> dict[str, Any]:
+async def _settle(accord: Context, row: dict[str, Any], remove: bool, actor: str) -> dict[str, Any]:
     item = {"email": row["email"], "user_id": row["user_id"], "status": row["status"]}
     identity = await accord.idp.find_by_email(row["email"])
     if identity is not None:

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+    from accord.config import Settings
 
 
 class CrashPoint(StrEnum):
@@ -23,9 +23,13 @@ class CrashPoint(StrEnum):
     AFTER_RECOVERY_POINT = "after_recovery_point"  # transaction 2 committed
     BEFORE_FINALIZE_COMMIT = "before_finalize_commit"  # transaction 3 done but not committed
     AFTER_COMMIT = "after_commit"  # transaction 3 committed; the response not yet sent
+    # compensation: undoing what a failed operation did
+    UNDO_SENT = "undo_sent"  # the IdP applied the compensating delete; its answer not yet read
+    UNDO_ANSWERED = "undo_answered"  # the IdP side is undone; the database side not yet
+    BEFORE_COMPENSATION_COMMIT = "before_compensation_commit"  # undone, not yet committed
 
 
-def reach(accord: Accord, point: CrashPoint) -> None:
+def reach(settings: Settings, point: CrashPoint) -> None:
     """Die here if the settings say so."""
-    if accord.settings.crash_at == point:
+    if settings.crash_at == point:
         os.kill(os.getpid(), signal.SIGKILL)

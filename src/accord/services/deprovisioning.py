@@ -6,26 +6,22 @@ If the IdP refuses the delete, or it never becomes reachable, the user stays dis
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from accord.adapters.db import repository
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.model import OperationKind, UserStatus
+from accord.domain.records import AuditEvent
+from accord.domain.store import OperationChanges, Transaction
 from accord.services import crashpoints, operations
+from accord.services.context import Context, Flow, Step
 from accord.services.crashpoints import CrashPoint
-from accord.services.directory import parse_id
-from accord.services.operations import Flow, Step, register_flow
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.services.ids import parse_id
 
 
 async def deprovision_user(
-    accord: Accord,
+    accord: Context,
     user_id: str | UUID,
     *,
     caller: Caller,
@@ -49,62 +45,60 @@ def caller_scope(caller: Caller) -> str | None:
 class Deprovision(Flow):
     kind = OperationKind.DEPROVISION
 
-    async def claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
+    async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
         user_id = UUID(request["user_id"])
-        user = await repository.user_row(conn, user_id, lock=True)
+        user = await tx.users.get(user_id, lock=True)
         if user is None:
             raise errors.UserNotFound(f"No user {user_id}.")
-        orgs = await repository.membership_organizations(conn, user_id)
+        orgs = await tx.memberships.organizations_of(user_id)
         scope = request.get("scope")
         if scope is not None and (not orgs or any(str(o) != scope for o in orgs)):
             raise errors.Forbidden("This token may only remove users of its own organization.")
-        if user["status"] == UserStatus.PROVISIONING:
+        if user.status == UserStatus.PROVISIONING:
             raise errors.OperationInProgress(
                 "The user is still being provisioned; retry when that operation has finished."
             )
-        link = await repository.get_link(conn, user_id, accord.idp.name)
+        link = await tx.links.get(user_id, accord.idp.name)
         state = {
-            "previous_status": user["status"],
-            "email": user["email"],
-            "remote_id": link["remote_id"] if link else None,
+            "previous_status": user.status.value,
+            "email": user.email,
+            "remote_id": link.remote_id if link else None,
         }
-        await repository.set_user(conn, user_id, status=UserStatus.DISABLED)
+        await tx.users.update(user_id, status=UserStatus.DISABLED)
         return {"user_id": user_id, "flow_state": state}
 
-    async def ensure_remote(self, accord: Accord, step: Step) -> dict[str, Any]:
+    async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
         remote_id = step.op.flow_state.get("remote_id")
         if remote_id:
             await accord.idp.delete(remote_id)  # idempotent: a missing user is fine
-            crashpoints.reach(accord, CrashPoint.IDP_CALL_SENT)
+            crashpoints.reach(accord.settings, CrashPoint.IDP_CALL_SENT)
         return {"remote_id": remote_id, "created_remote": False}
 
-    async def finalize(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
+    async def finalize(self, tx: Transaction, accord: Context, step: Step) -> dict[str, Any]:
         op = step.op
         assert op.user_id is not None
-        await repository.remove_memberships(conn, op.user_id)
-        await repository.unlink_identities(conn, op.user_id)
-        await repository.delete_one_time_tokens(conn, op.user_id)
-        await repository.delete_unsent_mail(conn, op.flow_state["email"])
+        await tx.memberships.remove_all(op.user_id)
+        await tx.links.unlink_all(op.user_id)
+        await tx.one_time_tokens.delete_for_user(op.user_id)
+        await tx.outbox.delete_unsent(op.flow_state["email"])
         already = op.flow_state["previous_status"] == UserStatus.DISABLED
-        await repository.record_audit(
-            conn,
-            actor=op.request["actor"],
-            action="user.deprovision_repeated" if already else "user.deprovisioned",
-            subject_user_id=op.user_id,
-            subject_email=op.flow_state["email"],
-            operation_id=op.id,
-            data={"remote_id": op.flow_state.get("remote_id")},
+        await tx.audit.record(
+            AuditEvent(
+                actor=op.request["actor"],
+                action="user.deprovision_repeated" if already else "user.deprovisioned",
+                subject_user_id=op.user_id,
+                subject_email=op.flow_state["email"],
+                operation_id=op.id,
+                data={"remote_id": op.flow_state.get("remote_id")},
+            )
         )
         return {"user_id": str(op.user_id), "status": UserStatus.DISABLED.value}
 
-    async def undo_remote(self, accord: Accord, step: Step) -> bool:
+    async def undo_remote(self, accord: Context, step: Step) -> bool:
         return False  # nothing was created
 
-    async def undo_claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> None:
+    async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
         # The user stays disabled: giving access back to someone an admin removed would be the
         # worse failure. The IdP user and its link stay, for `accord reconcile` to report.
         return None
-
-
-register_flow(Deprovision())

@@ -1,59 +1,50 @@
-"""Reading users and organizations."""
+"""Reading users and organizations (no scope checks: see ``services/reads.py`` for callers)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from accord.adapters.db import repository
-from accord.domain.errors import InvalidInput, OrganizationNotFound, UserNotFound
+from accord.domain.errors import OrganizationNotFound, UserNotFound
+from accord.services.context import Context
+from accord.services.ids import parse_id
+from accord.services.views import summary_json, user_json
 
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
-
-
-def parse_id(value: str | UUID, what: str) -> UUID:
-    """``value`` as a UUID; InvalidInput naming ``what`` if it is not one."""
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidInput(f"{what} must be a UUID, not {value!r}.") from None
+__all__ = ["get_organization", "get_user", "list_organizations", "list_users", "parse_id"]
 
 
-async def list_organizations(accord: Accord) -> list[dict[str, Any]]:
+async def list_organizations(accord: Context) -> list[dict[str, Any]]:
     """Every organization with its member count."""
-    async with accord.db.transaction() as conn:
-        return await repository.list_organizations(conn)
+    async with accord.store.transaction() as tx:
+        return [summary_json(s) for s in await tx.organizations.summaries()]
 
 
-async def get_organization(accord: Accord, organization_id: str | UUID) -> dict[str, Any]:
+async def get_organization(accord: Context, organization_id: str | UUID) -> dict[str, Any]:
     """One organization; OrganizationNotFound if there is none."""
     org_id = parse_id(organization_id, "The organization id")
-    async with accord.db.transaction() as conn:
-        org = await repository.get_organization(conn, org_id)
-    if org is None:
+    async with accord.store.transaction() as tx:
+        summary = await tx.organizations.summary(org_id)
+    if summary is None:
         raise OrganizationNotFound(f"No organization {org_id}.")
-    return org
+    return summary_json(summary)
 
 
 async def list_users(
-    accord: Accord, *, organization_id: str | UUID | None = None, email: str | None = None
+    accord: Context, *, organization_id: str | UUID | None = None, email: str | None = None
 ) -> list[dict[str, Any]]:
     """Users, optionally only the members of one organization, with their memberships."""
     org_id = parse_id(organization_id, "The organization id") if organization_id else None
-    async with accord.db.transaction() as conn:
-        if org_id is not None and await repository.get_organization(conn, org_id) is None:
+    async with accord.store.transaction() as tx:
+        if org_id is not None and await tx.organizations.get(org_id) is None:
             raise OrganizationNotFound(f"No organization {org_id}.")
-        return await repository.list_users(conn, organization_id=org_id, email=email)
+        return [user_json(v) for v in await tx.users.list(organization_id=org_id, email=email)]
 
 
-async def get_user(accord: Accord, user_id: str | UUID) -> dict[str, Any]:
+async def get_user(accord: Context, user_id: str | UUID) -> dict[str, Any]:
     """One user with memberships; UserNotFound if there is none."""
     uid = parse_id(user_id, "The user id")
-    async with accord.db.transaction() as conn:
-        user = await repository.get_user(conn, uid)
-    if user is None:
+    async with accord.store.transaction() as tx:
+        view = await tx.users.view(uid)
+    if view is None:
         raise UserNotFound(f"No user {uid}.")
-    return user
+    return user_json(view)

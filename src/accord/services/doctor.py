@@ -9,21 +9,14 @@ sample is a smoke test, not a proof: ``accord reconcile`` is the full check.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import text
-
-from accord.adapters.db import drift as drift_sql
-from accord.adapters.db import migrate
-from accord.adapters.db.database import Database
-from accord.adapters.db.engine import async_engine, redact
 from accord.domain import errors
 from accord.domain.drift import email_key
 from accord.domain.ports import IdentityProvider
-
-if TYPE_CHECKING:
-    from accord.config import Settings
+from accord.domain.store import Store
 
 STUCK_GRACE_SECONDS = 300.0
 
@@ -50,40 +43,38 @@ class Diagnosis:
         return {"healthy": self.healthy, "checks": self.checks, "drift_sample": self.drift_sample}
 
 
-async def diagnose(settings: Settings, *, sample: int = 200, seconds: float = 10.0) -> Diagnosis:
-    """Run every check; a failed one stops the checks that depend on it."""
-    from accord import bootstrap  # imported here: bootstrap imports the services
+@dataclass
+class Installation:
+    """What the doctor examines, as ``accord.bootstrap.diagnose`` found it."""
 
-    report = Diagnosis()
-    report.check("configuration", True, f"identity provider {settings.idp!r}")
-    try:
-        url = await asyncio.to_thread(bootstrap.resolve_database_url, settings)
-    except Exception as exc:  # the embedded server failed to start, or similar
-        report.check("database", False, f"cannot start or find the database: {exc}")
-        return report
-    db = Database(async_engine(url, pool_size=2))
-    try:
-        if await _database(db, url, report):
-            idp = await _identity_provider(settings, db, report, seconds)
-            if idp is not None:
-                try:
-                    await _sample(db, idp, report, sample, seconds)
-                finally:
-                    await idp.aclose()
-    finally:
-        await db.dispose()
+    store: Store
+    where: str  # the database, for people (its URL without the password)
+    schema: Callable[[], Awaitable[tuple[str | None, str | None]]]  # (current, needed) revisions
+    identity_provider: Callable[[], IdentityProvider]  # builds it; may raise AccordError
+
+
+async def examine(
+    install: Installation, report: Diagnosis, *, sample: int = 200, seconds: float = 10.0
+) -> Diagnosis:
+    """Run every check; a failed one stops the checks that depend on it."""
+    if await _database(install, report):
+        idp = await _identity_provider(install, report, seconds)
+        if idp is not None:
+            try:
+                await _sample(install.store, idp, report, sample, seconds)
+            finally:
+                await idp.aclose()
     return report
 
 
-async def _database(db: Database, url: str, report: Diagnosis) -> bool:
+async def _database(install: Installation, report: Diagnosis) -> bool:
     try:
-        async with db.transaction() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with install.store.transaction() as tx:
+            await tx.ping()
     except errors.AccordError as exc:
-        return report.check("database", False, f"{redact(url)} does not answer: {exc.message}")
-    report.check("database", True, f"{redact(url)} answers")
-    current = await asyncio.to_thread(migrate.current_revision, url)
-    head = migrate.head_revision()
+        return report.check("database", False, f"{install.where} does not answer: {exc.message}")
+    report.check("database", True, f"{install.where} answers")
+    current, head = await install.schema()
     if current != head:
         detail = f"at revision {current}, this accord needs {head}: run `accord db upgrade`"
         return report.check("migrations", False, detail)
@@ -91,12 +82,10 @@ async def _database(db: Database, url: str, report: Diagnosis) -> bool:
 
 
 async def _identity_provider(
-    settings: Settings, db: Database, report: Diagnosis, seconds: float
+    install: Installation, report: Diagnosis, seconds: float
 ) -> IdentityProvider | None:
-    from accord import bootstrap
-
     try:
-        idp = bootstrap.build_idp(settings, db)
+        idp = install.identity_provider()
     except errors.AccordError as exc:
         report.check("identity provider", False, exc.message)
         return None
@@ -113,17 +102,15 @@ async def _identity_provider(
 
 
 async def _sample(
-    db: Database, idp: IdentityProvider, report: Diagnosis, sample: int, seconds: float
+    store: Store, idp: IdentityProvider, report: Diagnosis, sample: int, seconds: float
 ) -> None:
     found: dict[str, Any] = {"sampled": 0}
     try:
         async with asyncio.timeout(seconds):
-            await _sample_rows(db, idp, sample, found)
-            await _sample_idp_users(db, idp, sample, found)
-            async with db.transaction() as conn:
-                query = text(drift_sql.COUNT_STUCK)
-                stuck = await conn.execute(query, {"grace": STUCK_GRACE_SECONDS})
-                found["stuck_operations"] = stuck.scalar_one()
+            await _sample_rows(store, idp, sample, found)
+            await _sample_idp_users(store, idp, sample, found)
+            async with store.transaction() as tx:
+                found["stuck_operations"] = await tx.drift.count_stuck(STUCK_GRACE_SECONDS)
     except TimeoutError:
         found["cut_short"] = f"the sample took more than {seconds:g} s"
     except errors.AccordError as exc:
@@ -131,23 +118,25 @@ async def _sample(
     report.drift_sample = found
 
 
-async def _sample_rows(db: Database, idp: IdentityProvider, limit: int, found: dict) -> None:
-    async with db.transaction() as conn:
-        query = text(drift_sql.SAMPLE_ROWS)
-        rows = (await conn.execute(query, {"provider": idp.name, "limit": limit})).all()
+async def _sample_rows(
+    store: Store, idp: IdentityProvider, limit: int, found: dict[str, Any]
+) -> None:
+    async with store.transaction() as tx:
+        rows = await tx.drift.sample_rows(idp.name, limit)
     gate = asyncio.Semaphore(8)
 
     async def judge(row: Any) -> str | None:
-        if row.busy:
+        if row["busy"]:
             return None
-        if row.remote_id is None:
-            return "rows_never_finished" if row.status == "provisioning" else "rows_without_link"
+        if row["remote_id"] is None:
+            never = row["status"] == "provisioning"
+            return "rows_never_finished" if never else "rows_without_link"
         async with gate:
             try:
-                remote = await idp.get(row.remote_id)
+                remote = await idp.get(row["remote_id"])
             except errors.RemoteNotFound:
                 return "orphan_rows"
-        return None if email_key(remote.email) == row.email else "email_mismatches"
+        return None if email_key(remote.email) == row["email"] else "email_mismatches"
 
     for verdict in await asyncio.gather(*(judge(r) for r in rows)):
         if verdict:
@@ -155,7 +144,9 @@ async def _sample_rows(db: Database, idp: IdentityProvider, limit: int, found: d
     found["sampled"] += len(rows)
 
 
-async def _sample_idp_users(db: Database, idp: IdentityProvider, limit: int, found: dict) -> None:
+async def _sample_idp_users(
+    store: Store, idp: IdentityProvider, limit: int, found: dict[str, Any]
+) -> None:
     listed = []
     users = idp.iter_users(page_size=min(limit, 500))
     try:
@@ -167,13 +158,10 @@ async def _sample_idp_users(db: Database, idp: IdentityProvider, limit: int, fou
         close = getattr(users, "aclose", None)  # a generator: end its listing (and HTTP stream)
         if close is not None:
             await close()
-    params = {
-        "provider": idp.name,
-        "remote_ids": [u.remote_id for u in listed],
-        "emails": [email_key(u.email) for u in listed],
-    }
-    async with db.transaction() as conn:
-        unlinked = (await conn.execute(text(drift_sql.UNLINKED_OF), params)).all()
-    found["unlinked_matches"] = sum(1 for u in unlinked if u.has_row)
-    found["orphan_idp_users"] = sum(1 for u in unlinked if not u.has_row)
+    async with store.transaction() as tx:
+        unlinked = await tx.drift.unlinked_of(
+            idp.name, [u.remote_id for u in listed], [email_key(u.email) for u in listed]
+        )
+    found["unlinked_matches"] = sum(1 for u in unlinked if u["has_row"])
+    found["orphan_idp_users"] = sum(1 for u in unlinked if not u["has_row"])
     found["sampled"] += len(listed)

@@ -1,7 +1,8 @@
 """Extension hooks: application code that runs inside the finalize transaction.
 
-A hook receives the transaction's connection and the finished user, so it can write to the
-application's own tables (an employee record, page permissions) atomically with accord's rows.
+A hook receives the transaction's connection (on PostgreSQL, a SQLAlchemy ``AsyncConnection``)
+and the finished user, so it can write to the application's own tables (an employee record,
+page permissions) atomically with accord's rows.
 If it raises, the whole operation fails and is compensated (G7).
 """
 
@@ -11,8 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class ProvisionedUser:
     operation_kind: str
 
 
-Hook = Callable[[AsyncConnection, ProvisionedUser], Awaitable[Any]]
+Hook = Callable[[Any, ProvisionedUser], Awaitable[Any]]
 
 
 @dataclass

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from datetime import datetime
 
-from accord.adapters.db.operations import OperationRecord
 from accord.domain import errors
-from accord.domain.ports import NewRemoteUser, RemoteUser
+from accord.domain.ports import KeepsTemporaryPasswords, NewRemoteUser, RemoteUser
+from accord.domain.records import OperationRecord
 from accord.services import crashpoints
+from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
-
-if TYPE_CHECKING:
-    from datetime import datetime
-
-    from accord.bootstrap import Accord
-
-
-@runtime_checkable
-class KeepsTemporaryPasswords(Protocol):
-    """An IdP that can store a generated password as such (the local IdP: SHA-256, expiring)."""
-
-    async def set_temporary_password(
-        self, remote_id: str, password: str, expires_at: datetime
-    ) -> None: ...
 
 
 async def ensure_identity(
-    accord: Accord, op: OperationRecord, *, email: str, full_name: str, password: str | None
+    accord: Context, op: OperationRecord, *, email: str, full_name: str, password: str | None
 ) -> tuple[RemoteUser, bool]:
     """The IdP user for ``op``'s e-mail, and whether this operation created it.
 
@@ -35,12 +22,13 @@ async def ensure_identity(
     second blind create. An identity that carries this operation's user id was created by an
     earlier attempt of this very operation, so it counts as created, not adopted.
     """
+    assert op.user_id is not None, "an operation ensures an identity only after its claim"
     idp = accord.idp
     remote = await idp.find_by_email(email)
     if remote is None:
         try:
             created = await idp.create(NewRemoteUser(op.user_id, email, full_name, password))
-            crashpoints.reach(accord, CrashPoint.IDP_CALL_SENT)
+            crashpoints.reach(accord.settings, CrashPoint.IDP_CALL_SENT)
             return created, True
         except (errors.RemoteConflict, errors.OutcomeUnknown):
             remote = await idp.find_by_email(email)
@@ -52,7 +40,7 @@ async def ensure_identity(
 
 
 async def set_credential(
-    accord: Accord, remote_id: str, *, password: str, temporary_until: datetime | None
+    accord: Context, remote_id: str, *, password: str, temporary_until: datetime | None
 ) -> None:
     """Give the IdP user ``password``; a generated one is stored as such where the IdP can."""
     idp = accord.idp

@@ -19,22 +19,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 from uuid import UUID
 
-from accord.adapters.db import operations as store
-from accord.adapters.db import repairs as sql
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.emails import normalize_email
 from accord.domain.model import OperationState, Role
 from accord.domain.slugs import slugify
-from accord.services.directory import parse_id
+from accord.services.context import Context
+from accord.services.ids import parse_id
 from accord.services.organizations import NewOrganization, create_organization
 from accord.services.provisioning import NewUser, clean_name, create_user
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
 
 FIELDS = ("email", "full_name", "organization_id", "organization_name", "role")
 ORG_CACHE_LIMIT = 10_000
@@ -53,7 +49,7 @@ class ImportSummary:
 
 @dataclass
 class _Context:
-    accord: Accord
+    accord: Context
     caller: Caller
     default_org: str | None
     max_users: int
@@ -120,7 +116,7 @@ async def _import_row(ctx: _Context, line: int, row: dict[str, Any] | str) -> di
     except errors.EmailAlreadyExists as exc:
         result |= {"status": "exists", "message": exc.message}
     except errors.OperationPending as exc:
-        result |= {"status": "error", "code": exc.code, "operation_id": exc.operation_id}
+        result |= {"status": "error", "code": exc.reason_code, "operation_id": exc.operation_id}
         result["message"] = "The IdP is unavailable; the operation goes on. Rerun to see it end."
     except errors.AccordError as exc:
         result |= {"status": "error", "code": exc.code, "message": exc.message}
@@ -129,8 +125,8 @@ async def _import_row(ctx: _Context, line: int, row: dict[str, Any] | str) -> di
 
 async def _provision(ctx: _Context, row: dict[str, Any]) -> dict[str, Any]:
     key = row_key(row)
-    async with ctx.accord.db.transaction() as conn:
-        before = await store.find_by_key(conn, ctx.caller.key, key)
+    async with ctx.accord.store.transaction() as tx:
+        before = await tx.operations.find_by_key(ctx.caller.key, key)
     request = NewUser(
         email=str(row.get("email") or ""),
         full_name=clean_name(str(row.get("full_name") or row.get("name") or "")),
@@ -176,10 +172,10 @@ async def _organization(ctx: _Context, row: dict[str, Any]) -> UUID:
 
 async def _find_or_create(ctx: _Context, name: str) -> UUID:
     for _ in range(2):
-        async with ctx.accord.db.transaction() as conn:
-            found = await sql.organization_by_slug(conn, slugify(name))
+        async with ctx.accord.store.transaction() as tx:
+            found = await tx.organizations.by_slug(slugify(name))
         if found is not None:
-            return found["id"]
+            return found.id
         new = NewOrganization(name=name, max_users=ctx.max_users)
         try:
             return UUID((await create_organization(ctx.accord, new, caller=ctx.caller))["id"])
@@ -192,7 +188,7 @@ async def _find_or_create(ctx: _Context, name: str) -> UUID:
 
 
 async def import_users(
-    accord: Accord,
+    accord: Context,
     path: Path,
     *,
     caller: Caller,

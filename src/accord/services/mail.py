@@ -10,22 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 from uuid import UUID
 
-from accord.adapters.db import outbox, repository
-from accord.domain.model import UserStatus
+from accord.domain.ports import Mailer
+from accord.domain.records import OutboxMessage
+from accord.services.context import Context
 from accord.services.credentials import issue_password_setup, setup_link
-from accord.services.operations import backoff_seconds
+from accord.services.engine import backoff_seconds
 
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+__all__ = ["Delivery", "Mailer", "compose", "deliver_outbox"]
 
 SEND_LEASE_SECONDS = 120.0
-
-
-class Mailer(Protocol):
-    async def send(self, recipient: str, subject: str, body: str) -> None: ...
 
 
 @dataclass
@@ -55,37 +51,37 @@ def compose(kind: str, payload: dict[str, Any], link: str, expires_at: datetime)
     return subject, body
 
 
-async def deliver_outbox(accord: Accord, mailer: Mailer, *, limit: int = 20) -> Delivery:
+async def deliver_outbox(accord: Context, mailer: Mailer, *, limit: int = 20) -> Delivery:
     """Send the messages that are due; a failed one is retried later with backoff."""
     delivery = Delivery()
-    async with accord.db.transaction() as conn:
-        messages = await outbox.lease_due(conn, limit=limit, lease_seconds=SEND_LEASE_SECONDS)
+    async with accord.store.transaction() as tx:
+        messages = await tx.outbox.lease_due(limit=limit, lease_seconds=SEND_LEASE_SECONDS)
     for message in messages:
         await _deliver(accord, mailer, message, delivery)
     return delivery
 
 
-async def _deliver(accord: Accord, mailer: Mailer, message: Any, delivery: Delivery) -> None:
-    user_id = UUID(message["payload"]["user_id"])
-    async with accord.db.transaction() as conn:
-        user = await repository.user_row(conn, user_id)
-    if user is None or user["status"] not in (UserStatus.PENDING, UserStatus.ACTIVE):
-        async with accord.db.transaction() as conn:  # nobody left to mail: done with it
-            await outbox.mark_sent(conn, message["id"])
+async def _deliver(
+    accord: Context, mailer: Mailer, message: OutboxMessage, delivery: Delivery
+) -> None:
+    user_id = UUID(message.payload["user_id"])
+    async with accord.store.transaction() as tx:
+        user = await tx.users.get(user_id)
+    if user is None or not user.is_live:
+        async with accord.store.transaction() as tx:  # nobody left to mail: done with it
+            await tx.outbox.mark_sent(message.id)
         delivery.skipped += 1
         return
     token, expires_at = await issue_password_setup(accord, user_id)
-    subject, body = compose(
-        message["kind"], message["payload"], setup_link(accord, token), expires_at
-    )
+    subject, body = compose(message.kind, message.payload, setup_link(accord, token), expires_at)
     try:
-        await mailer.send(message["recipient"], subject, body)
+        await mailer.send(message.recipient, subject, body)
     except Exception as exc:  # any failure of the mail server: retry this message later
-        async with accord.db.transaction() as conn:
-            retry_in = backoff_seconds(message["attempts"])
-            await outbox.mark_failed(conn, message["id"], f"{type(exc).__name__}: {exc}", retry_in)
+        async with accord.store.transaction() as tx:
+            retry_in = backoff_seconds(message.attempts)
+            await tx.outbox.mark_failed(message.id, f"{type(exc).__name__}: {exc}", retry_in)
         delivery.failed += 1
         return
-    async with accord.db.transaction() as conn:
-        await outbox.mark_sent(conn, message["id"])
+    async with accord.store.transaction() as tx:
+        await tx.outbox.mark_sent(message.id)
     delivery.sent += 1

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import uuid4
 
-from accord.adapters.db import repository
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.model import OrganizationKind, OrganizationStatus
+from accord.domain.records import AuditEvent, NewOrganizationRecord
 from accord.domain.slugs import slugify
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.services.context import Context
+from accord.services.views import organization_json
 
 MAX_MAX_USERS = 100_000
 
@@ -29,7 +28,7 @@ class NewOrganization:
 
 
 async def create_organization(
-    accord: Accord, request: NewOrganization, *, caller: Caller
+    accord: Context, request: NewOrganization, *, caller: Caller
 ) -> dict[str, Any]:
     """Create a team organization; its slug comes from the name (OrganizationExists if taken)."""
     caller.require_platform()
@@ -39,27 +38,29 @@ async def create_organization(
     if not 1 <= request.max_users <= MAX_MAX_USERS:
         raise errors.InvalidInput(f"max_users must be between 1 and {MAX_MAX_USERS}.")
     slug = slugify(name)
-    async with accord.db.transaction() as conn:
-        org = await repository.insert_organization(
-            conn,
-            id=uuid4(),
-            slug=slug,
-            display_name=request.display_name or name,
-            kind=OrganizationKind.TEAM,
-            plan_type=request.plan_type or "trial",
-            max_users=request.max_users,
-            status=OrganizationStatus(request.status),
-            settings=request.settings,
+    async with accord.store.transaction() as tx:
+        org = await tx.organizations.insert(
+            NewOrganizationRecord(
+                id=uuid4(),
+                slug=slug,
+                display_name=request.display_name or name,
+                kind=OrganizationKind.TEAM,
+                plan_type=request.plan_type or "trial",
+                max_users=request.max_users,
+                status=OrganizationStatus(request.status),
+                settings=request.settings,
+            )
         )
         if org is None:
             raise errors.OrganizationExists(
                 f"An organization with the slug {slug!r} already exists; choose another name."
             )
-        await repository.record_audit(
-            conn,
-            actor=caller.actor,
-            action="organization.created",
-            organization_id=org["id"],
-            data={"slug": slug, "kind": "team", "max_users": request.max_users},
+        await tx.audit.record(
+            AuditEvent(
+                actor=caller.actor,
+                action="organization.created",
+                organization_id=org.id,
+                data={"slug": slug, "kind": "team", "max_users": request.max_users},
+            )
         )
-        return await repository.get_organization(conn, org["id"]) or org
+    return organization_json(org, members=0)

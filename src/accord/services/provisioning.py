@@ -11,25 +11,21 @@ organization admin (their own only, G10). One durable operation (services/operat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from accord.adapters.db import operations as store
-from accord.adapters.db import repository
 from accord.domain import errors, secrets
 from accord.domain.callers import Caller
 from accord.domain.emails import normalize_email
 from accord.domain.model import CredentialMode, OperationKind, Role, UserStatus
+from accord.domain.records import AuditEvent, OperationRecord
+from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
+from accord.services.context import Context, Flow, Step
 from accord.services.hooks import ProvisionedUser
 from accord.services.identities import ensure_identity, set_credential
-from accord.services.operations import Flow, Step, register_flow
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.services.views import user_json
 
 MAX_NAME_LENGTH = 200
 MAX_PERMISSIONS = 200
@@ -66,7 +62,7 @@ def clean_permissions(permissions: tuple[str, ...] | list[str]) -> list[str]:
 
 
 async def create_user(
-    accord: Accord, request: NewUser, *, caller: Caller, idempotency_key: str | None = None
+    accord: Context, request: NewUser, *, caller: Caller, idempotency_key: str | None = None
 ) -> dict[str, Any]:
     """Create (or adopt) a user and add them to an organization.
 
@@ -94,19 +90,17 @@ async def create_user(
 class CreateUser(Flow):
     kind = OperationKind.CREATE_USER
 
-    async def claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
+    async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
         org_id = UUID(request["organization_id"])
-        org = await repository.lock_organization(conn, org_id)
+        org = await tx.organizations.get(org_id, lock=True)
         if org is None:
             raise errors.OrganizationNotFound(f"No organization {org_id}.")
-        user_id = await claim_row(conn, step, request)
-        taken = await repository.count_members(conn, org_id) + await store.count_open_claims(
-            conn, org_id
-        )
-        if taken >= org["max_users"]:
+        user_id = await claim_row(tx, step, request)
+        taken = await tx.memberships.count(org_id) + await tx.operations.count_open_claims(org_id)
+        if taken >= org.max_users:
             raise errors.OrganizationFull(
-                f"The organization {org['slug']} has reached its limit of {org['max_users']} "
+                f"The organization {org.slug} has reached its limit of {org.max_users} "
                 "members (pending invitations included)."
             )
         sealed = None
@@ -120,7 +114,7 @@ class CreateUser(Flow):
             "flow_state": step.op.flow_state,
         }
 
-    async def ensure_remote(self, accord: Accord, step: Step) -> dict[str, Any]:
+    async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
         temporary = step.secrets.get("temporary_password")
         remote, created = await ensure_identity(
@@ -130,7 +124,7 @@ class CreateUser(Flow):
             await accord.idp.update(remote.remote_id, full_name=request["full_name"])
         until = None
         if temporary:
-            until = datetime.now(UTC) + timedelta(hours=accord.settings.temp_password_ttl_hours)
+            until = accord.clock.now() + timedelta(hours=accord.settings.temp_password_ttl_hours)
         await set_credential(
             accord,
             remote.remote_id,
@@ -139,54 +133,57 @@ class CreateUser(Flow):
         )
         return {"remote_id": remote.remote_id, "created_remote": created}
 
-    async def finalize(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
+    async def finalize(self, tx: Transaction, accord: Context, step: Step) -> dict[str, Any]:
         op, request = step.op, step.op.request
         org_id, user_id = UUID(request["organization_id"]), op.user_id
         assert user_id is not None and op.remote_id is not None
-        if await repository.lock_organization(conn, org_id) is None:
+        if await tx.organizations.get(org_id, lock=True) is None:
             raise errors.OrganizationNotFound(f"The organization {org_id} was removed meanwhile.")
         temporary = request["credential"] == CredentialMode.TEMP_PASSWORD
-        await link(conn, accord, op)
-        await repository.set_user(
-            conn,
+        await link(tx, accord, op)
+        await tx.users.update(
             user_id,
             status=UserStatus.PENDING,
             full_name=request["full_name"],
             require_password_change=temporary,
         )
-        await repository.add_membership(
-            conn,
+        await tx.memberships.put(
             user_id=user_id,
-            org_id=org_id,
-            role=request["role"],
+            organization_id=org_id,
+            role=Role(request["role"]),
             permissions=request["permissions"],
         )
-        await run_hooks(conn, accord, op, org_id)
+        await run_hooks(tx, accord, op, org_id)
         reused = not op.created_remote
-        await audit_creation(conn, op, org_id, reused=reused)
+        await audit_creation(tx, op, org_id, reused=reused)
         if not temporary:
-            await queue_invitation(conn, accord, op)
-        user = await repository.get_user(conn, user_id)
-        return {"user": user, "reused_identity": reused, "credential": request["credential"]}
+            await queue_invitation(tx, accord, op)
+        return {
+            "user": await user_document(tx, user_id),
+            "reused_identity": reused,
+            "credential": request["credential"],
+        }
 
-    async def undo_claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> None:
-        await release_row(conn, step)
+    async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
+        await release_row(tx, step)
 
     def public_result(self, result: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
         return {**result, "temporary_password": secrets.get("temporary_password")}
 
 
-register_flow(CreateUser())
-
-
 # -- pieces shared with registration -------------------------------------------------------------
 
 
-async def claim_row(conn: AsyncConnection, step: Step, request: dict[str, Any]) -> UUID:
+async def user_document(tx: Transaction, user_id: UUID) -> dict[str, Any]:
+    view = await tx.users.view(user_id)
+    assert view is not None, "the operation's user row exists until the operation ends"
+    return user_json(view)
+
+
+async def claim_row(tx: Transaction, step: Step, request: dict[str, Any]) -> UUID:
     """Claim the user row for the request's e-mail; EmailAlreadyExists if a live user has it."""
-    existing = await repository.user_row_by_email(conn, request["email"])
-    user_id = await repository.claim_user_row(
-        conn,
+    existing = await tx.users.by_email(request["email"])
+    user_id = await tx.users.claim(
         user_id=uuid4(),
         email=request["email"],
         full_name=request["full_name"],
@@ -200,30 +197,30 @@ async def claim_row(conn: AsyncConnection, step: Step, request: dict[str, Any]) 
     return user_id
 
 
-async def release_row(conn: AsyncConnection, step: Step) -> None:
+async def release_row(tx: Transaction, step: Step) -> None:
     """Undo ``claim_row``: delete the row, or return a reclaimed one to ``disabled``."""
     user_id = step.op.user_id
     if user_id is None:
         return
     if step.op.flow_state.get("reclaimed"):
-        await repository.remove_memberships(conn, user_id)
-        await repository.unlink_identities(conn, user_id)
-        await repository.delete_one_time_tokens(conn, user_id)
-        await repository.set_user(conn, user_id, status=UserStatus.DISABLED)
+        await tx.memberships.remove_all(user_id)
+        await tx.links.unlink_all(user_id)
+        await tx.one_time_tokens.delete_for_user(user_id)
+        await tx.users.update(user_id, status=UserStatus.DISABLED)
     else:
-        await repository.delete_user_row(conn, user_id)
+        await tx.users.delete(user_id)
 
 
-async def link(conn: AsyncConnection, accord: Accord, op: Any) -> None:
+async def link(tx: Transaction, accord: Context, op: OperationRecord) -> None:
     """Link the user to its IdP identity; RemoteConflict if another user holds that identity."""
-    holder = await repository.user_linked_to(conn, accord.idp.name, op.remote_id)
+    assert op.user_id is not None and op.remote_id is not None
+    holder = await tx.links.holder(accord.idp.name, op.remote_id)
     if holder is not None and holder != op.user_id:
         raise errors.RemoteConflict(
             f"The identity provider's user for {op.request['email']} is already linked to "
             "another accord user; run `accord reconcile` to resolve it."
         )
-    await repository.link_identity(
-        conn,
+    await tx.links.link(
         user_id=op.user_id,
         provider=accord.idp.name,
         remote_id=op.remote_id,
@@ -231,8 +228,9 @@ async def link(conn: AsyncConnection, accord: Accord, op: Any) -> None:
     )
 
 
-async def run_hooks(conn: AsyncConnection, accord: Accord, op: Any, org_id: UUID) -> None:
+async def run_hooks(tx: Transaction, accord: Context, op: OperationRecord, org_id: UUID) -> None:
     """Run the extension hooks inside the finalize transaction; any failure fails the operation."""
+    assert op.user_id is not None
     request = op.request
     user = ProvisionedUser(
         user_id=op.user_id,
@@ -245,7 +243,7 @@ async def run_hooks(conn: AsyncConnection, accord: Accord, op: Any, org_id: UUID
     )
     for hook in accord.hooks.on_user_provisioned:
         try:
-            await hook(conn, user)
+            await hook(tx.connection, user)
         except Exception as exc:
             name = getattr(hook, "__qualname__", repr(hook))
             raise errors.HookFailed(
@@ -253,30 +251,38 @@ async def run_hooks(conn: AsyncConnection, accord: Accord, op: Any, org_id: UUID
             ) from exc
 
 
-async def audit_creation(conn: AsyncConnection, op: Any, org_id: UUID, *, reused: bool) -> None:
-    common = {
-        "actor": op.request["actor"],
-        "subject_user_id": op.user_id,
-        "subject_email": op.request["email"],
-        "organization_id": org_id,
-        "operation_id": op.id,
-    }
+async def audit_creation(
+    tx: Transaction, op: OperationRecord, org_id: UUID, *, reused: bool
+) -> None:
+    actor, email = op.request["actor"], op.request["email"]
     if reused:
-        await repository.record_audit(
-            conn, action="user.identity_adopted", data={"remote_id": op.remote_id}, **common
+        await tx.audit.record(
+            AuditEvent(
+                actor=actor,
+                action="user.identity_adopted",
+                subject_user_id=op.user_id,
+                subject_email=email,
+                organization_id=org_id,
+                operation_id=op.id,
+                data={"remote_id": op.remote_id},
+            )
         )
-    await repository.record_audit(
-        conn,
-        action=f"user.{'registered' if op.kind == OperationKind.REGISTER else 'created'}",
-        data={"role": op.request.get("role", Role.ORG_ADMIN)},
-        **common,
+    await tx.audit.record(
+        AuditEvent(
+            actor=actor,
+            action=f"user.{'registered' if op.kind == OperationKind.REGISTER else 'created'}",
+            subject_user_id=op.user_id,
+            subject_email=email,
+            organization_id=org_id,
+            operation_id=op.id,
+            data={"role": op.request.get("role", Role.ORG_ADMIN)},
+        )
     )
 
 
-async def queue_invitation(conn: AsyncConnection, accord: Accord, op: Any) -> None:
+async def queue_invitation(tx: Transaction, accord: Context, op: OperationRecord) -> None:
     """Queue the set-password mail; the link itself is minted when the mail is sent."""
-    await repository.enqueue_mail(
-        conn,
+    await tx.outbox.enqueue(
         kind="invitation",
         dedupe_key=f"invitation:{op.id}",
         recipient=op.request["email"],

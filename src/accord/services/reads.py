@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from accord.adapters.db import repository
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.emails import normalize_email
 from accord.services import directory
-from accord.services.directory import parse_id
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.services.context import Context
+from accord.services.ids import parse_id
+from accord.services.views import summary_json, user_json
 
 MAX_PAGE_SIZE = 200
 
@@ -34,16 +32,17 @@ def decode_cursor(cursor: str) -> UUID:
         raise errors.InvalidInput("The cursor is not valid: use next_cursor as given.") from None
 
 
-async def list_organizations(accord: Accord, *, caller: Caller) -> list[dict[str, Any]]:
+async def list_organizations(accord: Context, *, caller: Caller) -> list[dict[str, Any]]:
     """Every organization for a platform caller; only its own for an organization caller."""
     if caller.is_platform:
         return await directory.list_organizations(accord)
-    async with accord.db.transaction() as conn:
-        return await repository.list_organizations_by_id(conn, [caller.organization_id])
+    assert caller.organization_id is not None
+    async with accord.store.transaction() as tx:
+        return [summary_json(s) for s in await tx.organizations.summaries([caller.organization_id])]
 
 
 async def get_organization(
-    accord: Accord, organization_id: str | UUID, *, caller: Caller
+    accord: Context, organization_id: str | UUID, *, caller: Caller
 ) -> dict[str, Any]:
     """One organization the caller may see (Forbidden for another tenant's)."""
     org_id = parse_id(organization_id, "The organization id")
@@ -51,7 +50,7 @@ async def get_organization(
     return await directory.get_organization(accord, org_id)
 
 
-async def get_user(accord: Accord, user_id: str | UUID, *, caller: Caller) -> dict[str, Any]:
+async def get_user(accord: Context, user_id: str | UUID, *, caller: Caller) -> dict[str, Any]:
     """One user; an organization caller may only see members of its organization."""
     user = await directory.get_user(accord, user_id)
     if not caller.is_platform:
@@ -62,7 +61,7 @@ async def get_user(accord: Accord, user_id: str | UUID, *, caller: Caller) -> di
 
 
 async def list_users_page(
-    accord: Accord,
+    accord: Context,
     *,
     caller: Caller,
     organization_id: str | UUID | None = None,
@@ -79,12 +78,12 @@ async def list_users_page(
         caller.require_organization(org_id)
     after = decode_cursor(cursor) if cursor else None
     address = normalize_email(email) if email is not None else None
-    async with accord.db.transaction() as conn:
-        if org_id is not None and await repository.get_organization(conn, org_id) is None:
+    async with accord.store.transaction() as tx:
+        if org_id is not None and await tx.organizations.get(org_id) is None:
             raise errors.OrganizationNotFound(f"No organization {org_id}.")
-        rows = await repository.list_users(
-            conn, organization_id=org_id, email=address, after=after, limit=limit + 1
+        views = await tx.users.list(
+            organization_id=org_id, email=address, after=after, limit=limit + 1
         )
-    more = len(rows) > limit
-    items = rows[:limit]
+    more = len(views) > limit
+    items = [user_json(v) for v in views[:limit]]
     return {"items": items, "next_cursor": encode_cursor(items[-1]["id"]) if more else None}

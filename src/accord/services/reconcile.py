@@ -28,10 +28,8 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from accord.adapters.db import drift as drift_sql
-from accord.adapters.db.drift import DriftSession
 from accord.domain import drift
 from accord.domain.drift import (
     DriftClass,
@@ -42,10 +40,9 @@ from accord.domain.drift import (
     ReconcileRunning,
     RowView,
 )
+from accord.domain.store import DriftSession
 from accord.services import repairs
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.services.context import Context
 
 STAGE_BATCH = 5000  # IdP users per COPY into the staging table
 PAGE_SIZE = 500  # IdP users per page of the adapter's listing
@@ -108,7 +105,7 @@ class Report:
 
 
 async def reconcile(
-    accord: Accord,
+    accord: Context,
     options: ReconcileOptions,
     *,
     progress: Progress | None = None,
@@ -123,10 +120,10 @@ async def reconcile(
 
 
 async def findings(
-    accord: Accord, options: ReconcileOptions, *, progress: Progress | None = None
+    accord: Context, options: ReconcileOptions, *, progress: Progress | None = None
 ) -> AsyncGenerator[Finding, None]:
     """Every finding, class by class, each repaired first when ``options.fix`` says so."""
-    session = DriftSession(accord.db.engine, accord.idp.name)
+    session = accord.store.drift_session(accord.idp.name)
     if not await session.try_lock():
         raise ReconcileRunning(
             f"Another reconcile is running against the {accord.idp.name} identity provider; "
@@ -147,7 +144,7 @@ async def findings(
         await session.close()
 
 
-async def _settle(accord: Accord, finding: Finding, options: ReconcileOptions) -> Finding:
+async def _settle(accord: Context, finding: Finding, options: ReconcileOptions) -> Finding:
     if options.fix:
         await repairs.apply(accord, finding, options.actor)
     return finding
@@ -157,15 +154,14 @@ async def _stuck_operations(
     session: DriftSession, options: ReconcileOptions, tick: Progress
 ) -> AsyncIterator[Finding]:
     stuck = [
-        dict(op)
-        async for op in session.stream(drift_sql.STUCK_OPERATIONS, grace=options.grace_seconds)
+        dict(op) async for op in session.stuck_operations(options.grace_seconds)
     ]  # read before resuming any: resuming changes the rows a cursor would walk
     for done, op in enumerate(stuck, 1):
         tick("stuck operations", done)
         yield drift.stuck_operation(op)
 
 
-async def _stage_listing(accord: Accord, session: DriftSession, tick: Progress) -> None:
+async def _stage_listing(accord: Context, session: DriftSession, tick: Progress) -> None:
     """Copy the whole IdP listing into the session's staging table, a batch at a time."""
     await session.create_staging()
     batch: list[tuple[str | None, ...]] = []
@@ -184,7 +180,7 @@ async def _stage_listing(accord: Accord, session: DriftSession, tick: Progress) 
 
 
 async def _rows(
-    accord: Accord, session: DriftSession, options: ReconcileOptions, tick: Progress
+    accord: Context, session: DriftSession, options: ReconcileOptions, tick: Progress
 ) -> AsyncIterator[Finding]:
     checked = 0
     batch: list[RowView] = []
@@ -202,7 +198,7 @@ async def _rows(
 
 
 async def _judge_rows(
-    accord: Accord, rows: list[RowView], options: ReconcileOptions
+    accord: Context, rows: list[RowView], options: ReconcileOptions
 ) -> AsyncIterator[Finding]:
     """Classify a batch of rows; a link the listing lacked is confirmed with ``get`` first
     (a few at a time: for a vendor, each is a round trip)."""
@@ -234,7 +230,7 @@ async def _idp_users(
 
 async def _organizations(session: DriftSession, tick: Progress) -> AsyncIterator[Finding]:
     checked = 0
-    async for owner in session.stream(drift_sql.DUPLICATE_ORGANIZATIONS):
+    async for owner in session.duplicate_organizations():
         checked += 1
         tick("checking organizations", checked)
         yield drift.duplicate_organizations(dict(owner))

@@ -8,12 +8,9 @@ entry point (web, IDE, API) or the number of retries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from uuid import uuid4
+from typing import Any
+from uuid import UUID, uuid4
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from accord.adapters.db import repository
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.emails import local_part, normalize_email
@@ -24,10 +21,12 @@ from accord.domain.model import (
     Role,
     UserStatus,
 )
+from accord.domain.records import AuditEvent, NewOrganizationRecord, OrganizationRecord
 from accord.domain.slugs import slug_candidates, slugify
+from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
+from accord.services.context import Context, Flow, Step
 from accord.services.identities import ensure_identity
-from accord.services.operations import Flow, Step, register_flow
 from accord.services.provisioning import (
     audit_creation,
     claim_row,
@@ -35,10 +34,9 @@ from accord.services.provisioning import (
     link,
     release_row,
     run_hooks,
+    user_document,
 )
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.services.views import summary_json
 
 MAX_PASSWORD_LENGTH = 1024
 MAX_ORG_NAME_LENGTH = 100
@@ -56,7 +54,7 @@ class Registration:
 
 
 async def register(
-    accord: Accord,
+    accord: Context,
     request: Registration,
     *,
     caller: Caller | None = None,
@@ -93,9 +91,9 @@ async def register(
 class Register(Flow):
     kind = OperationKind.REGISTER
 
-    async def claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
+    async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
         try:
-            user_id = await claim_row(conn, step, step.op.request)
+            user_id = await claim_row(tx, step, step.op.request)
         except errors.EmailAlreadyExists:
             raise errors.EmailAlreadyExists(
                 "An account with this e-mail address already exists: sign in, or reset your "
@@ -103,7 +101,7 @@ class Register(Flow):
             ) from None
         return {"user_id": user_id, "flow_state": step.op.flow_state}
 
-    async def ensure_remote(self, accord: Accord, step: Step) -> dict[str, Any]:
+    async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
         remote, created = await ensure_identity(
             accord,
@@ -121,60 +119,62 @@ class Register(Flow):
             )
         return {"remote_id": remote.remote_id, "created_remote": True}
 
-    async def finalize(self, conn: AsyncConnection, accord: Accord, step: Step) -> dict[str, Any]:
+    async def finalize(self, tx: Transaction, accord: Context, step: Step) -> dict[str, Any]:
         op, request = step.op, step.op.request
         assert op.user_id is not None
-        await link(conn, accord, op)
-        await repository.set_user(conn, op.user_id, status=UserStatus.ACTIVE)
-        organization = await personal_organization(conn, op.user_id, request)
-        await repository.add_membership(
-            conn,
+        await link(tx, accord, op)
+        await tx.users.update(op.user_id, status=UserStatus.ACTIVE)
+        organization = await personal_organization(tx, op.user_id, request)
+        await tx.memberships.put(
             user_id=op.user_id,
-            org_id=organization["id"],
+            organization_id=organization.id,
             role=Role.ORG_ADMIN,
             permissions=[],
         )
-        await run_hooks(conn, accord, op, organization["id"])
-        await audit_creation(conn, op, organization["id"], reused=False)
-        await repository.record_audit(
-            conn,
-            actor=request["actor"],
-            action="organization.created",
-            organization_id=organization["id"],
-            operation_id=op.id,
-            data={"slug": organization["slug"], "kind": "personal", "source": request["source"]},
+        await run_hooks(tx, accord, op, organization.id)
+        await audit_creation(tx, op, organization.id, reused=False)
+        await tx.audit.record(
+            AuditEvent(
+                actor=request["actor"],
+                action="organization.created",
+                organization_id=organization.id,
+                operation_id=op.id,
+                data={"slug": organization.slug, "kind": "personal", "source": request["source"]},
+            )
         )
-        user = await repository.get_user(conn, op.user_id)
-        org = await repository.get_organization(conn, organization["id"])
-        return {"user": user, "organization": org, "reused_identity": False}
+        summary = await tx.organizations.summary(organization.id)
+        assert summary is not None
+        return {
+            "user": await user_document(tx, op.user_id),
+            "organization": summary_json(summary),
+            "reused_identity": False,
+        }
 
-    async def undo_claim(self, conn: AsyncConnection, accord: Accord, step: Step) -> None:
-        await release_row(conn, step)
-
-
-register_flow(Register())
+    async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
+        await release_row(tx, step)
 
 
 async def personal_organization(
-    conn: AsyncConnection, owner_id: Any, request: dict[str, Any]
-) -> dict[str, Any]:
+    tx: Transaction, owner_id: UUID, request: dict[str, Any]
+) -> OrganizationRecord:
     """The owner's personal organization, created if missing, its slug suffixed on collision."""
-    existing = await repository.personal_organization(conn, owner_id)
+    existing = await tx.organizations.personal_of(owner_id)
     if existing is not None:
         return existing
     name = request.get("organization_name") or local_part(request["email"])
     for slug in slug_candidates(slugify(name)):
-        created = await repository.insert_organization(
-            conn,
-            id=uuid4(),
-            slug=slug,
-            display_name=name,
-            kind=OrganizationKind.PERSONAL,
-            owner_user_id=owner_id,
+        created = await tx.organizations.insert(
+            NewOrganizationRecord(
+                id=uuid4(),
+                slug=slug,
+                display_name=name,
+                kind=OrganizationKind.PERSONAL,
+                owner_user_id=owner_id,
+            )
         )
         if created is not None:
             return created
-        existing = await repository.personal_organization(conn, owner_id)
+        existing = await tx.organizations.personal_of(owner_id)
         if existing is not None:
             return existing
     raise AssertionError("unreachable: slug candidates are endless")

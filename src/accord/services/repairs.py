@@ -13,23 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from accord.adapters.db import operations as store
-from accord.adapters.db import repairs as sql
-from accord.adapters.db import repository
 from accord.domain import errors
 from accord.domain.drift import Action, Finding, email_key
 from accord.domain.emails import local_part, normalize_email
 from accord.domain.model import OperationState, UserStatus
 from accord.domain.ports import NewRemoteUser, RemoteUser
+from accord.domain.records import AuditEvent, UserRecord
+from accord.domain.store import Transaction
 from accord.services import operations
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.services.context import Context
 
 READ_ATTEMPTS = 4
 LIVE = (UserStatus.PENDING, UserStatus.ACTIVE)
@@ -39,7 +34,7 @@ class Changed(Exception):
     """The world changed since the scan: roll back and leave the finding as it is."""
 
 
-async def read_remote(accord: Accord, remote_id: str) -> RemoteUser | None:
+async def read_remote(accord: Context, remote_id: str) -> RemoteUser | None:
     """The IdP user, or None if the IdP says it is gone; transient failures are retried."""
     for attempt in range(READ_ATTEMPTS):
         try:
@@ -53,7 +48,7 @@ async def read_remote(accord: Accord, remote_id: str) -> RemoteUser | None:
     raise AssertionError("unreachable")
 
 
-async def apply(accord: Accord, finding: Finding, actor: str) -> None:
+async def apply(accord: Context, finding: Finding, actor: str) -> None:
     """Apply the finding's action; mark it done if the drift is gone."""
     repair = _REPAIRS.get(finding.action)
     if repair is None:
@@ -66,110 +61,109 @@ async def apply(accord: Accord, finding: Finding, actor: str) -> None:
         finding.note = f"left: {exc.code}: {exc.message}"
 
 
-async def _check_free(conn: AsyncConnection, user_id: Any, email: str) -> None:
-    if await sql.open_operation_touching(conn, user_id=user_id, email=email) is not None:
+async def _check_free(tx: Transaction, user_id: Any, email: str) -> None:
+    if await tx.operations.open_touching(user_id=user_id, email=email) is not None:
         raise Changed("an operation is running for this user")
 
 
-async def _audit(conn: AsyncConnection, actor: str, action: str, f: Finding, **data: Any) -> None:
+async def _audit(tx: Transaction, actor: str, action: str, f: Finding, **data: Any) -> None:
     user_id = f.ids.get("user_id")
-    await repository.record_audit(
-        conn,
-        actor=actor,
-        action=action,
-        subject_user_id=UUID(user_id) if user_id else None,
-        subject_email=f.email,
-        data={"drift": f.drift.value, **data},
+    await tx.audit.record(
+        AuditEvent(
+            actor=actor,
+            action=action,
+            subject_user_id=UUID(user_id) if user_id else None,
+            subject_email=f.email,
+            data={"drift": f.drift.value, **data},
+        )
     )
 
 
 # -- rows --------------------------------------------------------------------------------------
 
 
-async def _locked_row(conn: AsyncConnection, f: Finding, statuses: tuple[str, ...]) -> Any:
-    row = await repository.user_row(conn, UUID(f.ids["user_id"]), lock=True)
-    if row is None or row["status"] not in statuses or row["email"] != f.email:
+async def _locked_row(tx: Transaction, f: Finding, statuses: tuple[str, ...]) -> UserRecord:
+    row = await tx.users.get(UUID(f.ids["user_id"]), lock=True)
+    if row is None or row.status not in statuses or row.email != f.email:
         raise Changed("the row changed since the scan")
-    await _check_free(conn, row["id"], f.email)
+    await _check_free(tx, row.id, f.email)
     return row
 
 
-async def _current_link(conn: AsyncConnection, accord: Accord, user_id: UUID) -> str | None:
-    link = await repository.get_link(conn, user_id, accord.idp.name)
-    return link["remote_id"] if link else None
+async def _current_link(tx: Transaction, accord: Context, user_id: UUID) -> str | None:
+    link = await tx.links.get(user_id, accord.idp.name)
+    return link.remote_id if link else None
 
 
-async def link_match(accord: Accord, f: Finding, actor: str) -> bool:
+async def link_match(accord: Context, f: Finding, actor: str) -> bool:
     """Link a row to the IdP user with its e-mail (replacing a link to a vanished one)."""
     remote = await read_remote(accord, f.ids["remote_id"])
     if remote is None or email_key(remote.email) != f.email:
         raise Changed("the IdP user changed since the scan")
-    async with accord.db.transaction() as conn:
-        row = await _locked_row(conn, f, LIVE)
-        if await _current_link(conn, accord, row["id"]) != f.ids.get("stale_remote_id"):
+    async with accord.store.transaction() as tx:
+        row = await _locked_row(tx, f, LIVE)
+        if await _current_link(tx, accord, row.id) != f.ids.get("stale_remote_id"):
             raise Changed("the row was linked meanwhile")
-        if await repository.user_linked_to(conn, accord.idp.name, remote.remote_id) is not None:
+        if await tx.links.holder(accord.idp.name, remote.remote_id) is not None:
             raise Changed("the IdP user was linked meanwhile")
-        await repository.link_identity(
-            conn,
-            user_id=row["id"],
+        await tx.links.link(
+            user_id=row.id,
             provider=accord.idp.name,
             remote_id=remote.remote_id,
-            created_by_accord=remote.accord_user_id == str(row["id"]),
+            created_by_accord=remote.accord_user_id == str(row.id),
         )
-        await _audit(conn, actor, "reconcile.linked", f, remote_id=remote.remote_id)
+        await _audit(tx, actor, "reconcile.linked", f, remote_id=remote.remote_id)
     return True
 
 
-async def deprovision_row(accord: Accord, f: Finding, actor: str) -> bool:
+async def deprovision_row(accord: Context, f: Finding, actor: str) -> bool:
     """Cut a row's access whose IdP user is gone: a database-only change (nothing remote)."""
-    async with accord.db.transaction() as conn:
-        row = await _locked_row(conn, f, LIVE)
-        if await _current_link(conn, accord, row["id"]) != f.ids.get("remote_id"):
+    async with accord.store.transaction() as tx:
+        row = await _locked_row(tx, f, LIVE)
+        if await _current_link(tx, accord, row.id) != f.ids.get("remote_id"):
             raise Changed("the row was linked meanwhile")
-        await repository.remove_memberships(conn, row["id"])
-        await repository.unlink_identities(conn, row["id"])
-        await repository.delete_one_time_tokens(conn, row["id"])
-        await repository.delete_unsent_mail(conn, f.email)
-        await repository.set_user(conn, row["id"], status=UserStatus.DISABLED)
-        await _audit(conn, actor, "reconcile.row_deprovisioned", f, reason=f.ids.get("reason"))
+        await tx.memberships.remove_all(row.id)
+        await tx.links.unlink_all(row.id)
+        await tx.one_time_tokens.delete_for_user(row.id)
+        await tx.outbox.delete_unsent(f.email)
+        await tx.users.update(row.id, status=UserStatus.DISABLED)
+        await _audit(tx, actor, "reconcile.row_deprovisioned", f, reason=f.ids.get("reason"))
     return True
 
 
 async def remove_unfinished_row(
-    accord: Accord, f: Finding, actor: str, action: str = "reconcile.row_removed"
+    accord: Context, f: Finding, actor: str, action: str = "reconcile.row_removed"
 ) -> bool:
     """Delete a row that was never finished (no link, no running operation)."""
-    async with accord.db.transaction() as conn:
-        row = await _locked_row(conn, f, (f.ids["status"],))
-        if await _current_link(conn, accord, row["id"]) is not None:
+    async with accord.store.transaction() as tx:
+        row = await _locked_row(tx, f, (f.ids["status"],))
+        if await _current_link(tx, accord, row.id) is not None:
             raise Changed("the row was linked meanwhile")
-        await repository.delete_user_row(conn, row["id"])
-        await _audit(conn, actor, action, f, status=row["status"])
+        await tx.users.delete(row.id)
+        await _audit(tx, actor, action, f, status=row.status)
     return True
 
 
-async def recreate_identity(accord: Accord, f: Finding, actor: str) -> bool:
+async def recreate_identity(accord: Context, f: Finding, actor: str) -> bool:
     """Give a row a new IdP user (no password: a set-password mail goes out) and link it."""
     user_id = UUID(f.ids["user_id"])
-    async with accord.db.transaction() as conn:
-        row = await _locked_row(conn, f, LIVE)
-    remote, created = await _ensure_remote(accord, user_id, f.email, row["full_name"])
+    async with accord.store.transaction() as tx:
+        row = await _locked_row(tx, f, LIVE)
+    remote, created = await _ensure_remote(accord, user_id, f.email, row.full_name)
     try:
-        async with accord.db.transaction() as conn:
-            await _locked_row(conn, f, LIVE)
-            if await _current_link(conn, accord, user_id) != f.ids.get("remote_id"):
+        async with accord.store.transaction() as tx:
+            await _locked_row(tx, f, LIVE)
+            if await _current_link(tx, accord, user_id) != f.ids.get("remote_id"):
                 raise Changed("the row was linked meanwhile")
-            await repository.link_identity(
-                conn,
+            await tx.links.link(
                 user_id=user_id,
                 provider=accord.idp.name,
                 remote_id=remote.remote_id,
                 created_by_accord=created,
             )
-            await repository.set_user(conn, user_id, status=UserStatus.PENDING)
-            await _queue_setup_mail(conn, accord, row, remote.remote_id)
-            await _audit(conn, actor, "reconcile.identity_recreated", f, remote_id=remote.remote_id)
+            await tx.users.update(user_id, status=UserStatus.PENDING)
+            await _queue_setup_mail(tx, accord, row, remote.remote_id)
+            await _audit(tx, actor, "reconcile.identity_recreated", f, remote_id=remote.remote_id)
     except Changed:
         if created:
             await accord.idp.delete(remote.remote_id)  # ours, and unused: undo it
@@ -178,7 +172,7 @@ async def recreate_identity(accord: Accord, f: Finding, actor: str) -> bool:
 
 
 async def _ensure_remote(
-    accord: Accord, user_id: UUID, email: str, full_name: str
+    accord: Context, user_id: UUID, email: str, full_name: str
 ) -> tuple[RemoteUser, bool]:
     try:
         return await accord.idp.create(NewRemoteUser(user_id, email, full_name)), True
@@ -190,16 +184,15 @@ async def _ensure_remote(
 
 
 async def _queue_setup_mail(
-    conn: AsyncConnection, accord: Accord, row: Any, remote_id: str
+    tx: Transaction, accord: Context, row: UserRecord, remote_id: str
 ) -> None:
-    await repository.enqueue_mail(
-        conn,
+    await tx.outbox.enqueue(
         kind="invitation",
-        dedupe_key=f"reconcile-recreate:{row['id']}:{remote_id}",
-        recipient=row["email"],
+        dedupe_key=f"reconcile-recreate:{row.id}:{remote_id}",
+        recipient=row.email,
         payload={
-            "user_id": str(row["id"]),
-            "full_name": row["full_name"],
+            "user_id": str(row.id),
+            "full_name": row.full_name,
             "valid_hours": accord.settings.invite_ttl_hours,
         },
     )
@@ -208,24 +201,24 @@ async def _queue_setup_mail(
 # -- IdP users ---------------------------------------------------------------------------------
 
 
-async def delete_idp_user(accord: Accord, f: Finding, actor: str) -> bool:
+async def delete_idp_user(accord: Context, f: Finding, actor: str) -> bool:
     """Delete an IdP user accord created and never finished, while its e-mail is held."""
     remote = await read_remote(accord, f.ids["remote_id"])
     if remote is None:
         f.note = "already gone"
         return True
-    async with accord.db.transaction() as conn:
-        placeholder = await _hold(conn, remote.email)
-        await _check_free(conn, f.ids.get("accord_user_id"), email_key(remote.email))
-        if await repository.user_linked_to(conn, accord.idp.name, remote.remote_id) is not None:
+    async with accord.store.transaction() as tx:
+        placeholder = await _hold(tx, remote.email)
+        await _check_free(tx, f.ids.get("accord_user_id"), email_key(remote.email))
+        if await tx.links.holder(accord.idp.name, remote.remote_id) is not None:
             raise Changed("the IdP user was linked meanwhile")
         await accord.idp.delete(remote.remote_id)
-        await sql.release_email(conn, placeholder)
-        await _audit(conn, actor, "reconcile.idp_user_deleted", f, remote_id=remote.remote_id)
+        await tx.users.release_email(placeholder)
+        await _audit(tx, actor, "reconcile.idp_user_deleted", f, remote_id=remote.remote_id)
     return True
 
 
-async def _hold(conn: AsyncConnection, email: str) -> UUID | None:
+async def _hold(tx: Transaction, email: str) -> UUID | None:
     """Hold a claimable e-mail; one that is not valid for accord can never be claimed."""
     try:
         normalized = normalize_email(email)
@@ -233,13 +226,13 @@ async def _hold(conn: AsyncConnection, email: str) -> UUID | None:
         return None
     if normalized != email_key(email):
         return None  # no claim can ever produce this spelling
-    held, placeholder = await sql.hold_email(conn, normalized)
+    held, placeholder = await tx.users.hold_email(normalized)
     if not held:
         raise Changed("a user with this e-mail exists now")
     return placeholder
 
 
-async def adopt_idp_user(accord: Accord, f: Finding, actor: str) -> bool:
+async def adopt_idp_user(accord: Context, f: Finding, actor: str) -> bool:
     """Give an IdP user accord did not create a row (without memberships) and link it."""
     remote = await read_remote(accord, f.ids["remote_id"])
     if remote is None:
@@ -251,46 +244,45 @@ async def adopt_idp_user(accord: Accord, f: Finding, actor: str) -> bool:
         raise Changed(f"its e-mail cannot be adopted: {exc.message}") from None
     if email != remote.email:
         raise Changed("its e-mail is not in normalized form in the IdP; a person fixes it")
-    async with accord.db.transaction() as conn:
+    async with accord.store.transaction() as tx:
         name = " ".join((remote.full_name or "").split()) or local_part(email)
-        user_id = await sql.insert_adopted_user(conn, email=email, full_name=name, created_by=actor)
+        user_id = await tx.users.insert_adopted(email=email, full_name=name, created_by=actor)
         if user_id is None:
             raise Changed("a user with this e-mail exists now")
-        await _check_free(conn, None, email)
-        if await repository.user_linked_to(conn, accord.idp.name, remote.remote_id) is not None:
+        await _check_free(tx, None, email)
+        if await tx.links.holder(accord.idp.name, remote.remote_id) is not None:
             raise Changed("the IdP user was linked meanwhile")
-        await repository.link_identity(
-            conn,
+        await tx.links.link(
             user_id=user_id,
             provider=accord.idp.name,
             remote_id=remote.remote_id,
             created_by_accord=False,
         )
         f.ids["user_id"] = str(user_id)
-        await _audit(conn, actor, "reconcile.identity_adopted", f, remote_id=remote.remote_id)
+        await _audit(tx, actor, "reconcile.identity_adopted", f, remote_id=remote.remote_id)
     return True
 
 
 # -- operations --------------------------------------------------------------------------------
 
 
-async def resume_operation(accord: Accord, f: Finding, actor: str) -> bool:
+async def resume_operation(accord: Context, f: Finding, actor: str) -> bool:
     """Drive a stuck operation to its end; the engine compensates one that cannot finish."""
     op_id = UUID(f.ids["operation_id"])
     # It ends compensated, or waits for the IdP again (an error either way): its state says.
     with contextlib.suppress(errors.AccordError):
         await operations.resume(accord, op_id)
-    async with accord.db.transaction() as conn:
-        op = await store.get(conn, op_id)
+    async with accord.store.transaction() as tx:
+        op = await tx.operations.get(op_id)
         if op is None or not op.is_terminal:
             f.note = "left: running elsewhere, or waiting for the identity provider"
             return False
-        await _audit(conn, actor, "reconcile.operation_resumed", f, state=op.state.value)
+        await _audit(tx, actor, "reconcile.operation_resumed", f, state=op.state.value)
     f.note = "finished" if op.state == OperationState.SUCCEEDED else "compensated"
     return True
 
 
-_REPAIRS: dict[Action, Callable[[Accord, Finding, str], Awaitable[bool]]] = {
+_REPAIRS: dict[Action, Callable[[Context, Finding, str], Awaitable[bool]]] = {
     Action.LINK: link_match,
     Action.DEPROVISION: deprovision_row,
     Action.REMOVE_ROW: remove_unfinished_row,

@@ -16,18 +16,18 @@ import hashlib
 import hmac
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID, uuid4
 
-from accord.adapters.db import repository
 from accord.domain import errors, secrets
 from accord.domain.callers import Caller
 from accord.domain.errors import ApiTokenNotFound
 from accord.domain.model import TokenScope
-from accord.services.directory import get_organization, parse_id
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.domain.records import AuditEvent
+from accord.services.context import Context
+from accord.services.directory import get_organization
+from accord.services.ids import parse_id
+from accord.services.views import api_token_json
 
 TOKEN_PREFIX = "acc_"
 MAX_TOKEN_LENGTH = 200
@@ -41,7 +41,7 @@ _LOGIN_KEY_PURPOSE = "login tokens"
 
 
 async def create_token(
-    accord: Accord, *, name: str, organization_id: str | UUID | None = None
+    accord: Context, *, name: str, organization_id: str | UUID | None = None
 ) -> tuple[str, dict[str, Any]]:
     """Create an API token (platform scope without an organization); return (token, record).
 
@@ -54,49 +54,51 @@ async def create_token(
     if organization_id is not None:
         org_id = UUID((await get_organization(accord, organization_id))["id"])
     token = TOKEN_PREFIX + secrets.new_token()
-    async with accord.db.transaction() as conn:
-        record = await repository.insert_api_token(
-            conn,
-            id=uuid4(),
+    async with accord.store.transaction() as tx:
+        record = await tx.api_tokens.insert(
+            token_id=uuid4(),
             digest=secrets.digest(token),
             name=clean,
             scope=TokenScope.PLATFORM if org_id is None else TokenScope.ORGANIZATION,
             organization_id=org_id,
         )
-        await repository.record_audit(
-            conn,
-            actor="accord",
-            action="api_token.created",
-            organization_id=org_id,
-            data={"token_id": record["id"], "name": clean, "scope": record["scope"]},
+        await tx.audit.record(
+            AuditEvent(
+                actor="accord",
+                action="api_token.created",
+                organization_id=org_id,
+                data={"token_id": str(record.id), "name": clean, "scope": record.scope.value},
+            )
         )
-    return token, record
+    return token, api_token_json(record)
 
 
-async def revoke_token(accord: Accord, token_id: str | UUID) -> None:
+async def revoke_token(accord: Context, token_id: str | UUID) -> None:
     """Revoke a token at once (idempotent); ApiTokenNotFound if there never was one."""
     tid = parse_id(token_id, "The token id")
-    async with accord.db.transaction() as conn:
-        if not await repository.revoke_api_token(conn, tid):
+    async with accord.store.transaction() as tx:
+        if not await tx.api_tokens.revoke(tid):
             raise ApiTokenNotFound(f"No API token {tid}.")
-        await repository.record_audit(
-            conn, actor="accord", action="api_token.revoked", data={"token_id": str(tid)}
+        await tx.audit.record(
+            AuditEvent(actor="accord", action="api_token.revoked", data={"token_id": str(tid)})
         )
 
 
-async def authenticate(accord: Accord, token_text: str | None) -> Caller:
+async def authenticate(accord: Context, token_text: str | None) -> Caller:
     """The caller that ``token_text`` stands for; Unauthenticated if unknown or revoked."""
     text = (token_text or "").strip()
     if not text.startswith(TOKEN_PREFIX) or len(text) > MAX_TOKEN_LENGTH:
         raise errors.Unauthenticated()
-    async with accord.db.transaction() as conn:
-        row = await repository.live_api_token(conn, secrets.digest(text))
-    if row is None:
+    async with accord.store.transaction() as tx:
+        record = await tx.api_tokens.live(secrets.digest(text))
+    if record is None:
         raise errors.Unauthenticated("The API token is unknown or has been revoked.")
-    key = f"token:{row['id']}"
-    if row["scope"] == TokenScope.PLATFORM:
+    key = f"token:{record.id}"
+    if record.scope == TokenScope.PLATFORM:
         return Caller.platform(key)
-    return Caller.organization(key, row["organization_id"])
+    if record.organization_id is None:  # the schema forbids it; never widen a scope
+        raise errors.Unauthenticated("The API token has no organization.")
+    return Caller.organization(key, record.organization_id)
 
 
 # -- login tokens (local identity provider) ------------------------------------------------------
@@ -110,13 +112,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _sign(accord: Accord, signing_input: str) -> str:
+def _sign(accord: Context, signing_input: str) -> str:
     key = accord.sealer.derived_key(_LOGIN_KEY_PURPOSE)
     return _b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
 
 
 def issue_login_token(
-    accord: Accord, user: dict[str, Any], *, ttl_seconds: int = LOGIN_TOKEN_TTL_SECONDS
+    accord: Context, user: dict[str, Any], *, ttl_seconds: int = LOGIN_TOKEN_TTL_SECONDS
 ) -> tuple[str, int]:
     """A signed login token (HS256 JWT) for ``user``; returns it and its lifetime in seconds."""
     now = int(time.time())
@@ -135,7 +137,7 @@ def issue_login_token(
     return f"{signing_input}.{_sign(accord, signing_input)}", ttl_seconds
 
 
-def verify_login_token(accord: Accord, token: str) -> dict[str, Any]:
+def verify_login_token(accord: Context, token: str) -> dict[str, Any]:
     """The claims of a login token this server signed and that has not expired."""
     invalid = errors.Unauthenticated("The login token is invalid or has expired.")
     parts = (token or "").split(".")

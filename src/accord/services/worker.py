@@ -11,19 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
-from accord.adapters.db import operations as store
-from accord.adapters.db import outbox
 from accord.domain import errors
-from accord.services import operations
-from accord.services.mail import Delivery, Mailer, deliver_outbox
-from accord.services.operations import Step
-
-if TYPE_CHECKING:
-    from accord.bootstrap import Accord
+from accord.domain.ports import Mailer
+from accord.domain.records import OperationRecord
+from accord.services.context import Context, Step
+from accord.services.engine import drive, open_secrets
+from accord.services.mail import Delivery, deliver_outbox
 
 HOUSEKEEPING_LOCK_KEY = 0x61636377_686B7070  # "accwhkpp"
 
@@ -44,21 +38,20 @@ class Pass:
         return bool(self.succeeded or self.failed or self.postponed or self.mail.sent)
 
 
-async def resume_due_operations(accord: Accord, result: Pass, *, limit: int = 10) -> None:
+async def resume_due_operations(accord: Context, result: Pass, *, limit: int = 10) -> None:
     """Lease the operations that are due and drive each to its end or its next retry."""
-    async with accord.db.transaction() as conn:
-        leased = await store.lease_due(
-            conn, limit=limit, lease_seconds=accord.settings.operation_lease_seconds
+    async with accord.store.transaction() as tx:
+        leased = await tx.operations.lease_due(
+            limit=limit, lease_seconds=accord.settings.operation_lease_seconds
         )
     outcomes = await asyncio.gather(*(_drive(accord, op) for op in leased))
     for outcome in outcomes:
         setattr(result, outcome, getattr(result, outcome) + 1)
 
 
-async def _drive(accord: Accord, op: store.OperationRecord) -> str:
-    secrets = accord.sealer.open(op.sealed_secrets) if op.sealed_secrets else {}
+async def _drive(accord: Context, op: OperationRecord) -> str:
     try:
-        await operations.drive(accord, Step(op, secrets))
+        await drive(accord, Step(op, open_secrets(accord, op)))
     except errors.OperationPending:
         return "postponed"
     except errors.ProviderMisconfigured:
@@ -68,23 +61,18 @@ async def _drive(accord: Accord, op: store.OperationRecord) -> str:
     return "succeeded"
 
 
-async def housekeeping(accord: Accord, result: Pass) -> None:
+async def housekeeping(accord: Context, result: Pass) -> None:
     """Expire one-time tokens and idempotency keys past their lifetime (one worker at a time)."""
-    async with accord.db.transaction() as conn:
-        locked = (
-            await conn.execute(
-                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": HOUSEKEEPING_LOCK_KEY}
-            )
-        ).scalar_one()
-        if not locked:
+    async with accord.store.transaction() as tx:
+        if not await tx.try_singleton_lock(HOUSEKEEPING_LOCK_KEY):
             return
-        result.expired_tokens = await outbox.expire_tokens(conn)
-        result.forgotten_keys = await store.forget_idempotency(
-            conn, accord.settings.idempotency_ttl_hours
+        result.expired_tokens = await tx.one_time_tokens.expire()
+        result.forgotten_keys = await tx.operations.forget_idempotency(
+            accord.settings.idempotency_ttl_hours
         )
 
 
-async def run_once(accord: Accord, mailer: Mailer, *, housekeep: bool = True) -> Pass:
+async def run_once(accord: Context, mailer: Mailer, *, housekeep: bool = True) -> Pass:
     """One pass: due operations, then due mail, then (optionally) housekeeping."""
     result = Pass()
     await resume_due_operations(accord, result)
@@ -94,7 +82,7 @@ async def run_once(accord: Accord, mailer: Mailer, *, housekeep: bool = True) ->
     return result
 
 
-async def run_until_idle(accord: Accord, mailer: Mailer, *, max_passes: int = 1000) -> Pass:
+async def run_until_idle(accord: Context, mailer: Mailer, *, max_passes: int = 1000) -> Pass:
     """Passes until one finds nothing due: what tests and ``accord worker --once`` use."""
     total = Pass()
     for _ in range(max_passes):
@@ -109,7 +97,7 @@ async def run_until_idle(accord: Accord, mailer: Mailer, *, max_passes: int = 10
     return total
 
 
-async def run_forever(accord: Accord, mailer: Mailer, stop: asyncio.Event) -> None:
+async def run_forever(accord: Context, mailer: Mailer, stop: asyncio.Event) -> None:
     """Work until ``stop`` is set; then finish the pass in hand (its leases end with it)."""
     poll = accord.settings.worker_poll_seconds
     passes = 0

@@ -37,7 +37,7 @@ def lock_key(provider: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-class DriftSession:
+class PgDriftSession:
     """One connection, held for a whole reconcile: its lock, its staged listing, its joins."""
 
     def __init__(self, engine: AsyncEngine, provider: str) -> None:
@@ -132,6 +132,21 @@ class DriftSession:
     def unlinked_idp_users(self) -> AsyncIterator[RowMapping]:
         """Listed IdP users that no row links to and no live row claims by e-mail."""
         return self.stream(UNLINKED_IDP_USERS, provider=self.provider)
+
+    def stuck_operations(self, grace_seconds: float) -> AsyncIterator[RowMapping]:
+        """Open operations past their deadline, or idle with no runner for ``grace_seconds``."""
+        return self.stream(STUCK_OPERATIONS, grace=grace_seconds)
+
+    def duplicate_organizations(self) -> AsyncIterator[RowMapping]:
+        """Users who own several organizations alone."""
+        return self.stream(DUPLICATE_ORGANIZATIONS)
+
+    def unfinished_rows(self, email: str | None) -> AsyncIterator[RowMapping]:
+        """Rows never finished (of ``email`` only, if given)."""
+        return self.stream(UNFINISHED_ROWS, email=email, provider=self.provider)
+
+
+DriftSession = PgDriftSession  # the name the tests and older callers know
 
 
 # Operations that are still running own their user and e-mail: nothing here touches them.
@@ -253,3 +268,36 @@ WHERE NOT EXISTS (
 """
 
 COUNT_STUCK = f"SELECT count(*) FROM ({STUCK_OPERATIONS}) stuck"
+
+# Rows never finished: left in `provisioning` with no operation running, or pending/active but
+# never linked to an identity of this provider.
+UNFINISHED_ROWS = """
+SELECT u.id::text AS user_id, u.email, u.status, u.created_at
+FROM users u
+WHERE (CAST(:email AS text) IS NULL OR u.email = :email)
+  AND (u.status = 'provisioning'
+       OR (u.status IN ('pending', 'active') AND NOT EXISTS (
+           SELECT 1 FROM idp_links l WHERE l.user_id = u.id AND l.provider = :provider)))
+  AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.state = 'open' AND o.user_id = u.id)
+ORDER BY u.email
+"""
+
+
+class PgDriftQueries:
+    """``DriftQueries`` on PostgreSQL: bounded reads for ``accord doctor``."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def count_stuck(self, grace_seconds: float) -> int:
+        return (await self._conn.execute(text(COUNT_STUCK), {"grace": grace_seconds})).scalar_one()
+
+    async def sample_rows(self, provider: str, limit: int) -> list[RowMapping]:
+        params = {"provider": provider, "limit": limit}
+        return list((await self._conn.execute(text(SAMPLE_ROWS), params)).mappings())
+
+    async def unlinked_of(
+        self, provider: str, remote_ids: Sequence[str], emails: Sequence[str]
+    ) -> list[RowMapping]:
+        params = {"provider": provider, "remote_ids": list(remote_ids), "emails": list(emails)}
+        return list((await self._conn.execute(text(UNLINKED_OF), params)).mappings())

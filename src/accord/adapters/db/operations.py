@@ -6,48 +6,19 @@ operation (a client's retry and the worker, say) can never both commit the same 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from typing_extensions import Unpack
 
+from accord.adapters.db.sql import lease_rows, seconds_ago, seconds_from_now
 from accord.adapters.db.tables import operations
 from accord.domain.model import OperationKind, OperationState, RecoveryPoint
-
-
-@dataclass(frozen=True)
-class OperationRecord:
-    """One row of ``operations``."""
-
-    id: UUID
-    kind: OperationKind
-    caller: str
-    idempotency_key: str | None
-    request_digest: str
-    request: dict[str, Any]
-    sealed_secrets: bytes | None
-    flow_state: dict[str, Any]
-    state: OperationState
-    recovery_point: RecoveryPoint
-    user_id: UUID | None
-    organization_id: UUID | None
-    remote_id: str | None
-    created_remote: bool | None
-    attempts: int
-    next_attempt_at: datetime | None
-    lease_until: datetime | None
-    deadline_at: datetime
-    result: dict[str, Any] | None
-    error: dict[str, Any] | None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.state != OperationState.OPEN
+from accord.domain.records import NewOperation, OperationRecord
+from accord.domain.store import OperationChanges
 
 
 def _record(row: Any) -> OperationRecord:
@@ -58,151 +29,146 @@ def _record(row: Any) -> OperationRecord:
     return OperationRecord(**values)
 
 
-async def insert_operation(conn: AsyncConnection, **values: Any) -> OperationRecord:
-    row = (await conn.execute(insert(operations).values(**values).returning(*operations.c))).one()
-    return _record(row)
+_OPEN = operations.c.state == OperationState.OPEN
+_UNLEASED = (operations.c.lease_until.is_(None)) | (operations.c.lease_until < func.now())
 
 
-async def find_by_key(conn: AsyncConnection, caller: str, key: str) -> OperationRecord | None:
-    query = select(operations).where(
-        operations.c.caller == caller, operations.c.idempotency_key == key
-    )
-    row = (await conn.execute(query)).first()
-    return _record(row) if row else None
+class PgOperations:
+    """``Operations`` on PostgreSQL."""
 
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
-async def get(
-    conn: AsyncConnection, operation_id: UUID, *, lock: bool = False
-) -> OperationRecord | None:
-    query = select(operations).where(operations.c.id == operation_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    return _record(row) if row else None
+    async def _one(self, statement: Any) -> OperationRecord | None:
+        row = (await self._conn.execute(statement)).first()
+        return _record(row) if row else None
 
+    async def insert(self, new: NewOperation) -> OperationRecord:
+        statement = insert(operations).values(**asdict(new)).returning(*operations.c)
+        return _record((await self._conn.execute(statement)).one())
 
-async def take_lease(
-    conn: AsyncConnection, operation_id: UUID, lease_seconds: float
-) -> OperationRecord | None:
-    """Lease an open operation nobody is running; None if it is leased or terminal."""
-    row = (
-        await conn.execute(
+    async def get(self, operation_id: UUID, *, lock: bool = False) -> OperationRecord | None:
+        query = select(operations).where(operations.c.id == operation_id)
+        return await self._one(query.with_for_update() if lock else query)
+
+    async def find_by_key(self, caller: str, key: str) -> OperationRecord | None:
+        return await self._one(
+            select(operations).where(
+                operations.c.caller == caller, operations.c.idempotency_key == key
+            )
+        )
+
+    async def take_lease(self, operation_id: UUID, lease_seconds: float) -> OperationRecord | None:
+        return await self._one(
             update(operations)
-            .where(
-                operations.c.id == operation_id,
-                operations.c.state == OperationState.OPEN,
-                (operations.c.lease_until.is_(None)) | (operations.c.lease_until < func.now()),
-            )
-            .values(
-                lease_until=func.now() + text(f"interval '{float(lease_seconds)} seconds'"),
-                attempts=operations.c.attempts + 1,
-                updated_at=func.now(),
-            )
+            .where(operations.c.id == operation_id, _OPEN, _UNLEASED)
+            .values(_leased(lease_seconds))
             .returning(*operations.c)
         )
-    ).first()
-    return _record(row) if row else None
 
-
-async def advance(
-    conn: AsyncConnection,
-    operation_id: UUID,
-    expected: RecoveryPoint | tuple[RecoveryPoint, ...],
-    **values: Any,
-) -> OperationRecord | None:
-    """Move an open operation on from ``expected``; None if another runner moved it first."""
-    allowed = (expected,) if isinstance(expected, RecoveryPoint) else expected
-    row = (
-        await conn.execute(
+    async def advance(
+        self,
+        operation_id: UUID,
+        expected: RecoveryPoint | tuple[RecoveryPoint, ...],
+        **changes: Unpack[OperationChanges],
+    ) -> OperationRecord | None:
+        allowed = (expected,) if isinstance(expected, RecoveryPoint) else expected
+        return await self._one(
             update(operations)
             .where(
                 operations.c.id == operation_id,
-                operations.c.state == OperationState.OPEN,
+                _OPEN,
                 operations.c.recovery_point.in_([str(p) for p in allowed]),
             )
-            .values(updated_at=func.now(), **values)
+            .values(updated_at=func.now(), **changes)
             .returning(*operations.c)
         )
-    ).first()
-    return _record(row) if row else None
 
-
-async def count_open_claims(conn: AsyncConnection, organization_id: UUID) -> int:
-    """Open operations that will add a member to ``organization_id`` (G5 counts them)."""
-    query = (
-        select(func.count())
-        .select_from(operations)
-        .where(
-            operations.c.organization_id == organization_id,
-            operations.c.state == OperationState.OPEN,
-            operations.c.kind == OperationKind.CREATE_USER,
-            operations.c.recovery_point != RecoveryPoint.COMPENSATING,
+    async def count_open_claims(self, organization_id: UUID) -> int:
+        query = (
+            select(func.count())
+            .select_from(operations)
+            .where(
+                operations.c.organization_id == organization_id,
+                _OPEN,
+                operations.c.kind == OperationKind.CREATE_USER,
+                operations.c.recovery_point != RecoveryPoint.COMPENSATING,
+            )
         )
-    )
-    return (await conn.execute(query)).scalar_one()
+        return (await self._conn.execute(query)).scalar_one()
 
+    async def open_for_user(self, user_id: UUID) -> OperationRecord | None:
+        query = select(operations).where(operations.c.user_id == user_id, _OPEN)
+        return await self._one(query.limit(1))
 
-async def open_operation_for_user(conn: AsyncConnection, user_id: UUID) -> OperationRecord | None:
-    query = select(operations).where(
-        operations.c.user_id == user_id, operations.c.state == OperationState.OPEN
-    )
-    row = (await conn.execute(query.limit(1))).first()
-    return _record(row) if row else None
+    async def open_touching(self, *, user_id: UUID | str | None, email: str | None) -> UUID | None:
+        conditions = []
+        subject = _uuid_or_none(user_id)
+        if subject is not None:
+            conditions.append(operations.c.user_id == subject)
+        if email:
+            conditions.append(operations.c.request["email"].astext == email)
+            conditions.append(operations.c.flow_state["email"].astext == email)
+        if not conditions:
+            return None
+        query = select(operations.c.id).where(_OPEN, or_(*conditions)).limit(1)
+        return (await self._conn.execute(query)).scalar_one_or_none()
 
-
-async def lease_due(
-    conn: AsyncConnection, *, limit: int, lease_seconds: float
-) -> list[OperationRecord]:
-    """Lease up to ``limit`` open operations that nobody runs and whose retry time has come.
-
-    ``FOR UPDATE SKIP LOCKED`` lets any number of workers share the queue: each row goes to one.
-    """
-    due = (
-        select(operations.c.id)
-        .where(
-            operations.c.state == OperationState.OPEN,
-            (operations.c.lease_until.is_(None)) | (operations.c.lease_until < func.now()),
-            (operations.c.next_attempt_at.is_(None)) | (operations.c.next_attempt_at <= func.now()),
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[OperationRecord]:
+        due = (
+            _OPEN
+            & _UNLEASED
+            & (
+                operations.c.next_attempt_at.is_(None)
+                | (operations.c.next_attempt_at <= func.now())
+            )
         )
-        .order_by(operations.c.next_attempt_at.asc().nulls_first())
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    rows = await conn.execute(
-        update(operations)
-        .where(operations.c.id.in_(due))
-        .values(
-            lease_until=func.now() + text(f"interval '{float(lease_seconds)} seconds'"),
-            attempts=operations.c.attempts + 1,
-            updated_at=func.now(),
+        rows = await lease_rows(
+            self._conn,
+            operations,
+            due=due,
+            order_by=operations.c.next_attempt_at.asc().nulls_first(),
+            limit=limit,
+            values=_leased(lease_seconds),
         )
-        .returning(*operations.c)
-    )
-    return [_record(row) for row in rows]
+        return [_record(row) for row in rows]
 
-
-async def release_lease(conn: AsyncConnection, operation_id: UUID) -> None:
-    """Give an operation back to the queue at once (a worker shutting down)."""
-    await conn.execute(
-        update(operations)
-        .where(operations.c.id == operation_id, operations.c.state == OperationState.OPEN)
-        .values(lease_until=None, attempts=operations.c.attempts - 1)
-    )
-
-
-async def forget_idempotency(conn: AsyncConnection, older_than_hours: float) -> int:
-    """Past their lifetime, finished operations stop answering for their key; the record (and
-    the audit trail) stays, without its sealed secrets."""
-    result = await conn.execute(
-        update(operations)
-        .where(
-            operations.c.state != OperationState.OPEN,
-            operations.c.updated_at
-            < func.now() - text(f"interval '{float(older_than_hours)} hours'"),
-            (operations.c.idempotency_key.is_not(None))
-            | (operations.c.sealed_secrets.is_not(None)),
+    async def release_lease(self, operation_id: UUID) -> None:
+        await self._conn.execute(
+            update(operations)
+            .where(operations.c.id == operation_id, _OPEN)
+            .values(lease_until=None, attempts=operations.c.attempts - 1)
         )
-        .values(idempotency_key=None, sealed_secrets=None)
-    )
-    return result.rowcount
+
+    async def forget_idempotency(self, older_than_hours: float) -> int:
+        """The record (and the audit trail) stays, without its key and sealed secrets."""
+        result = await self._conn.execute(
+            update(operations)
+            .where(
+                operations.c.state != OperationState.OPEN,
+                operations.c.updated_at < seconds_ago(older_than_hours * 3600),
+                (operations.c.idempotency_key.is_not(None))
+                | (operations.c.sealed_secrets.is_not(None)),
+            )
+            .values(idempotency_key=None, sealed_secrets=None)
+        )
+        return result.rowcount
+
+    async def open_by_kind(self) -> dict[str, int]:
+        query = select(operations.c.kind, func.count()).where(_OPEN).group_by(operations.c.kind)
+        return {kind: count for kind, count in (await self._conn.execute(query)).all()}
+
+
+def _leased(lease_seconds: float) -> dict[str, Any]:
+    return {
+        "lease_until": seconds_from_now(lease_seconds),
+        "attempts": operations.c.attempts + 1,
+        "updated_at": func.now(),
+    }
+
+
+def _uuid_or_none(value: UUID | str | None) -> UUID | None:
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None  # an IdP's stamp that is not one of accord's ids

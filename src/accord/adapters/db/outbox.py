@@ -1,68 +1,135 @@
-"""SQL for the outbox: mail written in the same transaction as the change it announces, and
-delivered after commit by the worker, at least once."""
+"""SQL for the outbox and one-time tokens: mail written in the same transaction as the change it
+announces, delivered after commit by the worker at least once; the single-use tokens its links
+carry, stored as digests."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.sql import lease_rows, seconds_ago, seconds_from_now
 from accord.adapters.db.tables import one_time_tokens, outbox
+from accord.domain.model import TokenPurpose
+from accord.domain.records import OneTimeTokenRecord, OutboxMessage
 
 
-async def lease_due(conn: AsyncConnection, *, limit: int, lease_seconds: float) -> list[RowMapping]:
-    """Take up to ``limit`` unsent messages whose time has come, hiding them from other workers
-    for ``lease_seconds`` (a worker that dies mid-send leaves them to be sent again)."""
-    due = (
-        select(outbox.c.id)
-        .where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= func.now())
-        .order_by(outbox.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+def _message(row: Any) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        kind=row.kind,
+        dedupe_key=row.dedupe_key,
+        recipient=row.recipient,
+        payload=row.payload,
+        attempts=row.attempts,
+        sent_at=row.sent_at,
     )
-    rows = await conn.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(due))
-        .values(
-            next_attempt_at=func.now() + text(f"interval '{float(lease_seconds)} seconds'"),
-            attempts=outbox.c.attempts + 1,
+
+
+class PgOutbox:
+    """``Outbox`` on PostgreSQL."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def enqueue(
+        self, *, kind: str, dedupe_key: str, recipient: str, payload: dict[str, Any]
+    ) -> None:
+        await self._conn.execute(
+            pg_insert(outbox)
+            .values(kind=kind, dedupe_key=dedupe_key, recipient=recipient, payload=payload)
+            .on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
         )
-        .returning(*outbox.c)
-    )
-    return list(rows.mappings())
 
-
-async def mark_sent(conn: AsyncConnection, message_id: int) -> None:
-    await conn.execute(
-        update(outbox).where(outbox.c.id == message_id).values(sent_at=func.now(), last_error=None)
-    )
-
-
-async def mark_failed(conn: AsyncConnection, message_id: int, error: str, retry_in: float) -> None:
-    await conn.execute(
-        update(outbox)
-        .where(outbox.c.id == message_id)
-        .values(
-            last_error=error[:500],
-            next_attempt_at=func.now() + text(f"interval '{float(retry_in)} seconds'"),
+    async def delete_unsent(self, recipient: str) -> None:
+        await self._conn.execute(
+            delete(outbox).where(outbox.c.recipient == recipient, outbox.c.sent_at.is_(None))
         )
-    )
 
-
-async def unsent(conn: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await conn.execute(select(outbox).where(outbox.c.sent_at.is_(None)))
-    return [dict(r) for r in rows.mappings()]
-
-
-async def expire_tokens(conn: AsyncConnection) -> int:
-    """Delete one-time tokens that can no longer be used (expired, or used a day ago)."""
-    result = await conn.execute(
-        delete(one_time_tokens).where(
-            (one_time_tokens.c.expires_at < func.now())
-            | (one_time_tokens.c.used_at < func.now() - text("interval '1 day'"))
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[OutboxMessage]:
+        rows = await lease_rows(
+            self._conn,
+            outbox,
+            due=outbox.c.sent_at.is_(None) & (outbox.c.next_attempt_at <= func.now()),
+            order_by=outbox.c.next_attempt_at,
+            limit=limit,
+            values={
+                "next_attempt_at": seconds_from_now(lease_seconds),
+                "attempts": outbox.c.attempts + 1,
+            },
         )
-    )
-    return result.rowcount
+        return [_message(row) for row in rows]
+
+    async def mark_sent(self, message_id: int) -> None:
+        await self._conn.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id)
+            .values(sent_at=func.now(), last_error=None)
+        )
+
+    async def mark_failed(self, message_id: int, error: str, retry_in: float) -> None:
+        await self._conn.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id)
+            .values(last_error=error[:500], next_attempt_at=seconds_from_now(retry_in))
+        )
+
+
+class PgOneTimeTokens:
+    """``OneTimeTokens`` on PostgreSQL."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def insert(
+        self, *, digest: str, user_id: UUID, purpose: TokenPurpose, expires_at: datetime
+    ) -> None:
+        await self._conn.execute(
+            insert(one_time_tokens).values(
+                digest=digest, user_id=user_id, purpose=purpose, expires_at=expires_at
+            )
+        )
+
+    async def find_live(self, digest: str) -> OneTimeTokenRecord | None:
+        query = select(one_time_tokens).where(
+            one_time_tokens.c.digest == digest,
+            one_time_tokens.c.used_at.is_(None),
+            one_time_tokens.c.expires_at > func.now(),
+        )
+        row = (await self._conn.execute(query)).first()
+        if row is None:
+            return None
+        return OneTimeTokenRecord(
+            id=row.id,
+            digest=row.digest,
+            user_id=row.user_id,
+            purpose=TokenPurpose(row.purpose),
+            expires_at=row.expires_at,
+            used_at=row.used_at,
+        )
+
+    async def consume(self, token_id: int) -> bool:
+        used = await self._conn.execute(
+            update(one_time_tokens)
+            .where(one_time_tokens.c.id == token_id, one_time_tokens.c.used_at.is_(None))
+            .values(used_at=func.now())
+        )
+        return used.rowcount == 1
+
+    async def delete_for_user(self, user_id: UUID) -> None:
+        await self._conn.execute(
+            delete(one_time_tokens).where(one_time_tokens.c.user_id == user_id)
+        )
+
+    async def expire(self) -> int:
+        result = await self._conn.execute(
+            delete(one_time_tokens).where(
+                (one_time_tokens.c.expires_at < func.now())
+                | (one_time_tokens.c.used_at < seconds_ago(86400))
+            )
+        )
+        return result.rowcount

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from accord.adapters.db import repository
 from accord.domain import errors
 from accord.domain.model import OperationKind
 
@@ -106,8 +105,8 @@ class Metrics:
     async def render(self, accord: Accord) -> bytes:
         """The exposition text, with the open-operations gauge freshly read."""
         try:
-            async with accord.db.transaction() as conn:
-                counts = await repository.open_operations_by_kind(conn)
+            async with accord.store.transaction() as tx:
+                counts = await tx.operations.open_by_kind()
         except errors.AccordError:
             counts = None  # the database is down: keep the last known values
         if counts is not None:

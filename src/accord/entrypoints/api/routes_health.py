@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from accord.adapters.db import migrate, repository
+from accord.adapters.db import migrate
 from accord.bootstrap import Accord
 from accord.domain import errors
 from accord.entrypoints.api.metrics import CONTENT_TYPE
@@ -48,8 +48,8 @@ async def _check(probe: Callable[[], Awaitable[None]]) -> str:
 
 
 async def _database(accord: Accord) -> None:
-    async with accord.db.transaction() as conn:
-        await repository.ping(conn)
+    async with accord.store.transaction() as tx:
+        await tx.ping()
 
 
 async def _migrations(accord: Accord) -> None:

@@ -1,0 +1,157 @@
+"""SQL for organizations and memberships (the ``Organizations`` and ``Memberships``
+repositories)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from accord.adapters.db.tables import memberships, organizations, users
+from accord.adapters.db.users import membership_record
+from accord.domain.model import OrganizationKind, Role
+from accord.domain.records import (
+    MemberRecord,
+    NewOrganizationRecord,
+    OrganizationRecord,
+    OrganizationSummary,
+)
+
+
+def organization_record(row: Any) -> OrganizationRecord:
+    values = {c.name: getattr(row, c.name) for c in organizations.c}
+    values["kind"] = OrganizationKind(values["kind"])
+    return OrganizationRecord(**values)
+
+
+_member_count = (
+    select(func.count())
+    .select_from(memberships)
+    .where(memberships.c.organization_id == organizations.c.id)
+    .scalar_subquery()
+    .label("members")
+)
+
+
+class PgOrganizations:
+    """``Organizations`` on PostgreSQL."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, organization_id: UUID, *, lock: bool = False) -> OrganizationRecord | None:
+        query = select(organizations).where(organizations.c.id == organization_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
+        return organization_record(row) if row else None
+
+    async def lock_many(self, ids: Sequence[UUID]) -> dict[UUID, OrganizationRecord]:
+        query = (
+            select(organizations)
+            .where(organizations.c.id.in_(list(ids)))
+            .order_by(organizations.c.id)
+            .with_for_update()
+        )
+        return {row.id: organization_record(row) for row in await self._conn.execute(query)}
+
+    async def by_slug(self, slug: str) -> OrganizationRecord | None:
+        query = select(organizations).where(organizations.c.slug == slug)
+        row = (await self._conn.execute(query)).first()
+        return organization_record(row) if row else None
+
+    async def personal_of(self, owner_id: UUID) -> OrganizationRecord | None:
+        query = select(organizations).where(
+            organizations.c.owner_user_id == owner_id,
+            organizations.c.kind == OrganizationKind.PERSONAL,
+        )
+        row = (await self._conn.execute(query)).first()
+        return organization_record(row) if row else None
+
+    async def insert(self, new: NewOrganizationRecord) -> OrganizationRecord | None:
+        statement = (
+            pg_insert(organizations)
+            .values(**asdict(new))
+            .on_conflict_do_nothing()
+            .returning(*organizations.c)
+        )
+        row = (await self._conn.execute(statement)).first()
+        return organization_record(row) if row else None
+
+    async def update_settings(self, organization_id: UUID, settings: dict[str, Any]) -> None:
+        await self._conn.execute(
+            update(organizations)
+            .where(organizations.c.id == organization_id)
+            .values(settings=settings, version=organizations.c.version + 1, updated_at=func.now())
+        )
+
+    async def delete(self, organization_id: UUID) -> None:
+        await self._conn.execute(delete(organizations).where(organizations.c.id == organization_id))
+
+    async def summary(self, organization_id: UUID) -> OrganizationSummary | None:
+        found = await self._summaries(organizations.c.id == organization_id)
+        return found[0] if found else None
+
+    async def summaries(self, ids: Sequence[UUID] | None = None) -> list[OrganizationSummary]:
+        condition = organizations.c.id.in_(list(ids)) if ids is not None else None
+        return await self._summaries(condition)
+
+    async def _summaries(self, condition: Any) -> list[OrganizationSummary]:
+        query = select(organizations, _member_count).order_by(organizations.c.slug)
+        if condition is not None:
+            query = query.where(condition)
+        return [
+            OrganizationSummary(organization_record(row), row.members)
+            for row in await self._conn.execute(query)
+        ]
+
+
+class PgMemberships:
+    """``Memberships`` on PostgreSQL."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def put(
+        self, *, user_id: UUID, organization_id: UUID, role: Role, permissions: Sequence[str]
+    ) -> None:
+        values = {"role": str(role), "permissions": list(permissions)}
+        await self._conn.execute(
+            pg_insert(memberships)
+            .values(user_id=user_id, organization_id=organization_id, **values)
+            .on_conflict_do_update(
+                index_elements=[memberships.c.user_id, memberships.c.organization_id],
+                set_=values,
+            )
+        )
+
+    async def remove_all(self, user_id: UUID) -> None:
+        await self._conn.execute(delete(memberships).where(memberships.c.user_id == user_id))
+
+    async def organizations_of(self, user_id: UUID) -> list[UUID]:
+        query = select(memberships.c.organization_id).where(memberships.c.user_id == user_id)
+        return list((await self._conn.execute(query)).scalars())
+
+    async def count(self, organization_id: UUID) -> int:
+        query = (
+            select(func.count())
+            .select_from(memberships)
+            .where(memberships.c.organization_id == organization_id)
+        )
+        return (await self._conn.execute(query)).scalar_one()
+
+    async def members(self, organization_id: UUID) -> dict[UUID, MemberRecord]:
+        query = (
+            select(memberships, users.c.email)
+            .join(users, users.c.id == memberships.c.user_id)
+            .where(memberships.c.organization_id == organization_id)
+        )
+        return {
+            row.user_id: MemberRecord(membership_record(row), row.email)
+            for row in await self._conn.execute(query)
+        }

@@ -1,0 +1,62 @@
+"""The store port on PostgreSQL: one ``PgTransaction`` per unit of work, one repository per
+aggregate, each in its own module (users.py, organizations.py, operations.py, outbox.py,
+tokens.py, drift.py). Database errors are translated once, here, by ``translated``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from accord.adapters.db.drift import PgDriftQueries, PgDriftSession
+from accord.adapters.db.errors import translated
+from accord.adapters.db.operations import PgOperations
+from accord.adapters.db.organizations import PgMemberships, PgOrganizations
+from accord.adapters.db.outbox import PgOneTimeTokens, PgOutbox
+from accord.adapters.db.tokens import PgApiTokens, PgAuditLog
+from accord.adapters.db.users import PgLinks, PgUsers
+
+
+class PgTransaction:
+    """Every repository on one connection, in one transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self.users = PgUsers(conn)
+        self.links = PgLinks(conn)
+        self.memberships = PgMemberships(conn)
+        self.organizations = PgOrganizations(conn)
+        self.operations = PgOperations(conn)
+        self.audit = PgAuditLog(conn)
+        self.outbox = PgOutbox(conn)
+        self.one_time_tokens = PgOneTimeTokens(conn)
+        self.api_tokens = PgApiTokens(conn)
+        self.drift = PgDriftQueries(conn)
+
+    @property
+    def connection(self) -> AsyncConnection:
+        return self._conn
+
+    async def try_singleton_lock(self, key: int) -> bool:
+        query = select(func.pg_try_advisory_xact_lock(key))
+        return bool((await self._conn.execute(query)).scalar_one())
+
+    async def ping(self) -> None:
+        await self._conn.execute(select(1))
+
+
+class PgStore:
+    """accord's PostgreSQL database behind the ``Store`` port."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgTransaction]:
+        async with translated(), self.engine.begin() as conn:
+            yield PgTransaction(conn)
+
+    def drift_session(self, provider: str) -> PgDriftSession:
+        return PgDriftSession(self.engine, provider)

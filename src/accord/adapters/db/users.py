@@ -1,0 +1,203 @@
+"""SQL for users and their IdP links (the ``Users`` and ``Links`` repositories)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from typing_extensions import Unpack
+
+from accord.adapters.db.tables import idp_links, memberships, users
+from accord.domain.model import Role, UserStatus
+from accord.domain.records import LinkRecord, MembershipRecord, UserRecord, UserView
+from accord.domain.store import UserChanges
+
+PLACEHOLDER_NAME = "(held by reconcile)"
+
+
+def user_record(row: Any) -> UserRecord:
+    values = dict(row._mapping)
+    values["status"] = UserStatus(values["status"])
+    return UserRecord(**values)
+
+
+def membership_record(row: Any) -> MembershipRecord:
+    return MembershipRecord(
+        user_id=row.user_id,
+        organization_id=row.organization_id,
+        role=Role(row.role),
+        permissions=tuple(row.permissions),
+    )
+
+
+class PgUsers:
+    """``Users`` on PostgreSQL."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, user_id: UUID, *, lock: bool = False) -> UserRecord | None:
+        query = select(users).where(users.c.id == user_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
+        return user_record(row) if row else None
+
+    async def by_email(self, email: str) -> UserRecord | None:
+        row = (await self._conn.execute(select(users).where(users.c.email == email))).first()
+        return user_record(row) if row else None
+
+    async def claim(
+        self, *, user_id: UUID, email: str, full_name: str, created_by: str
+    ) -> UUID | None:
+        statement = (
+            pg_insert(users)
+            .values(
+                id=user_id,
+                email=email,
+                full_name=full_name,
+                status=UserStatus.PROVISIONING,
+                created_by=created_by,
+            )
+            .on_conflict_do_update(
+                index_elements=[users.c.email],
+                set_={
+                    "status": UserStatus.PROVISIONING,
+                    "full_name": full_name,
+                    "version": users.c.version + 1,
+                    "updated_at": func.now(),
+                },
+                where=users.c.status == UserStatus.DISABLED,
+            )
+            .returning(users.c.id)
+        )
+        return (await self._conn.execute(statement)).scalar_one_or_none()
+
+    async def insert_adopted(self, *, email: str, full_name: str, created_by: str) -> UUID | None:
+        return await self._insert_if_free(email, full_name, UserStatus.ACTIVE, created_by)
+
+    async def _insert_if_free(
+        self, email: str, full_name: str, status: UserStatus, created_by: str
+    ) -> UUID | None:
+        statement = (
+            pg_insert(users)
+            .values(
+                id=uuid4(), email=email, full_name=full_name, status=status, created_by=created_by
+            )
+            .on_conflict_do_nothing(index_elements=[users.c.email])
+            .returning(users.c.id)
+        )
+        return (await self._conn.execute(statement)).scalar_one_or_none()
+
+    async def update(self, user_id: UUID, **changes: Unpack[UserChanges]) -> None:
+        await self._conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(version=users.c.version + 1, updated_at=func.now(), **changes)
+        )
+
+    async def delete(self, user_id: UUID) -> None:
+        await self._conn.execute(delete(users).where(users.c.id == user_id))
+
+    async def view(self, user_id: UUID) -> UserView | None:
+        found = await self._views([user_id])
+        return found[0] if found else None
+
+    async def list(
+        self,
+        *,
+        organization_id: UUID | None = None,
+        email: str | None = None,
+        after: UUID | None = None,
+        limit: int | None = None,
+    ) -> list[UserView]:
+        query = select(users.c.id).order_by(users.c.id)
+        if organization_id is not None:
+            query = query.where(
+                select(memberships.c.user_id)
+                .where(memberships.c.user_id == users.c.id)
+                .where(memberships.c.organization_id == organization_id)
+                .exists()
+            )
+        if email is not None:
+            query = query.where(users.c.email == email)
+        if after is not None:
+            query = query.where(users.c.id > after)
+        if limit is not None:
+            query = query.limit(limit)
+        ids = list((await self._conn.execute(query)).scalars())
+        return await self._views(ids)
+
+    async def _views(self, ids: Sequence[UUID]) -> list[UserView]:
+        """The users with these ids (in this order) and their memberships: two statements."""
+        if not ids:
+            return []
+        rows = {
+            row.id: user_record(row)
+            for row in await self._conn.execute(select(users).where(users.c.id.in_(ids)))
+        }
+        held: dict[UUID, list[MembershipRecord]] = {}
+        query = select(memberships).where(memberships.c.user_id.in_(ids))
+        for row in await self._conn.execute(query.order_by(memberships.c.created_at)):
+            held.setdefault(row.user_id, []).append(membership_record(row))
+        return [UserView(rows[i], tuple(held.get(i, ()))) for i in ids if i in rows]
+
+    async def hold_email(self, email: str) -> tuple[bool, UUID | None]:
+        query = select(users.c.id, users.c.status).where(users.c.email == email).with_for_update()
+        row = (await self._conn.execute(query)).first()
+        if row is not None:
+            return row.status == UserStatus.DISABLED, None
+        placeholder = await self._insert_if_free(
+            email, PLACEHOLDER_NAME, UserStatus.PROVISIONING, "reconcile"
+        )
+        return placeholder is not None, placeholder
+
+    async def release_email(self, placeholder: UUID | None) -> None:
+        if placeholder is not None:
+            await self.delete(placeholder)
+
+
+class PgLinks:
+    """``Links`` on PostgreSQL."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, user_id: UUID, provider: str) -> LinkRecord | None:
+        query = select(idp_links).where(
+            idp_links.c.user_id == user_id, idp_links.c.provider == provider
+        )
+        row = (await self._conn.execute(query)).first()
+        if row is None:
+            return None
+        return LinkRecord(row.user_id, row.provider, row.remote_id, row.created_by_accord)
+
+    async def holder(self, provider: str, remote_id: str) -> UUID | None:
+        query = select(idp_links.c.user_id).where(
+            idp_links.c.provider == provider, idp_links.c.remote_id == remote_id
+        )
+        return (await self._conn.execute(query)).scalar_one_or_none()
+
+    async def link(
+        self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
+    ) -> None:
+        await self._conn.execute(
+            delete(idp_links).where(
+                idp_links.c.user_id == user_id, idp_links.c.provider == provider
+            )
+        )
+        await self._conn.execute(
+            insert(idp_links).values(
+                user_id=user_id,
+                provider=provider,
+                remote_id=remote_id,
+                created_by_accord=created_by_accord,
+            )
+        )
+
+    async def unlink_all(self, user_id: UUID) -> None:
+        await self._conn.execute(delete(idp_links).where(idp_links.c.user_id == user_id))

@@ -1,0 +1,223 @@
+"""Typed records: what the store hands the services, one frozen dataclass per stored thing.
+
+The store (``domain/store.py``, implemented in ``adapters/db`` and ``accord.testing``) returns
+these; services turn them into the JSON documents the API and the stored results carry
+(``services/views.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from accord.domain.model import (
+    OperationKind,
+    OperationState,
+    OrganizationKind,
+    RecoveryPoint,
+    Role,
+    TokenPurpose,
+    TokenScope,
+    UserStatus,
+)
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """One row of ``users``."""
+
+    id: UUID
+    email: str
+    full_name: str
+    status: UserStatus
+    is_platform_admin: bool
+    require_password_change: bool
+    created_by: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_live(self) -> bool:
+        """Whether the user may sign in (pending or active)."""
+        return self.status in (UserStatus.PENDING, UserStatus.ACTIVE)
+
+
+@dataclass(frozen=True)
+class MembershipRecord:
+    """One user's place in one organization."""
+
+    user_id: UUID
+    organization_id: UUID
+    role: Role
+    permissions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """A membership with the member's e-mail (what merges and listings show)."""
+
+    membership: MembershipRecord
+    email: str
+
+
+@dataclass(frozen=True)
+class UserView:
+    """A user with its memberships: what a read of a user returns."""
+
+    user: UserRecord
+    memberships: tuple[MembershipRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class LinkRecord:
+    """A user's link to its identity at one provider."""
+
+    user_id: UUID
+    provider: str
+    remote_id: str
+    created_by_accord: bool
+
+
+@dataclass(frozen=True)
+class OrganizationRecord:
+    """One row of ``organizations``."""
+
+    id: UUID
+    slug: str
+    display_name: str
+    kind: OrganizationKind
+    owner_user_id: UUID | None
+    plan_type: str
+    max_users: int
+    status: str
+    settings: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class OrganizationSummary:
+    """An organization with its member count: what a read of an organization returns."""
+
+    organization: OrganizationRecord
+    members: int
+
+
+@dataclass(frozen=True)
+class NewOrganizationRecord:
+    """The columns of an organization to insert (the rest take their defaults)."""
+
+    id: UUID
+    slug: str
+    display_name: str
+    kind: OrganizationKind
+    owner_user_id: UUID | None = None
+    plan_type: str = "trial"
+    max_users: int = 10
+    status: str = "trial"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    """One row of ``operations``: the durable record of an operation (services/operations.py)."""
+
+    id: UUID
+    kind: OperationKind
+    caller: str
+    idempotency_key: str | None
+    request_digest: str
+    request: dict[str, Any]
+    sealed_secrets: bytes | None
+    flow_state: dict[str, Any]
+    state: OperationState
+    recovery_point: RecoveryPoint
+    user_id: UUID | None
+    organization_id: UUID | None
+    remote_id: str | None
+    created_remote: bool | None
+    attempts: int
+    next_attempt_at: datetime | None
+    lease_until: datetime | None
+    deadline_at: datetime
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state != OperationState.OPEN
+
+
+@dataclass(frozen=True)
+class NewOperation:
+    """An operation to insert: open at ``claimed``, or already failed (a refused claim)."""
+
+    id: UUID
+    kind: OperationKind
+    caller: str
+    idempotency_key: str | None
+    request_digest: str
+    request: dict[str, Any]
+    sealed_secrets: bytes | None
+    state: OperationState
+    recovery_point: RecoveryPoint
+    deadline_at: datetime
+    lease_until: datetime | None
+    attempts: int = 1
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry of the append-only audit trail."""
+
+    actor: str
+    action: str
+    subject_user_id: UUID | None = None
+    subject_email: str | None = None
+    organization_id: UUID | None = None
+    operation_id: UUID | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message queued in the same transaction as the change it announces."""
+
+    id: int
+    kind: str
+    dedupe_key: str
+    recipient: str
+    payload: dict[str, Any]
+    attempts: int
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OneTimeTokenRecord:
+    """A single-use token, stored as its SHA-256 digest only."""
+
+    id: int
+    digest: str
+    user_id: UUID
+    purpose: TokenPurpose
+    expires_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ApiTokenRecord:
+    """An API token as stored (its digest never leaves the store)."""
+
+    id: UUID
+    name: str
+    scope: TokenScope
+    organization_id: UUID | None
+    created_at: datetime
+    revoked_at: datetime | None

@@ -1,0 +1,383 @@
+"""The store port: everything the services keep, behind one unit of work.
+
+``Store.transaction()`` opens a ``Transaction``: committed when the block returns, rolled back
+when it raises. A transaction exposes one repository per aggregate; each method is one
+statement or a few, named for what it does (the SQL behind it lives in ``adapters/db`` under
+the same name; the in-memory twin is ``accord.testing.InMemoryStore``). No method ever calls
+the IdP: transactions are never held across one.
+
+Error contract, for every method: a unique or check constraint that the domain cares about
+raises the matching domain error (``EmailAlreadyExists``, ``OperationInProgress`` for a reused
+idempotency key, ...); an unreachable database raises ``StorageUnavailable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol, TypedDict
+from uuid import UUID
+
+from typing_extensions import Unpack
+
+from accord.domain.model import RecoveryPoint, Role, TokenPurpose, TokenScope, UserStatus
+from accord.domain.records import (
+    ApiTokenRecord,
+    AuditEvent,
+    LinkRecord,
+    MemberRecord,
+    NewOperation,
+    NewOrganizationRecord,
+    OneTimeTokenRecord,
+    OperationRecord,
+    OrganizationRecord,
+    OrganizationSummary,
+    OutboxMessage,
+    UserRecord,
+    UserView,
+)
+
+Row = Mapping[str, Any]
+
+
+class OperationChanges(TypedDict, total=False):
+    """The columns an operation's transition may set (services/operations.py)."""
+
+    recovery_point: RecoveryPoint
+    state: str
+    user_id: UUID | None
+    organization_id: UUID | None
+    remote_id: str | None
+    created_remote: bool | None
+    flow_state: dict[str, Any]
+    sealed_secrets: bytes | None
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    lease_until: datetime | None
+    next_attempt_at: datetime | None
+
+
+class UserChanges(TypedDict, total=False):
+    """The columns of a user that a change may set (version and updated_at follow)."""
+
+    status: UserStatus
+    full_name: str
+    require_password_change: bool
+
+
+class Users(Protocol):
+    async def get(self, user_id: UUID, *, lock: bool = False) -> UserRecord | None:
+        """The row (locked ``FOR UPDATE`` when asked), if any."""
+        ...
+
+    async def by_email(self, email: str) -> UserRecord | None:
+        """The row with this normalized e-mail, if any."""
+        ...
+
+    async def claim(
+        self, *, user_id: UUID, email: str, full_name: str, created_by: str
+    ) -> UUID | None:
+        """Insert a ``provisioning`` row, or reclaim a ``disabled`` one with this e-mail.
+
+        The row's id, or None when a live user has the e-mail. The unique e-mail index is the
+        lock: of concurrent claims for one e-mail, exactly one gets a row.
+        """
+        ...
+
+    async def insert_adopted(self, *, email: str, full_name: str, created_by: str) -> UUID | None:
+        """A new ``active`` row for an IdP user being adopted; None if the e-mail has a row."""
+        ...
+
+    async def update(self, user_id: UUID, **changes: Unpack[UserChanges]) -> None:
+        """Change the given columns; the version grows by one."""
+        ...
+
+    async def delete(self, user_id: UUID) -> None: ...
+
+    async def view(self, user_id: UUID) -> UserView | None:
+        """The user with its memberships."""
+        ...
+
+    async def list(
+        self,
+        *,
+        organization_id: UUID | None = None,
+        email: str | None = None,
+        after: UUID | None = None,
+        limit: int | None = None,
+    ) -> list[UserView]:
+        """Users ordered by id, after ``after``, optionally only one organization's members."""
+        ...
+
+    async def hold_email(self, email: str) -> tuple[bool, UUID | None]:
+        """Make claims for ``email`` wait until this transaction ends.
+
+        Returns (held, placeholder): held is False when a live user has the e-mail. A disabled
+        row is locked (a claim would reclaim it); otherwise a placeholder row takes the unique
+        index, to be removed with ``release_email`` before commit.
+        """
+        ...
+
+    async def release_email(self, placeholder: UUID | None) -> None: ...
+
+
+class Links(Protocol):
+    async def get(self, user_id: UUID, provider: str) -> LinkRecord | None: ...
+
+    async def holder(self, provider: str, remote_id: str) -> UUID | None:
+        """The user linked to this identity, if any."""
+        ...
+
+    async def link(
+        self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
+    ) -> None:
+        """Link the user (replacing an older link of the same provider)."""
+        ...
+
+    async def unlink_all(self, user_id: UUID) -> None: ...
+
+
+class Memberships(Protocol):
+    async def put(
+        self, *, user_id: UUID, organization_id: UUID, role: Role, permissions: Sequence[str]
+    ) -> None:
+        """Add the membership, or replace its role and permissions."""
+        ...
+
+    async def remove_all(self, user_id: UUID) -> None: ...
+
+    async def organizations_of(self, user_id: UUID) -> list[UUID]: ...
+
+    async def count(self, organization_id: UUID) -> int: ...
+
+    async def members(self, organization_id: UUID) -> dict[UUID, MemberRecord]:
+        """The organization's memberships by user id, with each member's e-mail."""
+        ...
+
+
+class Organizations(Protocol):
+    async def get(
+        self, organization_id: UUID, *, lock: bool = False
+    ) -> OrganizationRecord | None: ...
+
+    async def lock_many(self, ids: Sequence[UUID]) -> dict[UUID, OrganizationRecord]:
+        """Lock these organizations in id order (two lockers never deadlock)."""
+        ...
+
+    async def by_slug(self, slug: str) -> OrganizationRecord | None: ...
+
+    async def personal_of(self, owner_id: UUID) -> OrganizationRecord | None: ...
+
+    async def insert(self, new: NewOrganizationRecord) -> OrganizationRecord | None:
+        """Insert; None if the slug (or, for a personal one, its owner) is taken."""
+        ...
+
+    async def update_settings(self, organization_id: UUID, settings: dict[str, Any]) -> None: ...
+
+    async def delete(self, organization_id: UUID) -> None:
+        """Remove it; its memberships and API tokens go with it."""
+        ...
+
+    async def summary(self, organization_id: UUID) -> OrganizationSummary | None: ...
+
+    async def summaries(self, ids: Sequence[UUID] | None = None) -> list[OrganizationSummary]:
+        """Every organization (or these), ordered by slug, with member counts."""
+        ...
+
+
+class Operations(Protocol):
+    async def insert(self, new: NewOperation) -> OperationRecord:
+        """Insert; OperationInProgress if the caller used this idempotency key already."""
+        ...
+
+    async def get(self, operation_id: UUID, *, lock: bool = False) -> OperationRecord | None: ...
+
+    async def find_by_key(self, caller: str, key: str) -> OperationRecord | None: ...
+
+    async def take_lease(self, operation_id: UUID, lease_seconds: float) -> OperationRecord | None:
+        """Lease an open operation that nobody runs; None if leased or finished."""
+        ...
+
+    async def advance(
+        self,
+        operation_id: UUID,
+        expected: RecoveryPoint | tuple[RecoveryPoint, ...],
+        **changes: Unpack[OperationChanges],
+    ) -> OperationRecord | None:
+        """Move an open operation on from ``expected``; None if another runner moved it."""
+        ...
+
+    async def count_open_claims(self, organization_id: UUID) -> int:
+        """Open operations that will add a member to the organization (G5 counts them)."""
+        ...
+
+    async def open_for_user(self, user_id: UUID) -> OperationRecord | None: ...
+
+    async def open_touching(self, *, user_id: UUID | str | None, email: str | None) -> UUID | None:
+        """An open operation whose subject is this user or this e-mail, if any."""
+        ...
+
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[OperationRecord]:
+        """Lease up to ``limit`` open operations whose retry time has come (SKIP LOCKED)."""
+        ...
+
+    async def release_lease(self, operation_id: UUID) -> None: ...
+
+    async def forget_idempotency(self, older_than_hours: float) -> int:
+        """Finished operations past their lifetime stop answering for their key."""
+        ...
+
+    async def open_by_kind(self) -> dict[str, int]: ...
+
+
+class AuditLog(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...
+
+
+class Outbox(Protocol):
+    async def enqueue(
+        self, *, kind: str, dedupe_key: str, recipient: str, payload: dict[str, Any]
+    ) -> None:
+        """Queue a message for after commit; a second one with the same key is dropped."""
+        ...
+
+    async def delete_unsent(self, recipient: str) -> None: ...
+
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[OutboxMessage]:
+        """Take up to ``limit`` unsent messages that are due, hidden from other workers for
+        ``lease_seconds`` (a worker that dies mid-send leaves them to be sent again)."""
+        ...
+
+    async def mark_sent(self, message_id: int) -> None: ...
+
+    async def mark_failed(self, message_id: int, error: str, retry_in: float) -> None: ...
+
+
+class OneTimeTokens(Protocol):
+    async def insert(
+        self, *, digest: str, user_id: UUID, purpose: TokenPurpose, expires_at: datetime
+    ) -> None: ...
+
+    async def find_live(self, digest: str) -> OneTimeTokenRecord | None:
+        """The unused, unexpired token with this digest."""
+        ...
+
+    async def consume(self, token_id: int) -> bool:
+        """Mark it used; False if it was used already (exactly one caller gets True)."""
+        ...
+
+    async def delete_for_user(self, user_id: UUID) -> None: ...
+
+    async def expire(self) -> int:
+        """Delete tokens that can no longer be used (expired, or used a day ago)."""
+        ...
+
+
+class ApiTokens(Protocol):
+    async def insert(
+        self,
+        *,
+        token_id: UUID,
+        digest: str,
+        name: str,
+        scope: TokenScope,
+        organization_id: UUID | None,
+    ) -> ApiTokenRecord: ...
+
+    async def live(self, digest: str) -> ApiTokenRecord | None:
+        """The unrevoked token stored under ``digest``."""
+        ...
+
+    async def revoke(self, token_id: UUID) -> bool:
+        """Revoke it (once); False if there is no such token."""
+        ...
+
+    async def live_count(self, organization_id: UUID) -> int: ...
+
+
+class DriftQueries(Protocol):
+    """Bounded reads for ``accord doctor``'s drift sample."""
+
+    async def count_stuck(self, grace_seconds: float) -> int: ...
+
+    async def sample_rows(self, provider: str, limit: int) -> list[Row]:
+        """The newest live rows: user_id, email, status, remote_id, busy."""
+        ...
+
+    async def unlinked_of(
+        self, provider: str, remote_ids: Sequence[str], emails: Sequence[str]
+    ) -> list[Row]:
+        """Of these IdP users, the ones no row links to: remote_id, email_key, has_row."""
+        ...
+
+
+class Transaction(Protocol):
+    """One unit of work: every repository on one database transaction."""
+
+    users: Users
+    links: Links
+    memberships: Memberships
+    organizations: Organizations
+    operations: Operations
+    audit: AuditLog
+    outbox: Outbox
+    one_time_tokens: OneTimeTokens
+    api_tokens: ApiTokens
+    drift: DriftQueries
+
+    @property
+    def connection(self) -> Any:
+        """The transaction's own connection, for extension hooks (the application's tables)."""
+        ...
+
+    async def try_singleton_lock(self, key: int) -> bool:
+        """Take a lock held until this transaction ends; False if another holds it."""
+        ...
+
+    async def ping(self) -> None:
+        """Prove the store answers."""
+        ...
+
+
+class DriftSession(Protocol):
+    """A session held for a whole reconcile: its lock, the staged IdP listing, its joins.
+
+    Rows come back in bounded batches, whatever the number of users.
+    """
+
+    async def try_lock(self) -> bool:
+        """Take the provider's reconcile lock; False if another session holds it."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def create_staging(self) -> None: ...
+
+    async def stage(self, rows: Sequence[tuple[str | None, ...]]) -> None:
+        """Append (remote_id, email, email_key, accord_user_id) rows to the listing."""
+        ...
+
+    async def index_staging(self) -> None: ...
+
+    def rows_with_drift(self) -> AsyncIterator[Row]: ...
+
+    def unlinked_idp_users(self) -> AsyncIterator[Row]: ...
+
+    def stuck_operations(self, grace_seconds: float) -> AsyncIterator[Row]: ...
+
+    def duplicate_organizations(self) -> AsyncIterator[Row]: ...
+
+    def unfinished_rows(self, email: str | None) -> AsyncIterator[Row]: ...
+
+
+class Store(Protocol):
+    """accord's database, seen by the services."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A unit of work: committed if the block returns, rolled back if it raises."""
+        ...
+
+    def drift_session(self, provider: str) -> DriftSession:
+        """A dedicated session for reconciling ``provider``."""
+        ...

@@ -1,0 +1,111 @@
+"""What every use case is given: the ports it may use, and the shape of a flow.
+
+A use case takes a ``Context`` and nothing else from the outside world: the settings, the store
+(its unit of work), the identity provider, the sealer, the clock, the extension hooks and the
+table of flows the engine runs. ``accord.bootstrap`` builds the real one; tests build one from
+the doubles in ``accord.testing`` (``accord.testing.fake_context``).
+
+A ``Flow`` is one kind of durable operation (see ``services/operations.py`` for the protocol
+that runs it): its claim, its IdP phase, its finalize and its undo.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from accord.domain.model import OperationKind
+from accord.domain.ports import Clock, IdentityProvider, Sealer
+from accord.domain.records import OperationRecord
+from accord.domain.store import OperationChanges, Store, Transaction
+from accord.services import crashpoints
+from accord.services.crashpoints import CrashPoint
+from accord.services.hooks import Hooks
+
+if TYPE_CHECKING:
+    from accord.config import Settings
+
+
+class SystemClock:
+    """The real time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Step:
+    """What a phase hands to the next: the record as committed, and the opened secrets."""
+
+    op: OperationRecord
+    secrets: dict[str, Any]
+
+
+class Flow(ABC):
+    """One kind of operation: its claim, its IdP phase, its finalize and its undo."""
+
+    kind: ClassVar[OperationKind]
+
+    @abstractmethod
+    async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
+        """Inside transaction 1: reserve what the operation needs (raise a domain error to
+        refuse). Returns what to set on the operation (user_id, organization_id, flow_state)."""
+
+    @abstractmethod
+    async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
+        """Outside any transaction: bring the IdP to the wanted state. Returns the recovery
+        point's columns (remote_id, created_remote, flow_state)."""
+
+    @abstractmethod
+    async def finalize(self, tx: Transaction, accord: Context, step: Step) -> dict[str, Any]:
+        """Inside transaction 3: make the result true in the database; return the result."""
+
+    async def undo_remote(self, accord: Context, step: Step) -> bool:
+        """Outside any transaction: remove from the IdP what this operation created; say if
+        anything was.
+
+        Its recovery point may not say (the create succeeded, then a later call in the same
+        phase failed, or the process died): then an identity carrying this operation's user id
+        is the one it created. One it adopted carries another id and is never touched.
+        """
+        op = step.op
+        remote_id = op.remote_id if op.created_remote else None
+        if remote_id is None and op.user_id is not None and op.request.get("email"):
+            found = await accord.idp.find_by_email(op.request["email"])
+            if found is not None and found.accord_user_id == str(op.user_id):
+                remote_id = found.remote_id
+        if remote_id:
+            await accord.idp.delete(remote_id)
+            crashpoints.reach(accord.settings, CrashPoint.UNDO_SENT)
+        return remote_id is not None
+
+    @abstractmethod
+    async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
+        """Inside the compensating transaction: remove what the claim reserved."""
+
+    def public_result(self, result: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
+        """The stored result as returned to the caller (secrets added back, where any)."""
+        return result
+
+
+FlowTable = Mapping[OperationKind, Flow]
+
+
+@dataclass
+class Context:
+    """Everything a use case needs, built once and passed down."""
+
+    settings: Settings
+    store: Store
+    idp: IdentityProvider
+    sealer: Sealer
+    flows: FlowTable
+    hooks: Hooks = field(default_factory=Hooks)
+    clock: Clock = field(default_factory=SystemClock)
+
+    def flow(self, kind: OperationKind) -> Flow:
+        """The flow that runs operations of ``kind``."""
+        return self.flows[kind]
