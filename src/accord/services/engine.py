@@ -84,13 +84,9 @@ def _exhausted(accord: Context, op: OperationRecord) -> bool:
 async def _ensure(accord: Context, flow: Flow, step: Step) -> Step:
     changes = await flow.ensure_remote(accord, step)
     crashpoints.reach(accord.settings, CrashPoint.IDP_ANSWERED)
+    changes["recovery_point"] = RecoveryPoint.IDP_ENSURED
     async with accord.store.transaction() as tx:
-        op = await tx.operations.advance(
-            step.op.id,
-            RecoveryPoint.CLAIMED,
-            recovery_point=RecoveryPoint.IDP_ENSURED,
-            **changes,
-        )
+        op = await tx.operations.advance(step.op.id, RecoveryPoint.CLAIMED, **changes)
     if op is None:
         raise errors.OperationInProgress(in_progress_message(step.op))
     crashpoints.reach(accord.settings, CrashPoint.AFTER_RECOVERY_POINT)
@@ -190,7 +186,7 @@ _jitter = random.Random()
 
 def backoff_seconds(attempts: int, floor: float | None = None) -> float:
     """Exponential backoff with jitter: 1 s, 2 s, 4 s ... up to 5 minutes, each times [0.5, 1)."""
-    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2.0 ** max(attempts - 1, 0))
     return max(floor or 0.0, ceiling * _jitter.uniform(0.5, 1.0))
 
 

@@ -75,6 +75,7 @@ async def list_users_page(
     org_id = parse_id(organization_id, "The organization id") if organization_id else None
     if not caller.is_platform:
         org_id = org_id or caller.organization_id
+        assert org_id is not None, "an organization caller has an organization"
         caller.require_organization(org_id)
     after = decode_cursor(cursor) if cursor else None
     address = normalize_email(email) if email is not None else None

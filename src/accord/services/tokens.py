@@ -148,7 +148,7 @@ def verify_login_token(accord: Context, token: str) -> dict[str, Any]:
         raise invalid
     try:
         algorithm = json.loads(_unb64(header)).get("alg")
-        claims = json.loads(_unb64(payload))
+        claims: dict[str, Any] = json.loads(_unb64(payload))
     except (ValueError, AttributeError):
         raise invalid from None
     fresh = isinstance(claims.get("exp"), int) and claims["exp"] > time.time()

@@ -65,6 +65,12 @@ class FakeIdentityProvider:
     def clear_script(self) -> None:
         self._faults.clear()
 
+    async def create_direct(self, email: str, full_name: str | None = None) -> RemoteUser:
+        """An identity made outside accord (another system sharing the IdP): foreign to it."""
+        remote = RemoteUser(f"{self.name}|foreign-{len(self.users)}", email, full_name, None)
+        self.users[remote.remote_id] = remote
+        return remote
+
     def remote_id_for(self, user_id: object) -> str:
         return f"{self.name}|{user_id}"
 
