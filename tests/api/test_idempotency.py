@@ -82,12 +82,21 @@ async def test_keys_are_scoped_per_caller(client: httpx.AsyncClient, creds: Toke
 
 
 async def test_a_malformed_key_is_refused(client: httpx.AsyncClient, creds: Tokens) -> None:
-    for bad in ("short", "x" * 300, "bad key with spaces", "ключ-ключ-ключ-ключ"):
+    for bad in ('quote"inside', "x" * 300, "bad key with spaces", "ключ-ключ-ключ-ключ"):
         headers = {**bearer(creds.platform), "Idempotency-Key": bad}
         encoded = {k: v.encode() for k, v in headers.items()}
         response = await client.post("/api/admin/users", json=body(creds, creds.a), headers=encoded)
         found = problem(response, 422, "invalid_input")
         assert found["errors"][0]["field"] == "header.Idempotency-Key"
+
+
+async def test_a_short_key_is_a_key(client: httpx.AsyncClient, creds: Tokens) -> None:
+    """The IETF draft sets no minimum: ``order-42`` is as good a key as a UUID."""
+    headers = bearer(creds.platform, **{"Idempotency-Key": f"o-{uuid.uuid4().hex[:6]}"})
+    request = body(creds, creds.a, name="shortkey")
+    first = await client.post("/api/admin/users", json=request, headers=headers)
+    again = await client.post("/api/admin/users", json=request, headers=headers)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
 
 
 async def test_a_quoted_structured_field_key_is_the_same_key(

@@ -3,7 +3,8 @@
 Every use case that touches the IdP calls ``execute``; ``services/engine.py`` (whose docstring
 holds the state machine) runs it from there. The Idempotency-Key semantics (IETF draft):
 
-- a key is 1 to 255 printable characters, scoped to its caller;
+- a key follows ``domain/idempotency.py``'s rule (1 to 255 visible characters), scoped to its
+  caller;
 - the same key with the same request replays the stored answer (a failure included), or
   resumes the operation if it is idle, or waits up to ``SAME_KEY_WAIT_SECONDS`` for the runner
   that holds it (then ``operation_in_progress``);
@@ -23,6 +24,7 @@ from uuid import UUID
 
 from accord.domain import errors
 from accord.domain.callers import Caller
+from accord.domain.idempotency import check_idempotency_key
 from accord.domain.model import OperationKind, OperationState, RecoveryPoint
 from accord.domain.records import AuditEvent, NewOperation, OperationRecord
 from accord.services import crashpoints
@@ -31,18 +33,9 @@ from accord.services.crashpoints import CrashPoint
 from accord.services.engine import drive, in_progress_message, open_secrets, replay
 from accord.services.ids import parse_id
 
-MAX_KEY_LENGTH = 255
 # How long a request waits for another request with the same key to finish before answering
 # ``operation_in_progress``.
 SAME_KEY_WAIT_SECONDS = 10.0
-
-
-def check_idempotency_key(key: str | None) -> None:
-    """InvalidInput unless ``key`` is absent or 1 to 255 printable characters."""
-    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
-        raise errors.InvalidInput(
-            f"The Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters."
-        )
 
 
 async def execute(

@@ -50,8 +50,8 @@ NOT_REPLAYED = (
     summary="Register: one user and exactly one organization of their own",
     description=(
         "Public: the web and IDE registration pages post here. However often it is retried, "
-        "a registration yields one user and one organization. Send an `Idempotency-Key` (at "
-        "least 16 characters: public keys share one scope) so that a retry replays the answer."
+        "a registration yields one user and one organization. Send an `Idempotency-Key` (a "
+        "UUID: public keys share one scope) so that a retry replays the answer."
     ),
 )
 async def register(

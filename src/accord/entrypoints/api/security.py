@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from accord.bootstrap import Accord
 from accord.domain import errors
 from accord.domain.callers import Caller
+from accord.domain.idempotency import KEY_PATTERN
 from accord.services import tokens
 
 IDEMPOTENCY_KEY_LIFETIME_HOURS = 24
@@ -47,16 +48,17 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias="Idempotency-Key",
         description=(
-            "A unique key (16 to 255 visible ASCII characters; a UUID is recommended) that "
+            'A unique key (1 to 255 visible ASCII characters, no `"`; a UUID is a good '
+            "choice) that "
             "makes a retry safe: the same key with the same body replays the stored response "
             "(success or error); with a different body the answer is 422 "
             "`idempotency_key_reused`; while the first request still runs, 409 "
             "`operation_in_progress`. Keys are scoped to the caller (API token) and kept for "
             f"at least {IDEMPOTENCY_KEY_LIFETIME_HOURS} hours."
         ),
-        min_length=16,
+        min_length=1,
         max_length=257,
-        pattern=r'^"?[!#-~]{16,255}"?$',
+        pattern=rf'^"?{KEY_PATTERN}"?$',
     ),
 ]
 
