@@ -1,19 +1,22 @@
-"""An Auth0 Management API v2 emulator (Starlette), faithful to the wire facts.
+"""An Auth0 Management API v2 emulator (Starlette), faithful to ``docs/idp/auth0.md``.
 
-Sections cited as §n are those of ``shared/reference/idp-wire-facts.md``. Served:
+Comments link to that page's headings. Served:
 
-- ``POST /oauth/token``: client-credentials grant, JSON or form body (§1.1, §5.3).
+- ``POST /oauth/token``: client-credentials grant, JSON or form body
+  (docs/idp/auth0.md#management-api-token).
 - ``/api/v2/users`` (list/search, create), ``/api/v2/users/{id}`` (get, patch, delete),
-  ``/api/v2/users-by-email`` (§1.2), with the error bodies of §1.3.
+  ``/api/v2/users-by-email``, with Auth0's error bodies (docs/idp/auth0.md#error-bodies).
 - ``/api/v2/jobs/users-exports`` and ``/api/v2/jobs/{id}``: the bulk export Auth0 recommends for
-  full listings (§1.5); the file (gzipped NDJSON) is served at the job's ``location``.
+  full listings (docs/idp/auth0.md#bulk-user-export); the file (gzipped NDJSON) is served at the
+  job's ``location``.
 - ``/__faults``: run-time fault control (``accord.emulators.faults``).
 
 Every admin endpoint passes through the ``FaultInjector`` under a name (``token``, ``list_users``,
 ``create_user``, ``get_user``, ``update_user``, ``delete_user``, ``users_by_email``,
 ``export_users``, ``get_job``, ``download_export``); creates can be ghosts. Every response carries
-``x-ratelimit-*`` headers (§1.4). Search (``GET /api/v2/users``) sees a user only
-``search_lag_ms`` after its creation (§1.5); everything else is immediately consistent.
+``x-ratelimit-*`` headers (docs/idp/auth0.md#rate-limits). Search (``GET /api/v2/users``) sees a
+user only ``search_lag_ms`` after its creation (docs/idp/auth0.md#search-is-eventually-consistent);
+everything else is immediately consistent.
 
 The app exposes ``app.state.tenant`` (the in-memory ``Auth0Tenant``) and ``app.state.faults``
 for tests in the same process.
@@ -54,22 +57,25 @@ DEFAULT_CLIENT_ID = "accord-emulator-client"
 DEFAULT_CLIENT_SECRET = "accord-emulator-secret"
 DEFAULT_CONNECTION = "Username-Password-Authentication"
 DEFAULT_SCOPES = frozenset({"read:users", "create:users", "update:users", "delete:users"})
-TOKEN_TTL_SECONDS = 86400  # §1.1
-PAGING_CAP = 1000  # §1.5: at most 1000 results reachable through page/per_page
-MAX_PER_PAGE = 100  # §1.5
-DEFAULT_PER_PAGE = 50  # §1.5: without paging parameters, 50 records
+TOKEN_TTL_SECONDS = 86400  # docs/idp/auth0.md#management-api-token
+# At most 1000 results reachable, 100 a page, 50 without paging parameters
+# (docs/idp/auth0.md#listing-and-paging-limits).
+PAGING_CAP = 1000
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 50
 MIN_PASSWORD_LENGTH = 8  # the emulated connection's password policy
 NORMALIZED_FIELDS = frozenset({"email", "name", "given_name", "family_name", "nickname"})
 _PROFILE_EXTRAS = _words(
     "given_name family_name username blocked phone_number phone_verified user_metadata app_metadata"
 )
 _NOT_STORED = _words("password connection client_id verify_email verify_phone_number")
-# §1.2: what POST and PATCH /api/v2/users accept; anything else is "Additional properties"
+# What POST and PATCH /api/v2/users accept; anything else is "Additional properties"
+# (docs/idp/auth0.md#create-and-update).
 CREATE_FIELDS = _PROFILE_EXTRAS | _words(
     "connection email password email_verified verify_email name nickname picture user_id"
 )
 UPDATE_FIELDS = _PROFILE_EXTRAS | _NOT_STORED | _words("email email_verified name nickname picture")
-PAGING_MESSAGE = (  # §1.3
+PAGING_MESSAGE = (  # docs/idp/auth0.md#error-bodies
     "You can only page through the first 1000 records. "
     "See https://auth0.com/docs/users/search/v3/view-search-results-by-page#limitation"
 )
@@ -85,7 +91,7 @@ class Answer(Exception):
 
 
 def api_error(status: int, message: str, error_code: str | None = None, **extra: Any) -> Answer:
-    """The Management API's error shape (§1.3); ``errorCode`` is sometimes absent."""
+    """The Management API's error shape (docs/idp/auth0.md#error-bodies)."""
     body: dict[str, Any] = {"statusCode": status, "error": HTTPStatus(status).phrase}
     body["message"] = message
     if error_code:
@@ -94,13 +100,13 @@ def api_error(status: int, message: str, error_code: str | None = None, **extra:
 
 
 def oauth_error(status: int, error: str, description: str) -> Answer:
-    """``/oauth/token`` answers in OAuth shape, not §1.3 (§1.1)."""
+    """``/oauth/token`` answers in OAuth's error shape, not the Management API's."""
     body = {"error": error, "error_description": description}
     return Answer(JSONResponse(body, status_code=status))
 
 
 class Auth0Dialect:
-    """How Auth0 fails on the wire (§1.3, §1.4)."""
+    """How Auth0 fails on the wire (docs/idp/auth0.md#error-bodies, #rate-limits)."""
 
     def server_error(self, status: int) -> Response:
         return api_error(status, "The service is temporarily unavailable.").response
@@ -114,7 +120,7 @@ class Auth0Dialect:
         return {
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": str(remaining),
-            "x-ratelimit-reset": str(reset_epoch),  # §1.4: UNIX epoch seconds
+            "x-ratelimit-reset": str(reset_epoch),  # UNIX epoch seconds
         }
 
 
@@ -199,7 +205,7 @@ def _matches(profile: dict[str, Any], terms: list[tuple[str, str, bool]]) -> boo
 
 
 def _project(profile: dict[str, Any], params: Any) -> dict[str, Any]:
-    """``fields`` / ``include_fields`` (§1.2)."""
+    """``fields`` / ``include_fields``."""
     names = {n for n in (params.get("fields") or "").split(",") if n}
     if not names:
         return profile
@@ -222,9 +228,9 @@ def _int_param(params: Any, name: str, default: int) -> int:
 
 @dataclass
 class StoredUser:
-    profile: dict[str, Any]  # the user JSON, as the API returns it (§1.2)
+    profile: dict[str, Any]  # the user JSON, as the API returns it
     password: str | None = field(default=None, repr=False)
-    indexed_at: float = field(default_factory=time.monotonic)  # when search saw it (§1.5)
+    indexed_at: float = field(default_factory=time.monotonic)  # when search saw it
 
 
 @dataclass
@@ -244,7 +250,7 @@ class Auth0Tenant:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     export_files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
-    # -- tokens (§1.1) ---------------------------------------------------------------------------
+    # -- tokens (docs/idp/auth0.md#management-api-token) -----------------------------------------
 
     def issue_token(self, form: dict[str, str], host: str) -> dict[str, Any]:
         if not form.get("grant_type"):
@@ -273,7 +279,7 @@ class Auth0Tenant:
         if not audience:
             message = "No audience parameter was provided, and no default audience has been set"
             raise oauth_error(403, "access_denied", message)
-        if audience != f"https://{host}/api/v2/":  # §1.1: with the trailing slash
+        if audience != f"https://{host}/api/v2/":  # with the trailing slash
             message = f"Service not enabled within domain: {audience}"
             raise oauth_error(403, "access_denied", message)
 
@@ -283,7 +289,7 @@ class Auth0Tenant:
             raise api_error(401, "Missing authentication")
         expires, scopes = self.tokens.get(token, (0.0, frozenset()))
         if expires == 0.0:
-            raise api_error(401, "Invalid token", attributes={"error": "Invalid token"})  # §1.3
+            raise api_error(401, "Invalid token", attributes={"error": "Invalid token"})
         if time.time() >= expires:
             message = "Expired token received for JSON Web Token validation"
             raise api_error(401, message, attributes={"error": message})
@@ -291,23 +297,25 @@ class Auth0Tenant:
             message = f"Insufficient scope, expected any of: {scope}"
             raise api_error(403, message, "insufficient_scope")
 
-    # -- users (§1.2) ----------------------------------------------------------------------------
+    # -- users (docs/idp/auth0.md#create-and-update) ---------------------------------------------
 
     def create_user(self, body: dict[str, Any]) -> dict[str, Any]:
         _only(body, CREATE_FIELDS)
         if _required(body, "connection") != self.connection:
             raise api_error(400, "The connection does not exist.", "inexistent_connection")
-        email = _check_email(_required(body, "email")).lower()  # §1.2: DB connections lowercase
+        # Database connections store e-mails lower-cased (docs/idp/auth0.md#stored-e-mail-case).
+        email = _check_email(_required(body, "email")).lower()
         password = _required(body, "password")  # mandatory for database connections (API ref.)
         self._check_password(password)
-        user_id = f"auth0|{body.get('user_id') or secrets.token_hex(12)}"  # §0, §1.2
+        # auth0|<24 hex>, or the caller's user_id after the strategy (docs/idp/auth0.md#user-ids)
+        user_id = f"auth0|{body.get('user_id') or secrets.token_hex(12)}"
         if user_id in self.users or self._email_owner(email, self.connection):
-            # §1.3; §1.5: a differently-cased e-mail is the same user
+            # A differently-cased e-mail is the same user (docs/idp/auth0.md#stored-e-mail-case)
             raise api_error(409, "The user already exists.", "auth0_idp_error")
         return self._store(user_id, email, self.connection, body, password)
 
     def seed_user(self, email: str, *, connection: str | None = None, **body: Any) -> dict:
-        """Add a user directly (tests, demos). Other connections keep the e-mail's case (§1.5)."""
+        """Add a user directly (tests, demos). Other connections keep the e-mail's case."""
         connection = connection or self.connection
         if connection == self.connection:
             user_id = f"auth0|{body.pop('user_id', None) or secrets.token_hex(12)}"
@@ -335,7 +343,7 @@ class Auth0Tenant:
 
     def _check_password(self, password: Any) -> None:
         if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-            raise api_error(400, "PasswordStrengthError: Password is too weak")  # §1.3: no code
+            raise api_error(400, "PasswordStrengthError: Password is too weak")  # no errorCode
 
     def _email_owner(self, email: str, connection: str) -> str | None:
         for user_id, stored in self.users.items():
@@ -348,13 +356,14 @@ class Auth0Tenant:
         try:
             return self.users[user_id]
         except KeyError:
-            raise api_error(404, "The user does not exist.", "inexistent_user") from None  # §1.3
+            raise api_error(404, "The user does not exist.", "inexistent_user") from None
 
     def update_user(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         _only(body, UPDATE_FIELDS)
         stored = self.get(user_id)
         if "password" in body and {"email", "email_verified", "username"} & set(body):
-            raise api_error(400, "Cannot update password and email simultaneously")  # §1.2
+            # docs/idp/auth0.md#password-and-e-mail-in-separate-updates
+            raise api_error(400, "Cannot update password and email simultaneously")
         if "password" in body:
             self._check_password(body["password"])
             stored.password = body["password"]
@@ -368,11 +377,12 @@ class Auth0Tenant:
         for key, value in body.items():
             if key in _NOT_STORED:
                 continue
-            if key in ("user_metadata", "app_metadata") and value is not None:  # §1.2: 1 level
+            # docs/idp/auth0.md#metadata-merges-one-level-deep
+            if key in ("user_metadata", "app_metadata") and value is not None:
                 merged = {**profile.get(key, {}), **value}
                 profile[key] = {k: v for k, v in merged.items() if v is not None}
             elif value is None:
-                profile.pop(key, None)  # §1.2: null unsets
+                profile.pop(key, None)  # null unsets
             else:
                 profile[key] = value
         profile["updated_at"] = _now()
@@ -383,17 +393,17 @@ class Auth0Tenant:
         email = _check_email(email).lower() if connection == self.connection else email
         owner = self._email_owner(email, connection)
         if owner not in (None, stored.profile["user_id"]):
-            # PATCH answers 400, not 409 (public client code matching this message; not in §1.3)
+            # 400, not 409 (docs/idp/auth0.md#a-taken-e-mail-on-update)
             raise api_error(400, "The specified new email already exists")
         return email
 
     def by_email(self, email: str) -> list[dict[str, Any]]:
-        """Exact, case-sensitive on the stored value, across connections (§1.5)."""
+        """Exact, case-sensitive, across connections (docs/idp/auth0.md#lookup-by-e-mail)."""
         return [s.profile for s in self.users.values() if s.profile.get("email") == email]
 
     def search(self, q: str | None, sort: str | None, visible: Callable[[float], bool]) -> list:
         terms = _parse_query(q or "")
-        found = [s.profile for s in self.users.values() if visible(s.indexed_at)]  # §1.5: lags
+        found = [s.profile for s in self.users.values() if visible(s.indexed_at)]  # it lags
         found = [p for p in found if _matches(p, terms)]
         if sort:
             key, _, order = sort.partition(":")
@@ -402,7 +412,7 @@ class Auth0Tenant:
             found.sort(key=lambda p: str(p.get(key, "")), reverse=order == "-1")
         return found
 
-    # -- bulk export (§1.5: "use a bulk export job for full listing") --------------------------
+    # -- bulk export (docs/idp/auth0.md#bulk-user-export) ----------------------------------------
 
     def start_export(self, body: dict[str, Any]) -> dict[str, Any]:
         _only(body, frozenset({"connection_id", "format", "limit", "fields"}))
@@ -458,7 +468,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 async def _token_form(request: Request) -> dict[str, str]:
-    """JSON or form-encoded (§1.1, §5.3)."""
+    """JSON or form-encoded: the SDK sends both (docs/idp/auth0.md#management-api-token)."""
     raw = await request.body()
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
@@ -471,7 +481,7 @@ async def _token_form(request: Request) -> dict[str, str]:
 
 
 class _RateLimitHeaders:
-    """Adds the injector's ``x-ratelimit-*`` headers to every response that lacks them (§1.4)."""
+    """``x-ratelimit-*`` headers on every response without them (docs/idp/auth0.md#rate-limits)."""
 
     def __init__(self, app: ASGIApp, faults: FaultInjector) -> None:
         self.app = app
@@ -519,13 +529,13 @@ class _Api:
         per_page = _int_param(params, "per_page", DEFAULT_PER_PAGE)
         if per_page > MAX_PER_PAGE:
             raise _query_error(f"'per_page' must be at most {MAX_PER_PAGE}")
-        if page * per_page >= PAGING_CAP:  # §6: page * per_page >= 1000
+        if page * per_page >= PAGING_CAP:
             raise api_error(400, PAGING_MESSAGE, "invalid_paging")
         found = self.tenant.search(params.get("q"), params.get("sort"), self.faults.search_visible)
         start = page * per_page
         users = [_project(p, params) for p in found[start : min(start + per_page, PAGING_CAP)]]
         if (params.get("include_totals") or "").lower() != "true":
-            return JSONResponse(users)  # §1.2: a bare array unless include_totals=true
+            return JSONResponse(users)  # a bare array unless include_totals=true
         totals = {"start": start, "limit": per_page, "length": len(users), "total": len(found)}
         return JSONResponse({**totals, "users": users})
 
@@ -536,7 +546,7 @@ class _Api:
         return JSONResponse(profile, status_code=201)
 
     async def get_user(self, request: Request) -> Response:
-        # The path arrives URL-decoded: the SDK sends auth0%7C... (§1.2).
+        # The path arrives URL-decoded: the SDK sends auth0%7C... (docs/idp/auth0.md#user-ids).
         profile = self.tenant.get(request.path_params["id"]).profile
         return JSONResponse(_project(profile, request.query_params))
 
@@ -546,7 +556,7 @@ class _Api:
 
     async def delete_user(self, request: Request) -> Response:
         self.tenant.users.pop(request.path_params["id"], None)
-        return Response(status_code=204)  # §1.5: 204 even when the user does not exist
+        return Response(status_code=204)  # even if unknown (docs/idp/auth0.md#delete-is-idempotent)
 
     async def users_by_email(self, request: Request) -> Response:
         email = request.query_params.get("email")

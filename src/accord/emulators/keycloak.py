@@ -1,7 +1,7 @@
 """A Keycloak emulator: the Admin REST API's user endpoints and the client-credentials token
 endpoint of one realm, in memory, with fault injection.
 
-It follows /work/shared/reference/idp-wire-facts.md sections 3 and 6.3 ("wf"): Keycloak's paths,
+It follows ``docs/idp/keycloak.md`` (comments link to its headings): Keycloak's paths,
 status codes and error bodies, lower-cased usernames and e-mails, PUT as a full replace, and
 custom attributes dropped unless the realm's unmanaged-attribute policy keeps them. The official
 python-keycloak SDK runs against it in tests. ``app.state.keycloak`` is the realm (seed and
@@ -34,12 +34,13 @@ DEFAULT_CLIENT_ID = "accord-provisioner"
 DEFAULT_CLIENT_SECRET = "accord-emulator-secret"
 ALL_ROLES = frozenset({"manage-users", "view-users", "query-users"})
 ROOT_ATTRIBUTES = ("username", "email", "firstName", "lastName")
-KEPT_POLICIES = {"ENABLED", "ADMIN_EDIT"}  # unmanaged attributes an admin may write (wf 3.4)
+# Policies that let an admin write unmanaged attributes (docs/idp/keycloak.md#unmanaged-attributes).
+KEPT_POLICIES = {"ENABLED", "ADMIN_EDIT"}
 BAD_CLIENT = "Invalid client or Invalid client credentials"
 
 
 class KeycloakDialect:
-    """Keycloak's fault responses. It has no admin rate limit: a 429 comes from a proxy."""
+    """Keycloak's faults; its 429s come from proxies (docs/idp/keycloak.md#rate-limiting)."""
 
     def server_error(self, status: int) -> Response:
         return JSONResponse({"error": "unknown_error"}, status_code=status)
@@ -63,7 +64,7 @@ class Answer(Exception):
 
 
 def _not_found() -> Answer:
-    return Answer(404, error="User not found")  # wf 3.3
+    return Answer(404, error="User not found")  # docs/idp/keycloak.md#error-bodies
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Realm:
     unmanaged_policy: str | None = "ENABLED"  # None: disabled, Keycloak's default since 24
     declared: list[dict[str, Any]] = field(default_factory=list)  # extra profile attributes
     password_min_length: int = 8
-    token_lifespan: int = 300  # seconds (wf 3.1)
+    token_lifespan: int = 300  # seconds (docs/idp/keycloak.md#admin-token)
     roles: frozenset[str] = ALL_ROLES
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     password_digests: dict[str, str] = field(default_factory=dict)
@@ -107,11 +108,11 @@ class Realm:
     def authorize(self, request: Request, role: str) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or self.tokens.get(token, 0) <= time.monotonic():
-            raise Answer(401, error="HTTP 401 Unauthorized")  # wf 3.3
-        # Writes need manage-users; reads any of the user roles (wf 3.1).
+            raise Answer(401, error="HTTP 401 Unauthorized")
+        # Writes need manage-users; reads any of the user roles (docs/idp/keycloak.md#admin-token).
         allowed = role in self.roles if role == "manage-users" else bool(self.roles)
         if not allowed:
-            raise Answer(403, error="unknown_error")  # wf 3.3
+            raise Answer(403, error="unknown_error")
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ class Realm:
             raise _not_found() from None
 
     def create(self, rep: dict[str, Any]) -> dict[str, Any]:
-        """Validate and store a new user; Keycloak picks the id and ignores one sent (wf 3.2)."""
+        """Validate and store a new user; Keycloak picks the id and ignores one sent."""
         user = self._validated(rep, user_id=str(uuid.uuid4()))
         user["createdTimestamp"] = int(time.time() * 1000)
         user["enabled"] = bool(rep.get("enabled", False))
@@ -130,14 +131,14 @@ class Realm:
         user["requiredActions"] = list(rep.get("requiredActions") or [])
         password = _password_credential(rep)
         if password is not None and len(password) < self.password_min_length:
-            raise Answer(400, errorMessage="Password policy not met")  # wf 3.3
+            raise Answer(400, errorMessage="Password policy not met")
         self.users[user["id"]] = user
         if password is not None:
             self.password_digests[user["id"]] = hashlib.sha256(password.encode()).hexdigest()
         return user
 
     def replace(self, user_id: str, rep: dict[str, Any]) -> None:
-        """PUT: a full replace since KC 24.0.4; omitted root fields are cleared (wf 3.4)."""
+        """PUT: a full replace since KC 24.0.4 (docs/idp/keycloak.md#full-replace-on-update)."""
         current = self.user(user_id)
         rep = {"username": current["username"], **rep}
         user = self._validated(rep, user_id=user_id)
@@ -151,7 +152,7 @@ class Realm:
         value = credential.get("value")
         if not isinstance(value, str) or not value:
             raise Answer(400, errorMessage="No password provided")
-        if len(value) < self.password_min_length:  # wf 3.3: ErrorResponseException's shape
+        if len(value) < self.password_min_length:  # docs/idp/keycloak.md#set-password
             raise Answer(
                 400,
                 error="invalidPasswordMinLengthMessage",
@@ -172,7 +173,8 @@ class Realm:
         return sorted(found, key=lambda u: u["username"])
 
     def _validated(self, rep: dict[str, Any], *, user_id: str) -> dict[str, Any]:
-        username = str(rep.get("username") or "").strip().lower()  # lower-cased (wf 3.2)
+        # Stored lower-cased (docs/idp/keycloak.md#user-representation).
+        username = str(rep.get("username") or "").strip().lower()
         if not username:
             raise Answer(400, errorMessage="User name is missing")
         email = str(rep["email"]).strip().lower() if rep.get("email") else None
@@ -194,11 +196,11 @@ class Realm:
 
     def _check_unique(self, name: str, value: str, user_id: str) -> None:
         if any(u[name] == value and u["id"] != user_id for u in self.users.values()):
-            raise Answer(409, errorMessage=f"User exists with same {name}")  # wf 3.3
+            raise Answer(409, errorMessage=f"User exists with same {name}")
 
     def _kept_attributes(self, attributes: Any) -> dict[str, list[str]]:
         # Custom attributes are silently dropped unless declared or the realm's unmanaged
-        # attribute policy lets admins write them (wf 3.4, keycloak#25984).
+        # attribute policy lets admins write them (docs/idp/keycloak.md#unmanaged-attributes).
         declared = {a.get("name") for a in self.declared}
         kept = self.unmanaged_policy in KEPT_POLICIES
         return {
@@ -229,7 +231,7 @@ class Realm:
 
 
 def representation(user: dict[str, Any], *, brief: bool = False) -> dict[str, Any]:
-    """A UserRepresentation in Keycloak's field order, nulls left out (wf 3.2)."""
+    """A UserRepresentation in Keycloak's field order, nulls left out."""
     rep = {k: user[k] for k in ("id", "username", "firstName", "lastName", "email")}
     rep["emailVerified"] = user["emailVerified"]
     if user["attributes"] and not brief:
@@ -244,13 +246,13 @@ def representation(user: dict[str, Any], *, brief: bool = False) -> dict[str, An
 
 
 def _is_true(value: str | None) -> bool:
-    return (value or "").lower() == "true"  # python-keycloak sends True/False (wf 3.4)
+    return (value or "").lower() == "true"  # python-keycloak sends True/False
 
 
 def _matches(user: dict[str, Any], params: dict[str, str]) -> bool:
     exact = _is_true(params.get("exact"))
     for name in ROOT_ATTRIBUTES:
-        if name in params:  # substring unless exact=true, case-insensitive (wf 3.2)
+        if name in params:  # substring unless exact=true (docs/idp/keycloak.md#search)
             have, wanted = (user[name] or "").lower(), params[name].lower()
             if (have != wanted) if exact else (wanted not in have):
                 return False
@@ -265,7 +267,7 @@ def _matches(user: dict[str, Any], params: dict[str, str]) -> bool:
 
 def _search_matches(user: dict[str, Any], search: str) -> bool:
     # A prefix match since keycloak#8346, "*" a wildcard, quotes for exact; exact=... does not
-    # apply (wf 3.2, keycloak#21053).
+    # apply (docs/idp/keycloak.md#search).
     search = search.strip().lower()
     if len(search) > 1 and search.startswith('"') and search.endswith('"'):
         pattern = re.escape(search[1:-1])
@@ -292,7 +294,7 @@ async def _json(request: Request) -> dict[str, Any]:
 
 
 def _paging(params: dict[str, str]) -> tuple[int, int]:
-    try:  # first defaults to -1 (treated as 0), max to 100 (wf 3.2)
+    try:  # first defaults to -1 (treated as 0), max to 100
         return max(0, int(params.get("first", -1))), int(params.get("max", 100))
     except ValueError:
         raise Answer(400, error="invalid_request", error_description="Bad paging") from None
@@ -338,9 +340,10 @@ class _Api:
             form.get("client_id"),
             form.get("client_secret"),
         )
-        if client_id != self.realm.client_id:  # wf 3.1: unknown client
+        # Unknown client, then wrong secret (docs/idp/keycloak.md#admin-token)
+        if client_id != self.realm.client_id:
             raise Answer(401, error="invalid_client", error_description=BAD_CLIENT)
-        if secret != self.realm.client_secret:  # wf 3.1: wrong secret
+        if secret != self.realm.client_secret:
             raise Answer(401, error="unauthorized_client", error_description=BAD_CLIENT)
         if form["grant_type"] != "client_credentials":
             raise Answer(400, error="unsupported_grant_type", error_description="Unsupported")
@@ -351,7 +354,8 @@ class _Api:
         location = f"{str(request.base_url).rstrip('/')}{request.url.path}/{user['id']}"
         if self.faults.ghost("create_user"):  # stored; the answer is lost
             return await self.faults.ghost_response()
-        return Response(status_code=201, headers={"Location": location})  # empty body (wf 3.2)
+        # An empty body: the id is in Location (docs/idp/keycloak.md#create).
+        return Response(status_code=201, headers={"Location": location})
 
     async def list_users(self, request: Request) -> Response:
         params = dict(request.query_params)

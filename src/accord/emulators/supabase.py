@@ -1,7 +1,7 @@
 """Supabase Auth (GoTrue) admin API emulator, served like a hosted project: Auth under ``/auth/v1``.
 
-Faithful to ``reference/idp-wire-facts.md`` §2 and §6 (GoTrue ``internal/api/admin.go``,
-``errors.go``, ``pagination.go``, ``models/user.go``): the gateway's ``apikey`` check and GoTrue's
+Faithful to ``docs/idp/supabase.md`` (GoTrue ``internal/api/admin.go``, ``errors.go``,
+``pagination.go``, ``models/user.go``): the gateway's ``apikey`` check and GoTrue's
 Bearer JWT check; admin create → 200 with the full user, caller-chosen ``id``, 422
 ``email_exists``; admin create skips the password policy, admin update applies it (422
 ``weak_password``); a duplicate ``id`` or an update to a taken e-mail are bare 500s (unique
@@ -36,7 +36,7 @@ from starlette.routing import Route
 from accord.emulators.faults import FaultConfig, FaultInjector
 
 DEFAULT_JWT_SECRET = "accord-emulator-jwt-secret-with-at-least-32-characters"
-ADMIN_ROLES = ("service_role", "supabase_admin")  # GOTRUE_JWT_ADMIN_ROLES default (§2.1)
+ADMIN_ROLES = ("service_role", "supabase_admin")  # GOTRUE_JWT_ADMIN_ROLES default
 AUD = "authenticated"
 API_VERSION = "2024-01-01"
 DUPLICATE_EMAIL = "A user with this email address has already been registered"
@@ -81,7 +81,8 @@ def verify_jwt(token: str, secret: str) -> dict[str, Any]:
 DEFAULT_SERVICE_ROLE_KEY = sign_jwt({"iss": "accord-emulator", "role": "service_role"})
 DEFAULT_ANON_KEY = sign_jwt({"iss": "accord-emulator", "role": "anon"})
 
-# -- errors: the body shape follows the request's X-Supabase-Api-Version (§2.3) ----------------
+# -- errors: the body shape follows the request's X-Supabase-Api-Version ------------------------
+# (docs/idp/supabase.md#error-bodies)
 
 _new_api: ContextVar[bool] = ContextVar("gotrue_new_api", default=False)
 
@@ -292,7 +293,7 @@ def _validate_id(raw: str) -> str | JSONResponse:
 
 def _uint(raw: str, default: int) -> int:
     if raw == "":
-        return default  # "page=" is absent (§2.2)
+        return default  # "page=" is absent (docs/idp/supabase.md#listing-and-pagination)
     if not raw.isdigit():
         raise ValueError(f'strconv.ParseUint: parsing "{raw}": invalid syntax')
     return int(raw)
@@ -348,9 +349,9 @@ class GoTrueAdmin:
         return True
 
     def authorize(self, request: Request) -> Response | None:
-        """The hosted gateway's apikey check, then GoTrue's requireAdminCredentials (§2.1)."""
+        """The gateway's apikey check, then GoTrue's (docs/idp/supabase.md#admin-credentials)."""
         apikey = request.headers.get("apikey") or request.query_params.get("apikey")
-        if not apikey:  # Starlette matches header names case-insensitively (apiKey, §2.1)
+        if not apikey:  # Starlette matches header names case-insensitively (the SDK's apiKey)
             return JSONResponse({"message": "No API key found in request"}, 401)
         if not self._known_key(apikey):
             return JSONResponse({"message": "Invalid API key"}, 401)
@@ -459,7 +460,8 @@ class GoTrueAdmin:
             if rejected is not None:
                 return rejected
         owner = self.store.owner("email", params.get("email") or "")
-        if owner not in (None, user["id"]):  # §2.4: unhandled unique violation → 500
+        # An unhandled unique violation: 500 (docs/idp/supabase.md#update-to-a-taken-e-mail)
+        if owner not in (None, user["id"]):
             detail = f"Key (email)=({params['email']}) already exists."
             return _unique_violation("users_email_partial_key", detail, "Error updating user")
         return None

@@ -1,9 +1,9 @@
 """Keycloak: accord's users in one realm, through the Admin REST API, spoken with httpx.
 
-Wire facts ("wf") are in /work/shared/reference/idp-wire-facts.md, section 3. Keycloak chooses
-user ids itself, so accord's user id travels in a user attribute; a create whose answer was lost
-is then recognised by the exact e-mail lookup. No request that writes is ever sent twice, except
-once after a 401 (the server did nothing) with a fresh token.
+The Keycloak facts this module relies on are in ``docs/idp/keycloak.md``. Keycloak chooses user
+ids itself (docs/idp/keycloak.md#user-ids), so accord's user id travels in a user attribute; a
+create whose answer was lost is then recognised by the exact e-mail lookup. No request that
+writes is ever sent twice, except once after a 401 (the server did nothing) with a fresh token.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from accord.domain.ports import NewRemoteUser, RemoteUser
 logger = logging.getLogger(__name__)
 
 ACCORD_ATTRIBUTE = "accord_user_id"
-TOKEN_LIFETIME_FRACTION = 0.9  # refresh before expiry, as python-keycloak does (wf 3.1)
-KEPT_POLICIES = {"ENABLED", "ADMIN_EDIT"}  # unmanaged-attribute policies that let admins write
+TOKEN_LIFETIME_FRACTION = 0.9  # refresh a little before expiry (docs/idp/keycloak.md#admin-token)
+# Unmanaged-attribute policies that let admins write (docs/idp/keycloak.md#unmanaged-attributes).
+KEPT_POLICIES = {"ENABLED", "ADMIN_EDIT"}
 ROLES_HINT = (
     "give the client's service account the realm-management roles "
     "manage-users, view-users and query-users"
@@ -45,7 +46,7 @@ ROLES_HINT = (
 
 
 def attribute_help(realm: str, attribute: str) -> str:
-    """Why accord needs its user attribute, and how to make the realm keep it (wf 3.4)."""
+    """Why accord needs its user attribute, and how to make the realm keep it."""
     return (
         f"Keycloak realm '{realm}' drops the user attribute '{attribute}', which accord needs to "
         "recognise the users it created. Since Keycloak 24, unmanaged attributes are disabled by "
@@ -80,7 +81,8 @@ class KeycloakProvider:
         attribute: str = ACCORD_ATTRIBUTE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        server = server_url.rstrip("/")  # a path prefix such as /auth is kept (wf 3.4)
+        # A path prefix such as /auth is kept (docs/idp/keycloak.md#server-path-prefix).
+        server = server_url.rstrip("/")
         self.realm = realm
         self.client_id = client_id
         self._secret = SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
@@ -114,7 +116,7 @@ class KeycloakProvider:
     # -- the port ------------------------------------------------------------------------------
 
     async def find_by_email(self, email: str) -> RemoteUser | None:
-        # Without exact=true the e-mail filter is a substring match (wf 3.2, keycloak#30580);
+        # Without exact=true the e-mail filter is a substring match (docs/idp/keycloak.md#search);
         # Keycloak stores e-mails lower-cased, so compare again, case-insensitively, here.
         params = {"email": email, "exact": "true", "briefRepresentation": "false"}
         reps = (await self._request("GET", "/users", params=params)).json()
@@ -143,7 +145,8 @@ class KeycloakProvider:
         if password is not None:  # first: a refused password leaves the user untouched
             await self._set_password(remote_id, password)
         if _apply(rep, email=email, full_name=full_name):
-            # PUT replaces the whole user since KC 24.0.4: send back all we read (wf 3.4).
+            # PUT replaces the whole user since KC 24.0.4: send back all we read
+            # (docs/idp/keycloak.md#full-replace-on-update).
             await self._request("PUT", _user_path(remote_id), write=True, json=rep)
         return self._remote(rep)
 
@@ -151,11 +154,11 @@ class KeycloakProvider:
         try:
             await self._request("DELETE", _user_path(remote_id), write=True)
         except RemoteNotFound:
-            return  # unknown → 404 (wf 3.2); the port's delete is idempotent
+            return  # unknown → 404 (docs/idp/keycloak.md#delete); the port's delete is idempotent
 
     async def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
         first = 0
-        while True:  # first/max offsets; the answer is a bare array (wf 3.2)
+        while True:  # first/max offsets; the answer is a bare array (docs/idp/keycloak.md#search)
             params = {"first": first, "max": page_size, "briefRepresentation": "false"}
             page = (await self._request("GET", "/users", params=params)).json()
             for rep in page:
@@ -175,10 +178,11 @@ class KeycloakProvider:
     # -- users ---------------------------------------------------------------------------------
 
     def _new_rep(self, user: NewRemoteUser) -> dict[str, Any]:
-        email = user.email.lower()  # Keycloak lower-cases both itself (wf 3.2)
+        # Keycloak lower-cases both username and e-mail (docs/idp/keycloak.md#user-representation).
+        email = user.email.lower()
         rep: dict[str, Any] = {"username": email, "email": email, "enabled": True}
         rep.update(_name_fields(user.full_name))
-        # Keycloak ignores a caller-chosen id (wf 3.2, keycloak#12454): carry ours as an attribute.
+        # Keycloak ignores a caller-chosen id (docs/idp/keycloak.md#user-ids): use an attribute.
         rep["attributes"] = {self._attribute: [str(user.user_id)]}
         return rep
 
@@ -251,7 +255,7 @@ class KeycloakProvider:
         response = await self._send(method, path, write, **kwargs)
         if response.status_code == 401:
             # A 401 means nothing was done (token revoked or expired early): one fresh token, one
-            # resend, as python-keycloak does (wf 3.1).
+            # resend, as python-keycloak does (docs/idp/keycloak.md#admin-token).
             self._token = None
             response = await self._send(method, path, write, **kwargs)
         if response.is_success:
@@ -287,7 +291,7 @@ class KeycloakProvider:
             raise self._token_error(response)
         try:
             body = response.json()
-            lifetime = float(body.get("expires_in", 60))  # required by clients (wf 3.1)
+            lifetime = float(body.get("expires_in", 60))  # docs/idp/keycloak.md#admin-token
             return _Token(body["access_token"], self._clock() + lifetime * TOKEN_LIFETIME_FRACTION)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ProviderMisconfigured(
@@ -303,7 +307,8 @@ class KeycloakProvider:
                 "ends in /auth)."
             )
         if error in {"invalid_client", "unauthorized_client", "unsupported_grant_type"}:
-            # wf 3.1: unknown client → invalid_client; wrong secret → unauthorized_client.
+            # Unknown client → invalid_client; wrong secret → unauthorized_client
+            # (docs/idp/keycloak.md#admin-token).
             return ProviderMisconfigured(
                 f"Keycloak refused client '{self.client_id}' in realm '{self.realm}' ({error}: "
                 f"{detail}): check ACCORD_KEYCLOAK__CLIENT_ID and ACCORD_KEYCLOAK__CLIENT_SECRET, "
@@ -335,9 +340,9 @@ class KeycloakProvider:
             if "realm not found" in message.lower():
                 return ProviderMisconfigured(f"Keycloak has no realm '{self.realm}' ({message}).")
             return RemoteNotFound(message)
-        if status == 409:  # "User exists with same email/username" (wf 3.3)
+        if status == 409:  # "User exists with same …" (docs/idp/keycloak.md#error-bodies)
             return RemoteConflict(message)
-        return RemoteRejected(message)  # 400: password policy, user-profile validation (wf 3.3)
+        return RemoteRejected(message)  # 400: password policy, user-profile validation
 
 
 # -- wire helpers ------------------------------------------------------------------------------
@@ -348,7 +353,7 @@ def _user_path(remote_id: str) -> str:
 
 
 def _id_from_location(response: httpx.Response) -> str:
-    # 201 with an empty body; the id is the last segment of Location (wf 3.2).
+    # 201 with an empty body; the id is the last segment of Location (docs/idp/keycloak.md#create).
     location = response.headers.get("Location", "")
     head, _, remote_id = location.rstrip("/").rpartition("/")
     if not head.endswith("/users") or not remote_id:
@@ -366,7 +371,7 @@ def _full_name(rep: dict[str, Any]) -> str | None:
 
 
 def _accord_id(rep: dict[str, Any], attribute: str) -> str | None:
-    values = (rep.get("attributes") or {}).get(attribute) or []  # values are lists (wf 3.2)
+    values = (rep.get("attributes") or {}).get(attribute) or []  # values are lists
     return values[0] if values else None
 
 
@@ -383,7 +388,7 @@ def _apply(rep: dict[str, Any], *, email: str | None, full_name: str | None) -> 
 
 
 def _message(response: httpx.Response) -> str:
-    """The readable part of any of Keycloak's error bodies (wf 3.3)."""
+    """The readable part of any of Keycloak's error bodies (docs/idp/keycloak.md#error-bodies)."""
     try:
         body = response.json()
     except ValueError:
