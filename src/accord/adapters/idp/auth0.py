@@ -47,7 +47,7 @@ from uuid import UUID
 
 import httpx
 
-from accord.adapters.idp.http import retry_after_seconds
+from accord.adapters.idp.http import NOT_SENT, json_object, retry_after_seconds
 from accord.config import Auth0Settings
 from accord.domain.errors import (
     OutcomeUnknown,
@@ -64,7 +64,6 @@ TOKEN_REFRESH_MARGIN = 10.0  # as the v6 SDK does (docs/idp/auth0.md#management-
 EXPORT_FIELDS = [{"name": name} for name in ("user_id", "email", "name", "identities")]
 SCOPES_NEEDED = "read:users create:users update:users delete:users"
 _WRITES = frozenset({"POST", "PATCH", "DELETE"})
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # nothing reached Auth0
 _EMAIL_TAKEN = "The specified new email already exists"  # PATCH's 400 for a taken e-mail
 _STATUS_ERRORS: dict[int, type[Exception]] = {
     404: RemoteNotFound,
@@ -219,7 +218,7 @@ class Auth0Provider:
         what = f"Auth0 ({method} {urlsplit(url).path})"
         try:
             return await self._http.request(method, url, **kw)
-        except _NOT_SENT as exc:
+        except NOT_SENT as exc:  # nothing reached Auth0
             raise ProviderUnavailable(f"{what} is unreachable: {type(exc).__name__}.") from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise ProviderMisconfigured(
@@ -255,7 +254,7 @@ class Auth0Provider:
         return payload["access_token"]
 
     def _token_refusal(self, response: httpx.Response) -> str:
-        body = _json_body(response)
+        body = json_object(response)
         error, description = body.get("error", "?"), body.get("error_description", "")
         # OAuth-shaped refusals (docs/idp/auth0.md#management-api-token)
         if description == "Unauthorized":  # wrong client id or secret
@@ -326,7 +325,7 @@ def _raise_for_status(response: httpx.Response, write: bool) -> None:
     status = response.status_code
     if status < 400:
         return
-    body = _json_body(response)
+    body = json_object(response)
     code = body.get("errorCode") or body.get("error") or ""
     detail = f"Auth0 answered {status} {code}: {body.get('message', '')}".rstrip(": ")
     if status == 429:  # docs/idp/auth0.md#rate-limits
@@ -351,14 +350,6 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     except ValueError:
         return None
     return max(0.0, reset - time.time())
-
-
-def _json_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _user_path(remote_id: str) -> str:

@@ -39,7 +39,7 @@ from uuid import UUID
 
 import httpx
 
-from accord.adapters.idp.http import retry_after_seconds
+from accord.adapters.idp.http import json_object, retry_after_seconds, was_sent
 from accord.config import SupabaseSettings
 from accord.domain.errors import (
     ConfigurationError,
@@ -86,26 +86,15 @@ def _remote(body: dict[str, Any]) -> RemoteUser:
     )
 
 
-def _error_code(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return None
+def _error_code(body: dict[str, Any]) -> str | None:
     # Either shape (docs/idp/supabase.md#error-bodies): 2024-01-01 {"code": str, "message"},
     # initial {"code": int, "error_code", "msg"}.
     code = body.get("code") if isinstance(body.get("code"), str) else body.get("error_code")
     return code if isinstance(code, str) else None
 
 
-def _error_message(body: Any) -> str:
-    if isinstance(body, dict):
-        return str(body.get("message") or body.get("msg") or body.get("error") or "")
-    return ""
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+def _error_message(body: dict[str, Any]) -> str:
+    return str(body.get("message") or body.get("msg") or body.get("error") or "")
 
 
 def _check_password(password: str) -> None:
@@ -267,8 +256,7 @@ class SupabaseProvider:
         params = {"page": str(page), "per_page": str(per_page), "sort": "created_at asc", **extra}
         # Oldest first: users created during a walk land on later pages, not shift earlier ones.
         response = await self._send("GET", "/admin/users", params=params)
-        payload = _json(response)
-        users = (payload.get("users") if isinstance(payload, dict) else None) or []
+        users = json_object(response).get("users") or []
         link = response.headers.get("link")
         # Link lacks rel="next" on the last page; without a Link, a short page is the last
         # (docs/idp/supabase.md#listing-and-pagination).
@@ -276,7 +264,7 @@ class SupabaseProvider:
         return users, more
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        return _json(await self._send(method, path, **kwargs)) or {}
+        return json_object(await self._send(method, path, **kwargs))
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, never retried; every failure becomes a port error."""
@@ -295,13 +283,12 @@ class SupabaseProvider:
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
             return ProviderMisconfigured(f"{what}; check ACCORD_SUPABASE__URL ({self._base}).")
         # Nothing was sent when the connection never opened: the write did not happen.
-        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-        if method in WRITES and not unsent:
+        if method in WRITES and was_sent(exc):
             return OutcomeUnknown(f"{what}; the change may or may not have been applied.")
         return ProviderUnavailable(f"{what}.")
 
     def _status_error(self, method: str, response: httpx.Response) -> Exception:
-        status, body = response.status_code, _json(response)
+        status, body = response.status_code, json_object(response)
         code, message = _error_code(body), _error_message(body)
         detail = f"Supabase Auth answered {status}{f' {code}' if code else ''}"
         detail += f": {message}" if message else "."
