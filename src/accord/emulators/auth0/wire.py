@@ -19,7 +19,7 @@ def api_error(status: int, message: str, error_code: str | None = None, **extra:
     body["message"] = message
     if error_code:
         body["errorCode"] = error_code
-    return Answer.json(status, **body, **extra)
+    return Answer.json(status, **{**body, **extra})
 
 
 def oauth_error(status: int, error: str, description: str) -> Answer:
