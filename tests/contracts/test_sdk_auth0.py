@@ -1,7 +1,8 @@
 """The official auth0-python SDK (v6) against the emulator over real HTTP: proof that the emulator
-speaks Auth0's dialect. Wired as wire facts §5.2 recommends: ``GetToken(..., protocol="http")``
-for the token and ``Auth0(base_url=..., token=...)`` for the Management API. The last tests send
-raw requests for the wire facts the SDK hides (array shape, paging cap, headers, search lag)."""
+speaks Auth0's dialect. Wired as docs/idp/auth0.md#the-auth0-python-sdk explains:
+``GetToken(..., protocol="http")`` for the token and ``Auth0(base_url=..., token=...)`` for the
+Management API. The last tests send raw requests for what the SDK hides (array shape, paging cap,
+headers, search lag)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from accord.emulators.auth0 import (
 )
 from accord.testing.servers import serve_in_thread
 
-NO_RETRIES: Any = {"max_retries": 0}  # §5.4: v6 retries 409 (and 429, 5xx) unless told not to
+# v6 retries 409 (and 429, 5xx) unless told not to (docs/idp/auth0.md#the-auth0-python-sdk)
+NO_RETRIES: Any = {"max_retries": 0}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,8 @@ def test_get_token_with_a_wrong_secret_raises_auth0_error(host: str) -> None:
 
 
 def test_the_token_endpoint_also_takes_a_form_body(emulator: Any, host: str) -> None:
-    # §5.3: the SDK's TokenProvider posts form-encoded; GetToken posts JSON (the fixture above).
+    # The SDK's TokenProvider posts form-encoded; GetToken posts JSON (the fixture above)
+    # (docs/idp/auth0.md#management-api-token).
     form = {
         "grant_type": "client_credentials",
         "client_id": DEFAULT_CLIENT_ID,
@@ -91,7 +94,7 @@ def test_create_get_find_update_delete(auth0: Auth0) -> None:
         app_metadata={"org_id": "org_1"},
     )
     assert created.user_id == "auth0|5dk0ada"
-    assert created.email == "sdk.ada@example.com"  # §1.2: stored lower-case
+    assert created.email == "sdk.ada@example.com"  # docs/idp/auth0.md#stored-e-mail-case
     assert auth0.users.get("auth0|5dk0ada").app_metadata == {"org_id": "org_1"}  # %7C in path
     found = auth0.users.list_users_by_email(email="sdk.ada@example.com")
     assert [u.user_id for u in found] == ["auth0|5dk0ada"]
@@ -100,7 +103,7 @@ def test_create_get_find_update_delete(auth0: Auth0) -> None:
     )
     assert updated.user_metadata == {"a": 1}
     auth0.users.delete("auth0|5dk0ada")
-    auth0.users.delete("auth0|5dk0ada")  # §1.5: 204 again
+    auth0.users.delete("auth0|5dk0ada")  # 204 again (docs/idp/auth0.md#delete-is-idempotent)
     with pytest.raises(NotFoundError):
         auth0.users.get("auth0|5dk0ada", request_options=NO_RETRIES)
 
@@ -110,7 +113,7 @@ def test_a_duplicate_email_is_a_409_conflict(auth0: Auth0) -> None:
     with pytest.raises(ConflictError) as caught:
         auth0.users.create(
             connection=DEFAULT_CONNECTION,
-            email="SDK.Dup@example.com",  # §1.5: the same user whatever the case
+            email="SDK.Dup@example.com",  # the same user (docs/idp/auth0.md#stored-e-mail-case)
             password="x" * 9,
             request_options=NO_RETRIES,
         )
@@ -138,11 +141,12 @@ def test_an_export_job_runs_and_its_file_downloads(auth0: Auth0) -> None:
     assert {"email": "sdk.export@example.com"} in [json.loads(line) for line in lines]
 
 
-# -- the wire facts the SDK hides ----------------------------------------------------------------
+# -- what the SDK hides -------------------------------------------------------------------------
 
 
 def test_list_is_a_bare_array_without_include_totals(raw: httpx.Client) -> None:
-    assert isinstance(raw.get("/api/v2/users").json(), list)  # §1.2
+    # A bare array unless include_totals=true (docs/idp/auth0.md#listing-and-paging-limits)
+    assert isinstance(raw.get("/api/v2/users").json(), list)
     totals = raw.get("/api/v2/users", params={"include_totals": "true"}).json()
     assert set(totals) == {"start", "limit", "length", "total", "users"}
 
@@ -150,14 +154,14 @@ def test_list_is_a_bare_array_without_include_totals(raw: httpx.Client) -> None:
 def test_paging_stops_at_1000_results(raw: httpx.Client) -> None:
     assert raw.get("/api/v2/users", params={"page": 9, "per_page": 100}).status_code == 200
     answer = raw.get("/api/v2/users", params={"page": 10, "per_page": 100})
-    assert answer.status_code == 400 and answer.json()["errorCode"] == "invalid_paging"  # §1.3
+    assert answer.status_code == 400 and answer.json()["errorCode"] == "invalid_paging"
 
 
 def test_every_response_carries_rate_limit_headers(raw: httpx.Client) -> None:
     for answer in (raw.get("/api/v2/users"), raw.get("/api/v2/users/auth0%7Cnobody")):
         assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(
             answer.headers
-        )  # §1.4
+        )  # docs/idp/auth0.md#rate-limits
 
 
 def test_a_bad_token_and_a_weak_password_answer_in_auth0_shape(raw: httpx.Client) -> None:
@@ -171,19 +175,20 @@ def test_a_bad_token_and_a_weak_password_answer_in_auth0_shape(raw: httpx.Client
     }
     body = {"connection": DEFAULT_CONNECTION, "email": "weak@example.com", "password": "abc"}
     answer = raw.post("/api/v2/users", json=body)
-    assert answer.status_code == 400 and "errorCode" not in answer.json()  # §1.3
+    # The weak-password body has no errorCode (docs/idp/auth0.md#error-bodies).
+    assert answer.status_code == 400 and "errorCode" not in answer.json()
     assert answer.json()["message"] == "PasswordStrengthError: Password is too weak"
 
 
 def test_users_by_email_is_case_sensitive_and_search_lags(emulator: Any, raw: httpx.Client) -> None:
     emulator.state.tenant.seed_user("Lag@Example.com", connection="google-oauth2")
     by_email = raw.get("/api/v2/users-by-email", params={"email": "lag@example.com"})
-    assert by_email.json() == []  # §1.5: the stored value kept its case
+    assert by_email.json() == []  # it kept its case (docs/idp/auth0.md#lookup-by-e-mail)
     faults = emulator.state.faults
     faults.configure(faults.config.merged({"search_lag_ms": 60_000}))
     try:
         search = raw.get("/api/v2/users", params={"q": 'email:"lag@example.com"'})
-        assert search.json() == []  # §1.5: not in the index yet
+        assert search.json() == []  # docs/idp/auth0.md#search-is-eventually-consistent
     finally:
         faults.configure(faults.config.merged({"search_lag_ms": 0}))
     search = raw.get("/api/v2/users", params={"q": 'email:"lag@example.com"'})
@@ -196,4 +201,4 @@ def test_a_password_cannot_change_with_the_email(raw: httpx.Client) -> None:
     answer = raw.patch(
         f"/api/v2/users/{user_id}", json={"email": "both2@example.com", "password": "y" * 9}
     )
-    assert answer.status_code == 400  # §1.2
+    assert answer.status_code == 400  # docs/idp/auth0.md#password-and-e-mail-in-separate-updates

@@ -1,5 +1,5 @@
 """The official python-keycloak SDK against the Keycloak emulator: proof that the emulator speaks
-Keycloak's dialect (wire facts 5.3, 5.4, 6.3), over real loopback HTTP."""
+Keycloak's dialect (docs/idp/keycloak.md#the-python-keycloak-sdk), over real loopback HTTP."""
 
 from __future__ import annotations
 
@@ -118,7 +118,8 @@ def test_a_duplicate_email_is_409_and_exist_ok_only_checks_the_username(
         admin.create_user({**ALICE, "username": "someone-else"})
     assert caught.value.response_code == 409
     assert caught.value.response_body == b'{"errorMessage":"User exists with same email"}'
-    # exist_ok looks the username up, never the e-mail (wire facts 3.4).
+    # exist_ok looks the username up, never the e-mail
+    # (docs/idp/keycloak.md#the-python-keycloak-sdk).
     assert admin.create_user(ALICE, exist_ok=True) == first
     with pytest.raises(KeycloakPostError) as caught:
         admin.create_user({**ALICE, "username": "someone-else"}, exist_ok=True)

@@ -1,7 +1,7 @@
 """The official supabase_auth SDK, as a client of the GoTrue emulator over loopback HTTP.
 
 If the SDK gets what it expects from the emulator, the emulator speaks GoTrue's dialect, and the
-adapter's tests against the emulator mean something (wire facts §5, §6).
+adapter's tests against the emulator mean something (docs/idp/supabase.md#emulator-fidelity).
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ async def test_duplicate_email_is_email_exists(gotrue: AsyncGoTrueClient) -> Non
 
 
 async def test_initial_api_errors_still_carry_the_code(emulator: tuple[str, object]) -> None:
-    # An older version header gets the initial shape {code:int, error_code, msg} (§2.3).
+    # An older version header gets the initial shape {code:int, error_code, msg}
+    # (docs/idp/supabase.md#error-bodies).
     client = _client(emulator[0], **{"X-Supabase-Api-Version": "2023-06-01"})
     try:
         email = _email()
@@ -117,14 +118,15 @@ async def test_delete_then_get_is_user_not_found(gotrue: AsyncGoTrueClient) -> N
 async def test_list_users_pages(gotrue: AsyncGoTrueClient) -> None:
     for _ in range(4):
         await gotrue.admin.create_user({"email": _email("pager")})
-    assert 4 <= len(await gotrue.admin.list_users()) <= 50  # sends ?page=&per_page= (§2.2)
+    assert 4 <= len(await gotrue.admin.list_users()) <= 50  # sends ?page=&per_page=
     first, second = [await gotrue.admin.list_users(page=p, per_page=2) for p in (1, 2)]
     assert len(first) == len(second) == 2
     assert not {u.id for u in first} & {u.id for u in second}
 
 
 async def test_raw_wire_headers_and_error_shapes(emulator: tuple[str, object]) -> None:
-    # What the SDK hides: pagination headers (§2.2) and the versioned error shape (§2.3).
+    # What the SDK hides: pagination headers (docs/idp/supabase.md#listing-and-pagination) and the
+    # versioned error shape (docs/idp/supabase.md#error-bodies).
     headers = {"apikey": KEY, "Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(base_url=emulator[0], headers=headers) as http:
         for _ in range(2):
@@ -147,7 +149,7 @@ async def test_raw_wire_headers_and_error_shapes(emulator: tuple[str, object]) -
 
 
 async def test_the_key_header_name_is_case_insensitive(emulator: tuple[str, object]) -> None:
-    # supabase.create_client spells it "apiKey" (§2.1).
+    # supabase.create_client spells it "apiKey" (docs/idp/supabase.md#admin-credentials).
     client = AsyncGoTrueClient(
         url=f"{emulator[0]}/auth/v1", headers={"apiKey": KEY, "Authorization": f"Bearer {KEY}"}
     )

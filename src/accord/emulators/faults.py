@@ -6,8 +6,9 @@ request is delayed, rate-limited, answered with a 5xx, left to time out, or (for
 and then answered with an error: a "ghost" create.
 
 Vendors differ in how errors and 429s look on the wire, so the injector asks a ``Dialect`` for the
-response bodies and headers. Run-time control: ``GET``/``PUT /__faults`` (merge a partial
-config), ``POST /__faults/burst`` (``{"count": N}``: the next N requests get 429),
+response bodies and headers. ``FaultInjector.endpoint`` puts a handler behind its faults and turns
+an ``Answer`` raised inside it into the response. Run-time control: ``GET``/``PUT /__faults``
+(merge a partial config), ``POST /__faults/burst`` (``{"count": N}``: the next N requests get 429),
 ``POST /__faults/next`` (``{"endpoint": E, "fault": F, "count": N}``: the next N requests of
 endpoint E fail with F, one of ``SCRIPTED_FAULTS``) and ``POST /__faults/reset``.
 """
@@ -19,6 +20,7 @@ import math
 import random
 import time
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
@@ -31,6 +33,26 @@ CONTROL_PREFIX = "/__faults"
 # rate_limited = the dialect's 429, timeout = hang then 504 (nothing done), ghost = a create is
 # stored and then answered like a ghost (only endpoints whose handler asks ``ghost(endpoint)``).
 SCRIPTED_FAULTS = ("unavailable", "server_error", "rate_limited", "timeout", "ghost")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Answer(Exception):
+    """A finished response, raised from anywhere inside an emulator's handler."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+    @classmethod
+    def json(cls, status: int, **body: Any) -> Answer:
+        """An answer whose body is ``body`` as a JSON object."""
+        return cls(JSONResponse(body, status_code=status))
+
+
+def retry_after(reset_epoch: int) -> str:
+    """A ``Retry-After`` value for a limit that resets at ``reset_epoch``: at least one second."""
+    return str(max(1, reset_epoch - int(time.time())))
 
 
 @dataclass(frozen=True)
@@ -160,6 +182,23 @@ class FaultInjector:
             self._count("errors")
             return self.dialect.server_error(self.random.choice((500, 502, 503)))
         return None
+
+    def endpoint(self, name: str, handler: Handler) -> Handler:
+        """``handler`` behind the faults of endpoint ``name``; an ``Answer`` it raises is sent.
+
+        Faults come first: they stand for the network or a proxy in front of the vendor.
+        """
+
+        async def run(request: Request) -> Response:
+            replaced = await self.before(name)
+            if replaced is not None:
+                return replaced
+            try:
+                return await handler(request)
+            except Answer as answer:
+                return answer.response
+
+        return run
 
     def ghost(self, endpoint: str | None = None) -> bool:
         """Whether this create should be a ghost (decided once per create)."""

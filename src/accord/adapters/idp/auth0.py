@@ -1,31 +1,36 @@
 """Auth0, through the Management API v2, spoken with httpx.
 
-Sections cited as §n are those of ``shared/reference/idp-wire-facts.md``.
+The Auth0 facts this module relies on are in ``docs/idp/auth0.md``; links name its headings.
 
-- **Token.** Client-credentials grant at ``/oauth/token`` (§1.1), cached and refreshed 10 s before
-  it expires. A 401 from the API means the request was not run, so it is resent once with a new
-  token; nothing else is ever retried here: retries are the engine's decision.
+- **Token.** Client-credentials grant at ``/oauth/token``, cached and refreshed 10 s before it
+  expires (docs/idp/auth0.md#management-api-token). A 401 from the API means the request was not
+  run, so it is resent once with a new token; nothing else is ever retried here: retries are the
+  engine's decision.
 - **Ids.** ``create`` chooses the id: ``user_id`` = accord's user id as hex, so the remote id is
-  ``auth0|<hex>`` (§1.2) and a retried create answers 409 instead of making a second user.
+  ``auth0|<hex>`` and a retried create answers 409 instead of making a second user
+  (docs/idp/auth0.md#user-ids).
 - **Lookup.** ``GET /api/v2/users-by-email``: immediately consistent, exact and case-sensitive on
-  the stored value, across connections (§1.5). accord asks with normalized (lower-case) e-mails,
-  which is how Auth0 stores database-connection users (§1.2); results are kept only if their
-  e-mail is equal and an identity is on the configured connection. A user of another connection
-  (social, enterprise) whose e-mail kept its upper case is not found: accord does not manage it.
+  the stored value, across connections (docs/idp/auth0.md#lookup-by-e-mail). accord asks with
+  normalized (lower-case) e-mails, which is how Auth0 stores database-connection users
+  (docs/idp/auth0.md#stored-e-mail-case); results are kept only if their e-mail is equal and an
+  identity is on the configured connection. A user of another connection (social, enterprise)
+  whose e-mail kept its upper case is not found: accord does not manage it.
 - **Listing.** ``iter_users`` runs a bulk export job (``POST /api/v2/jobs/users-exports``, poll
   ``GET /api/v2/jobs/{id}``, stream the gzipped NDJSON file at the job's ``location``). Not
   ``GET /api/v2/users``: its paging stops at 1,000 results and it reads an eventually consistent
-  search index (§1.5), so a listing would miss both the tail and fresh users; partitioning the
-  search by ``created_at`` or ``user_id`` ranges still reads the lagging index and depends on
-  Lucene range behaviour that is not documented for those fields, so the emulator could only
-  guess it. The export is what Auth0 documents for full listings (§1.5; the SDK's docstring says
-  the same), has no cap, and the emulator serves it as documented. The file is decompressed and
-  parsed line by line, so memory stays bounded; ``page_size`` has no meaning here. The signed
-  ``location`` is fetched without the bearer token: it is a storage host, not the tenant.
-- **Errors** (§1.3, §1.4): 429 → ProviderUnavailable(retry_after); 5xx, timeouts, refused
-  connections → ProviderUnavailable; a write that was sent but not answered (read timeout, dropped
-  connection, 504) → OutcomeUnknown; 409 → RemoteConflict; 404 → RemoteNotFound; 401/403 and any
-  ``/oauth/token`` refusal → ProviderMisconfigured; other 4xx → RemoteRejected.
+  search index (docs/idp/auth0.md#listing-and-paging-limits), so a listing would miss both the
+  tail and fresh users; partitioning the search by ``created_at`` or ``user_id`` ranges still
+  reads the lagging index and depends on Lucene range behaviour that is not documented for those
+  fields, so the emulator could only guess it. The export is what Auth0 documents for full
+  listings (docs/idp/auth0.md#bulk-user-export; the SDK's docstring says the same), has no cap,
+  and the emulator serves it as documented. The file is decompressed and parsed line by line, so
+  memory stays bounded; ``page_size`` has no meaning here. The signed ``location`` is fetched
+  without the bearer token: it is a storage host, not the tenant.
+- **Errors** (docs/idp/auth0.md#error-bodies, #rate-limits): 429 →
+  ProviderUnavailable(retry_after); 5xx, timeouts, refused connections → ProviderUnavailable; a
+  write that was sent but not answered (read timeout, dropped connection, 504) → OutcomeUnknown;
+  409 → RemoteConflict; 404 → RemoteNotFound; 401/403 and any ``/oauth/token`` refusal →
+  ProviderMisconfigured; other 4xx → RemoteRejected.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from uuid import UUID
 
 import httpx
 
-from accord.adapters.idp.http import retry_after_seconds
+from accord.adapters.idp.http import NOT_SENT, json_object, retry_after_seconds
 from accord.config import Auth0Settings
 from accord.domain.errors import (
     OutcomeUnknown,
@@ -55,11 +60,10 @@ from accord.domain.errors import (
 from accord.domain.ports import NewRemoteUser, RemoteUser
 
 DEFAULT_CONNECTION = "Username-Password-Authentication"
-TOKEN_REFRESH_MARGIN = 10.0  # §1.1: the v6 SDK refreshes 10 s before expiry
+TOKEN_REFRESH_MARGIN = 10.0  # as the v6 SDK does (docs/idp/auth0.md#management-api-token)
 EXPORT_FIELDS = [{"name": name} for name in ("user_id", "email", "name", "identities")]
 SCOPES_NEEDED = "read:users create:users update:users delete:users"
 _WRITES = frozenset({"POST", "PATCH", "DELETE"})
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # nothing reached Auth0
 _EMAIL_TAKEN = "The specified new email already exists"  # PATCH's 400 for a taken e-mail
 _STATUS_ERRORS: dict[int, type[Exception]] = {
     404: RemoteNotFound,
@@ -129,7 +133,8 @@ class Auth0Provider:
     # -- the port ------------------------------------------------------------------------------
 
     async def find_by_email(self, email: str) -> RemoteUser | None:
-        # §1.5: exact and case-sensitive on the stored value; may hold one user per connection.
+        # Exact and case-sensitive on the stored value; one user per connection may answer
+        # (docs/idp/auth0.md#lookup-by-e-mail).
         found = await self._call("GET", "/api/v2/users-by-email", params={"email": email})
         ours = (u for u in found if u.get("email") == email and self._on_connection(u))
         return next((_remote(u) for u in ours), None)
@@ -140,7 +145,8 @@ class Auth0Provider:
     async def create(self, user: NewRemoteUser) -> RemoteUser:
         body = {
             "connection": self._connection,
-            "user_id": user.user_id.hex,  # §1.2: root id becomes auth0|<hex>; a retry gets 409
+            # auth0|<hex>: a retried create gets 409, not a second user (docs/idp/auth0.md#user-ids)
+            "user_id": user.user_id.hex,
             "email": user.email,
             "name": user.full_name,
             # Database connections require a password (API reference, POST /users); without one,
@@ -161,16 +167,17 @@ class Auth0Provider:
     ) -> RemoteUser:
         path = _user_path(remote_id)
         changes: dict[str, Any] = {"name": full_name} if full_name is not None else {}
-        if email is not None:  # §1.2: e-mail changes name the connection
+        if email is not None:  # docs/idp/auth0.md#e-mail-changes-name-the-connection
             changes |= {"email": email, "connection": self._connection, "verify_email": False}
         result = await self._call("PATCH", path, json=changes) if changes else None
-        if password is not None:  # §1.2: never in the same PATCH as the e-mail
+        if password is not None:  # docs/idp/auth0.md#password-and-e-mail-in-separate-updates
             body = {"password": password, "connection": self._connection}
             result = await self._call("PATCH", path, json=body)
         return _remote(result if result is not None else await self._call("GET", path))
 
     async def delete(self, remote_id: str) -> None:
-        await self._call("DELETE", _user_path(remote_id))  # §1.5: 204 even for a missing user
+        # 204 even for a missing user: already idempotent (docs/idp/auth0.md#delete-is-idempotent)
+        await self._call("DELETE", _user_path(remote_id))
 
     async def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
         location = await self._export_location()
@@ -179,7 +186,7 @@ class Auth0Provider:
                 yield _remote(record)
 
     async def check(self) -> None:
-        """A token, then the cheapest consistent read (search may 503, §1.5)."""
+        """A token, then the cheapest consistent read (search lags and may 503)."""
         await self._access_token()
         await self._call("GET", "/api/v2/users-by-email", params={"email": "check@accord.invalid"})
 
@@ -194,7 +201,8 @@ class Auth0Provider:
         write = method in _WRITES if write is None else write
         token = await self._access_token()
         response = await self._send(method, path, token, write, **kw)
-        if response.status_code == 401:  # §1.3: bad or expired token; the request did not run
+        # A 401 is a bad or expired token: the request did not run, so resend it once.
+        if response.status_code == 401:  # docs/idp/auth0.md#management-api-token
             token = await self._access_token(stale=token)
             response = await self._send(method, path, token, write, **kw)
         _raise_for_status(response, write)
@@ -210,7 +218,7 @@ class Auth0Provider:
         what = f"Auth0 ({method} {urlsplit(url).path})"
         try:
             return await self._http.request(method, url, **kw)
-        except _NOT_SENT as exc:
+        except NOT_SENT as exc:  # nothing reached Auth0
             raise ProviderUnavailable(f"{what} is unreachable: {type(exc).__name__}.") from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise ProviderMisconfigured(
@@ -234,7 +242,8 @@ class Auth0Provider:
             "grant_type": "client_credentials",
             "client_id": self._client_id,
             "client_secret": self._client_secret,
-            "audience": self._audience,  # §1.1: https://{domain}/api/v2/ with the slash
+            # https://{domain}/api/v2/ with its slash (docs/idp/auth0.md#management-api-token)
+            "audience": self._audience,
         }
         response = await self._request("POST", f"{self._base_url}/oauth/token", False, json=body)
         if response.status_code in (400, 401, 403):
@@ -245,11 +254,12 @@ class Auth0Provider:
         return payload["access_token"]
 
     def _token_refusal(self, response: httpx.Response) -> str:
-        body = _json_body(response)
+        body = json_object(response)
         error, description = body.get("error", "?"), body.get("error_description", "")
-        if description == "Unauthorized":  # §1.1: wrong client id or secret
+        # OAuth-shaped refusals (docs/idp/auth0.md#management-api-token)
+        if description == "Unauthorized":  # wrong client id or secret
             hint = "check ACCORD_AUTH0__CLIENT_ID and ACCORD_AUTH0__CLIENT_SECRET"
-        elif error == "unauthorized_client":  # §1.1: the grant is not enabled
+        elif error == "unauthorized_client":  # the grant is not enabled for the application
             hint = "enable the Client Credentials grant for this application in Auth0"
         else:
             hint = (
@@ -292,7 +302,7 @@ class Auth0Provider:
             raise ProviderUnavailable(f"Auth0 export download failed: {exc!r}") from exc
 
     def _on_connection(self, user: dict[str, Any]) -> bool:
-        # §1.5: users-by-email spans connections; filter on identities[].connection
+        # users-by-email spans connections: keep ours (docs/idp/auth0.md#lookup-by-e-mail)
         return any(i.get("connection") == self._connection for i in user.get("identities") or [])
 
 
@@ -315,24 +325,24 @@ def _raise_for_status(response: httpx.Response, write: bool) -> None:
     status = response.status_code
     if status < 400:
         return
-    body = _json_body(response)
+    body = json_object(response)
     code = body.get("errorCode") or body.get("error") or ""
     detail = f"Auth0 answered {status} {code}: {body.get('message', '')}".rstrip(": ")
-    if status == 429:  # §1.4
+    if status == 429:  # docs/idp/auth0.md#rate-limits
         raise ProviderUnavailable(detail, retry_after=_retry_after(response.headers))
     if status == 504 and write:  # the gateway gave up waiting; the backend may still finish
         raise OutcomeUnknown(f"{detail}; it may have been applied.")
     if status >= 500 or status == 408:
         raise ProviderUnavailable(detail)
     if str(body.get("message", "")).startswith(_EMAIL_TAKEN):
-        raise RemoteConflict(detail)  # PATCH says 400, not 409 (public client code, not §1.3)
+        raise RemoteConflict(detail)  # 400, not 409 (docs/idp/auth0.md#a-taken-e-mail-on-update)
     if status in (401, 403):
         detail += f"; the application needs the Management API scopes {SCOPES_NEEDED}"
     raise _STATUS_ERRORS.get(status, RemoteRejected)(detail)
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
-    """Retry-After first, as the SDK does, then x-ratelimit-reset (epoch seconds) (§1.4)."""
+    """Retry-After first, as the SDK does, then x-ratelimit-reset (epoch seconds)."""
     if (seconds := retry_after_seconds(headers.get("retry-after"))) is not None:
         return seconds
     try:
@@ -342,16 +352,8 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     return max(0.0, reset - time.time())
 
 
-def _json_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _user_path(remote_id: str) -> str:
-    return f"/api/v2/users/{quote(remote_id, safe='')}"  # §1.2: auth0|x travels as auth0%7Cx
+    return f"/api/v2/users/{quote(remote_id, safe='')}"  # auth0%7Cx (docs/idp/auth0.md#user-ids)
 
 
 def _remote(user: dict[str, Any]) -> RemoteUser:

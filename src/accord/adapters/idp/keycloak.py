@@ -1,25 +1,24 @@
 """Keycloak: accord's users in one realm, through the Admin REST API, spoken with httpx.
 
-Wire facts ("wf") are in /work/shared/reference/idp-wire-facts.md, section 3. Keycloak chooses
-user ids itself, so accord's user id travels in a user attribute; a create whose answer was lost
-is then recognised by the exact e-mail lookup. No request that writes is ever sent twice, except
-once after a 401 (the server did nothing) with a fresh token.
+The Keycloak facts this module relies on are in ``docs/idp/keycloak.md``. Keycloak chooses user
+ids itself (docs/idp/keycloak.md#user-ids), so accord's user id travels in a user attribute; a
+create whose answer was lost is then recognised by the exact e-mail lookup. No request that
+writes is ever sent twice, except once after a 401 (the server did nothing) with a fresh token.
+The token, the requests and the mapping of Keycloak's errors are ``keycloak_session.py``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
-from accord.adapters.idp.http import retry_after_seconds
+from accord.adapters.idp.keycloak_session import KeycloakSession
 from accord.config import KeycloakSettings
 from accord.domain.errors import (
     ConfigurationError,
@@ -27,25 +26,19 @@ from accord.domain.errors import (
     ProviderError,
     ProviderMisconfigured,
     ProviderUnavailable,
-    RemoteConflict,
     RemoteNotFound,
-    RemoteRejected,
 )
 from accord.domain.ports import NewRemoteUser, RemoteUser
 
 logger = logging.getLogger(__name__)
 
 ACCORD_ATTRIBUTE = "accord_user_id"
-TOKEN_LIFETIME_FRACTION = 0.9  # refresh before expiry, as python-keycloak does (wf 3.1)
-KEPT_POLICIES = {"ENABLED", "ADMIN_EDIT"}  # unmanaged-attribute policies that let admins write
-ROLES_HINT = (
-    "give the client's service account the realm-management roles "
-    "manage-users, view-users and query-users"
-)
+# Unmanaged-attribute policies that let admins write (docs/idp/keycloak.md#unmanaged-attributes).
+KEPT_POLICIES = {"ENABLED", "ADMIN_EDIT"}
 
 
 def attribute_help(realm: str, attribute: str) -> str:
-    """Why accord needs its user attribute, and how to make the realm keep it (wf 3.4)."""
+    """Why accord needs its user attribute, and how to make the realm keep it."""
     return (
         f"Keycloak realm '{realm}' drops the user attribute '{attribute}', which accord needs to "
         "recognise the users it created. Since Keycloak 24, unmanaged attributes are disabled by "
@@ -54,12 +47,6 @@ def attribute_help(realm: str, attribute: str) -> str:
         f'{realm}/users/profile with "unmanagedAttributePolicy": "ENABLED" (keep its '
         f"'attributes' section), or declare '{attribute}' in the realm's user profile."
     )
-
-
-@dataclass(frozen=True)
-class _Token:
-    value: str
-    refresh_at: float  # on the provider's clock
 
 
 class KeycloakProvider:
@@ -80,20 +67,20 @@ class KeycloakProvider:
         attribute: str = ACCORD_ATTRIBUTE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        server = server_url.rstrip("/")  # a path prefix such as /auth is kept (wf 3.4)
         self.realm = realm
         self.client_id = client_id
-        self._secret = SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
-        self._token_url = f"{server}/realms/{quote(realm, safe='')}/protocol/openid-connect/token"
-        self._admin_url = f"{server}/admin/realms/{quote(realm, safe='')}"
-        self._owns_client = client is None
-        self._http = client or httpx.AsyncClient(
-            transport=transport, timeout=httpx.Timeout(timeout_seconds)
+        secret = SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
+        self._api = KeycloakSession(
+            server_url,
+            realm,
+            client_id,
+            secret,
+            timeout_seconds=timeout_seconds,
+            transport=transport,
+            client=client,
+            clock=clock,
         )
         self._attribute = attribute
-        self._clock = clock
-        self._token: _Token | None = None
-        self._token_lock = asyncio.Lock()
         self._attribute_kept = False  # proven by reading back the first user this process creates
 
     @classmethod
@@ -114,7 +101,7 @@ class KeycloakProvider:
     # -- the port ------------------------------------------------------------------------------
 
     async def find_by_email(self, email: str) -> RemoteUser | None:
-        # Without exact=true the e-mail filter is a substring match (wf 3.2, keycloak#30580);
+        # Without exact=true the e-mail filter is a substring match (docs/idp/keycloak.md#search);
         # Keycloak stores e-mails lower-cased, so compare again, case-insensitively, here.
         params = {"email": email, "exact": "true", "briefRepresentation": "false"}
         reps = (await self._request("GET", "/users", params=params)).json()
@@ -143,7 +130,8 @@ class KeycloakProvider:
         if password is not None:  # first: a refused password leaves the user untouched
             await self._set_password(remote_id, password)
         if _apply(rep, email=email, full_name=full_name):
-            # PUT replaces the whole user since KC 24.0.4: send back all we read (wf 3.4).
+            # PUT replaces the whole user since KC 24.0.4: send back all we read
+            # (docs/idp/keycloak.md#full-replace-on-update).
             await self._request("PUT", _user_path(remote_id), write=True, json=rep)
         return self._remote(rep)
 
@@ -151,11 +139,11 @@ class KeycloakProvider:
         try:
             await self._request("DELETE", _user_path(remote_id), write=True)
         except RemoteNotFound:
-            return  # unknown → 404 (wf 3.2); the port's delete is idempotent
+            return  # unknown → 404 (docs/idp/keycloak.md#delete); the port's delete is idempotent
 
     async def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
         first = 0
-        while True:  # first/max offsets; the answer is a bare array (wf 3.2)
+        while True:  # first/max offsets; the answer is a bare array (docs/idp/keycloak.md#search)
             params = {"first": first, "max": page_size, "briefRepresentation": "false"}
             page = (await self._request("GET", "/users", params=params)).json()
             for rep in page:
@@ -169,16 +157,16 @@ class KeycloakProvider:
         await self._check_attribute_policy()
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._http.aclose()
+        await self._api.aclose()
 
     # -- users ---------------------------------------------------------------------------------
 
     def _new_rep(self, user: NewRemoteUser) -> dict[str, Any]:
-        email = user.email.lower()  # Keycloak lower-cases both itself (wf 3.2)
+        # Keycloak lower-cases both username and e-mail (docs/idp/keycloak.md#user-representation).
+        email = user.email.lower()
         rep: dict[str, Any] = {"username": email, "email": email, "enabled": True}
         rep.update(_name_fields(user.full_name))
-        # Keycloak ignores a caller-chosen id (wf 3.2, keycloak#12454): carry ours as an attribute.
+        # Keycloak ignores a caller-chosen id (docs/idp/keycloak.md#user-ids): use an attribute.
         rep["attributes"] = {self._attribute: [str(user.user_id)]}
         return rep
 
@@ -243,101 +231,11 @@ class KeycloakProvider:
             accord_user_id=_accord_id(rep, self._attribute),
         )
 
-    # -- HTTP ----------------------------------------------------------------------------------
-
     async def _request(
         self, method: str, path: str, *, write: bool = False, **kwargs: Any
     ) -> httpx.Response:
-        response = await self._send(method, path, write, **kwargs)
-        if response.status_code == 401:
-            # A 401 means nothing was done (token revoked or expired early): one fresh token, one
-            # resend, as python-keycloak does (wf 3.1).
-            self._token = None
-            response = await self._send(method, path, write, **kwargs)
-        if response.is_success:
-            return response
-        raise self._error(response, write=write)
-
-    async def _send(self, method: str, path: str, write: bool, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {await self._access_token()}"}
-        try:
-            return await self._http.request(
-                method, self._admin_url + path, headers=headers, **kwargs
-            )
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, write=write) from exc
-
-    async def _access_token(self) -> str:
-        async with self._token_lock:
-            if self._token is None or self._clock() >= self._token.refresh_at:
-                self._token = await self._fetch_token()
-            return self._token.value
-
-    async def _fetch_token(self) -> _Token:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self.client_id,
-            "client_secret": self._secret.get_secret_value(),
-        }
-        try:
-            response = await self._http.post(self._token_url, data=form)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, write=False) from exc
-        if not response.is_success:
-            raise self._token_error(response)
-        try:
-            body = response.json()
-            lifetime = float(body.get("expires_in", 60))  # required by clients (wf 3.1)
-            return _Token(body["access_token"], self._clock() + lifetime * TOKEN_LIFETIME_FRACTION)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise ProviderMisconfigured(
-                f"{self._token_url} did not answer with a token: is the server URL Keycloak's?"
-            ) from None
-
-    def _token_error(self, response: httpx.Response) -> ProviderError:
-        error, detail = _oauth_error(response)
-        if response.status_code == 404:
-            return ProviderMisconfigured(
-                f"Keycloak has no realm '{self.realm}' at {self._token_url} (404): check "
-                "ACCORD_KEYCLOAK__REALM and ACCORD_KEYCLOAK__SERVER_URL (before Keycloak 17 it "
-                "ends in /auth)."
-            )
-        if error in {"invalid_client", "unauthorized_client", "unsupported_grant_type"}:
-            # wf 3.1: unknown client → invalid_client; wrong secret → unauthorized_client.
-            return ProviderMisconfigured(
-                f"Keycloak refused client '{self.client_id}' in realm '{self.realm}' ({error}: "
-                f"{detail}): check ACCORD_KEYCLOAK__CLIENT_ID and ACCORD_KEYCLOAK__CLIENT_SECRET, "
-                "and that the client is confidential with service accounts enabled."
-            )
-        if response.status_code == 429 or response.status_code >= 500:
-            return self._error(response, write=False)
-        return ProviderMisconfigured(
-            f"Keycloak's token endpoint answered {response.status_code} ({error}: {detail})."
-        )
-
-    def _error(self, response: httpx.Response, *, write: bool) -> ProviderError:
-        status = response.status_code
-        message = f"Keycloak answered {status}: {_message(response)}"
-        if status == 429 or status == 503:  # refused before any work; 429 comes from proxies only
-            return ProviderUnavailable(message, retry_after=_retry_after(response))
-        if status >= 500:
-            return OutcomeUnknown(message) if write else ProviderUnavailable(message)
-        if status == 401:
-            return ProviderMisconfigured(
-                f"Keycloak rejected a fresh admin token of client '{self.client_id}' (401): the "
-                f"client must belong to realm '{self.realm}'."
-            )
-        if status == 403:
-            return ProviderMisconfigured(
-                f"Keycloak forbade client '{self.client_id}' this request (403): {ROLES_HINT}."
-            )
-        if status == 404:
-            if "realm not found" in message.lower():
-                return ProviderMisconfigured(f"Keycloak has no realm '{self.realm}' ({message}).")
-            return RemoteNotFound(message)
-        if status == 409:  # "User exists with same email/username" (wf 3.3)
-            return RemoteConflict(message)
-        return RemoteRejected(message)  # 400: password policy, user-profile validation (wf 3.3)
+        """One admin request below the realm; see ``KeycloakSession.request``."""
+        return await self._api.request(method, path, write=write, **kwargs)
 
 
 # -- wire helpers ------------------------------------------------------------------------------
@@ -348,7 +246,7 @@ def _user_path(remote_id: str) -> str:
 
 
 def _id_from_location(response: httpx.Response) -> str:
-    # 201 with an empty body; the id is the last segment of Location (wf 3.2).
+    # 201 with an empty body; the id is the last segment of Location (docs/idp/keycloak.md#create).
     location = response.headers.get("Location", "")
     head, _, remote_id = location.rstrip("/").rpartition("/")
     if not head.endswith("/users") or not remote_id:
@@ -366,7 +264,7 @@ def _full_name(rep: dict[str, Any]) -> str | None:
 
 
 def _accord_id(rep: dict[str, Any], attribute: str) -> str | None:
-    values = (rep.get("attributes") or {}).get(attribute) or []  # values are lists (wf 3.2)
+    values = (rep.get("attributes") or {}).get(attribute) or []  # values are lists
     return values[0] if values else None
 
 
@@ -380,42 +278,3 @@ def _apply(rep: dict[str, Any], *, email: str | None, full_name: str | None) -> 
     if full_name is not None:
         rep.update(_name_fields(full_name))
     return rep != before
-
-
-def _message(response: httpx.Response) -> str:
-    """The readable part of any of Keycloak's error bodies (wf 3.3)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason_phrase
-    if isinstance(body, dict) and isinstance(body.get("errors"), list):
-        return "; ".join(_one_message(e) for e in body["errors"] if isinstance(e, dict))
-    return _one_message(body) if isinstance(body, dict) else str(body)[:200]
-
-
-def _one_message(body: dict[str, Any]) -> str:
-    text = body.get("errorMessage") or body.get("error_description") or body.get("error") or ""
-    if body.get("error_description") and body.get("error"):
-        text = f"{body['error_description']} ({body['error']})"
-    return f"{body['field']}: {text}" if body.get("field") else str(text)
-
-
-def _oauth_error(response: httpx.Response) -> tuple[str, str]:
-    try:
-        body = response.json()
-        return str(body.get("error", "")), str(body.get("error_description", ""))
-    except (ValueError, AttributeError):
-        return "", response.text[:200]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    return retry_after_seconds(response.headers.get("Retry-After"))
-
-
-def _transport_error(exc: httpx.HTTPError, *, write: bool) -> ProviderError:
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return ProviderMisconfigured(f"The Keycloak server URL is not usable: {exc}")
-    # Connecting failed: the request never left. Anything later: a write may have been applied.
-    sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    message = f"Keycloak did not answer ({type(exc).__name__})."
-    return OutcomeUnknown(message) if write and sent else ProviderUnavailable(message)

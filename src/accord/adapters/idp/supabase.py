@@ -1,20 +1,23 @@
-"""Supabase Auth (GoTrue) admin API over httpx. Wire facts: ``reference/idp-wire-facts.md`` §2.
+"""Supabase Auth (GoTrue) admin API over httpx. Vendor facts: ``docs/idp/supabase.md``.
 
 Ids. accord creates every user with ``id`` = accord's user id (GoTrue accepts a caller-chosen
-UUID), so the engine's first lookup is ``get(str(user_id))``: a primary-key read, one request,
-O(1) on the server, and the answer to "did my earlier create land?".
+UUID: docs/idp/supabase.md#caller-chosen-id), so the engine's first lookup is
+``get(str(user_id))``: a primary-key read, one request, O(1) on the server, and the answer to
+"did my earlier create land?".
 
 Exact e-mail lookup (``find_by_email``), for users accord did not create and for adopting after
-``email_exists``. GoTrue has no get-by-e-mail endpoint (§2.4, supabase/auth#180). Its list
-endpoint takes ``filter=x`` and runs ``email LIKE '%x%' OR user_metadata->>'full_name' ILIKE
-'%x%'`` with ``x`` spliced in unescaped (``internal/models/user.go`` FindUsersInAudience). So:
+``email_exists``. GoTrue has no get-by-e-mail endpoint (docs/idp/supabase.md#no-lookup-by-e-mail).
+Its list endpoint takes ``filter=x`` and runs ``email LIKE '%x%' OR user_metadata->>'full_name'
+ILIKE '%x%'`` with ``x`` spliced in unescaped (``internal/models/user.go`` FindUsersInAudience).
+So:
 
 - the adapter escapes ``\\``, ``%`` and ``_`` with a backslash (PostgreSQL's default LIKE
   escape), which turns the filter into a literal substring match. Unescaped, ``a_b@x.com`` would
   also match ``axb@x.com`` and a ``%`` in the local part would match every user;
 - it keeps only candidates whose e-mail equals the (lower-cased) query: GoTrue lower-cases
-  e-mails on write (§2.2), and substring and full-name matches are not the user;
-- it reads every page of candidates (100 per page), never ``per_page=1`` (§2.4).
+  e-mails on write (docs/idp/supabase.md#admin-create), and substring and full-name matches are
+  not the user;
+- it reads every page of candidates (100 per page), never ``per_page=1``.
 
 Cost: one request per lookup in practice (a second only with more than 100 candidates), but on
 the server a sequential scan of ``auth.users`` (a leading-wildcard LIKE uses no index) plus the
@@ -36,7 +39,7 @@ from uuid import UUID
 
 import httpx
 
-from accord.adapters.idp.http import retry_after_seconds
+from accord.adapters.idp.http import json_object, retry_after_seconds, was_sent
 from accord.config import SupabaseSettings
 from accord.domain.errors import (
     ConfigurationError,
@@ -49,17 +52,19 @@ from accord.domain.errors import (
 )
 from accord.domain.ports import NewRemoteUser, RemoteUser
 
-API_VERSION = "2024-01-01"  # §2.3: string error codes in {"code", "message"}
-# GoTrue's admin create skips the password policy (§2.2); accord applies its own, as LocalProvider.
+# Errors then carry string codes in {"code", "message"} (docs/idp/supabase.md#error-bodies).
+API_VERSION = "2024-01-01"
+# GoTrue's admin create skips the password policy (docs/idp/supabase.md#admin-create); accord
+# applies its own, as LocalProvider does.
 MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_BYTES = 72  # bcrypt's limit: GoTrue answers 400 above it (§2.3)
+MAX_PASSWORD_BYTES = 72  # bcrypt's limit: GoTrue answers 400 above it
 LOOKUP_PAGE_SIZE = 100
 CONFLICT_CODES = frozenset({"email_exists", "phone_exists", "user_already_exists"})
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 _MISCONFIGURED_HINTS = {
     "no_authorization": "no Bearer token reached Supabase Auth",
-    # §2.1: also what an sb_secret_ key gets when it reaches GoTrue (supabase-js#1568).
+    # Also what an sb_secret_ key gets at GoTrue (docs/idp/supabase.md#admin-credentials).
     "bad_jwt": "the key is not a valid JWT for this project (another project's? rotated?)",
     "not_admin": "the key is not a service_role key (is it the anon key?)",
 }
@@ -81,25 +86,15 @@ def _remote(body: dict[str, Any]) -> RemoteUser:
     )
 
 
-def _error_code(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return None
-    # §2.3: 2024-01-01 shape {"code": str, "message"}; initial {"code": int, "error_code", "msg"}.
+def _error_code(body: dict[str, Any]) -> str | None:
+    # Either shape (docs/idp/supabase.md#error-bodies): 2024-01-01 {"code": str, "message"},
+    # initial {"code": int, "error_code", "msg"}.
     code = body.get("code") if isinstance(body.get("code"), str) else body.get("error_code")
     return code if isinstance(code, str) else None
 
 
-def _error_message(body: Any) -> str:
-    if isinstance(body, dict):
-        return str(body.get("message") or body.get("msg") or body.get("error") or "")
-    return ""
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+def _error_message(body: dict[str, Any]) -> str:
+    return str(body.get("message") or body.get("msg") or body.get("error") or "")
 
 
 def _check_password(password: str) -> None:
@@ -128,8 +123,10 @@ class SupabaseProvider:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         base = url.rstrip("/")
-        self._base = base if base.endswith("/auth/v1") else f"{base}/auth/v1"  # §0: hosted base
-        # §2.1: the hosted gateway wants the key as apikey, GoTrue as a Bearer JWT.
+        # A hosted project serves Auth under /auth/v1 (docs/idp/supabase.md#base-url).
+        self._base = base if base.endswith("/auth/v1") else f"{base}/auth/v1"
+        # The hosted gateway wants the key as apikey, GoTrue as a Bearer JWT
+        # (docs/idp/supabase.md#admin-credentials).
         self._headers = {
             "apikey": service_role_key,
             "Authorization": f"Bearer {service_role_key}",
@@ -174,14 +171,16 @@ class SupabaseProvider:
         if user.password is not None:
             _check_password(user.password)
         body: dict[str, Any] = {
-            "id": str(user.user_id),  # §0: caller-chosen id, so a retried create is recognizable
+            # Caller-chosen, so retries are recognizable (docs/idp/supabase.md#caller-chosen-id)
+            "id": str(user.user_id),
             "email": user.email,
             "email_confirm": True,  # accord's own invitation proves the address
             "user_metadata": {"full_name": user.full_name},
-            "app_metadata": {"accord_user_id": str(user.user_id)},  # admin-writable only (§4)
+            # Admin-writable only (docs/idp/supabase.md#app-metadata).
+            "app_metadata": {"accord_user_id": str(user.user_id)},
         }
         if user.password is not None:
-            body["password"] = user.password  # else GoTrue sets a random one (§2.2)
+            body["password"] = user.password  # else GoTrue sets a random one
         return _remote(await self._request("POST", "/admin/users", json=body))
 
     async def update(
@@ -197,17 +196,18 @@ class SupabaseProvider:
             await self._ensure_email_free(remote_id, email)
             body.update(email=email, email_confirm=True)
         if full_name is not None:
-            body["user_metadata"] = {"full_name": full_name}  # top-level keys merge (§2.2)
+            # Top-level keys merge: other metadata stays (docs/idp/supabase.md#admin-update).
+            body["user_metadata"] = {"full_name": full_name}
         if password is not None:
             _check_password(password)
-            body["password"] = password  # same PUT (§0)
+            body["password"] = password  # in the same PUT
         return _remote(await self._request("PUT", self._user_path(remote_id), json=body))
 
     async def delete(self, remote_id: str) -> None:
         try:
-            await self._request("DELETE", self._user_path(remote_id))  # 200 {} (§2.2)
+            await self._request("DELETE", self._user_path(remote_id))  # 200 {}
         except RemoteNotFound:
-            return  # unknown → 404; the port's delete is idempotent
+            return  # unknown → 404 (docs/idp/supabase.md#delete); the port's delete is idempotent
 
     async def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
         page = 1
@@ -243,7 +243,8 @@ class SupabaseProvider:
         return f"/admin/users/{quote(remote_id, safe='')}"
 
     async def _ensure_email_free(self, remote_id: str, email: str) -> None:
-        # §2.4: an update to a taken e-mail is a bare 500 (supabase/auth#2014); check first.
+        # An update to a taken e-mail is a bare 500: check first
+        # (docs/idp/supabase.md#update-to-a-taken-e-mail).
         holder = await self.find_by_email(email)
         if holder is not None and holder.remote_id != remote_id:
             raise RemoteConflict(f"Supabase Auth already has a user with the e-mail {email}.")
@@ -251,19 +252,19 @@ class SupabaseProvider:
     async def _list(
         self, page: int, per_page: int, **extra: str
     ) -> tuple[list[dict[str, Any]], bool]:
-        """One page (1-based, §2.2), oldest first, and whether another may follow."""
+        """One page (1-based), oldest first, and whether another may follow."""
         params = {"page": str(page), "per_page": str(per_page), "sort": "created_at asc", **extra}
         # Oldest first: users created during a walk land on later pages, not shift earlier ones.
         response = await self._send("GET", "/admin/users", params=params)
-        payload = _json(response)
-        users = (payload.get("users") if isinstance(payload, dict) else None) or []
+        users = json_object(response).get("users") or []
         link = response.headers.get("link")
-        # §2.2: Link lacks rel="next" on the last page; without a Link, a short page is the last.
+        # Link lacks rel="next" on the last page; without a Link, a short page is the last
+        # (docs/idp/supabase.md#listing-and-pagination).
         more = len(users) >= per_page and (link is None or 'rel="next"' in link)
         return users, more
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        return _json(await self._send(method, path, **kwargs)) or {}
+        return json_object(await self._send(method, path, **kwargs))
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, never retried; every failure becomes a port error."""
@@ -282,13 +283,12 @@ class SupabaseProvider:
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
             return ProviderMisconfigured(f"{what}; check ACCORD_SUPABASE__URL ({self._base}).")
         # Nothing was sent when the connection never opened: the write did not happen.
-        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-        if method in WRITES and not unsent:
+        if method in WRITES and was_sent(exc):
             return OutcomeUnknown(f"{what}; the change may or may not have been applied.")
         return ProviderUnavailable(f"{what}.")
 
     def _status_error(self, method: str, response: httpx.Response) -> Exception:
-        status, body = response.status_code, _json(response)
+        status, body = response.status_code, json_object(response)
         code, message = _error_code(body), _error_message(body)
         detail = f"Supabase Auth answered {status}{f' {code}' if code else ''}"
         detail += f": {message}" if message else "."
@@ -305,7 +305,7 @@ class SupabaseProvider:
             return ProviderUnavailable(detail)
         if status == 404:
             return RemoteNotFound(detail, code=code)
-        if code in CONFLICT_CODES:  # 422 email_exists (§2.3)
+        if code in CONFLICT_CODES:  # 422 email_exists (docs/idp/supabase.md#error-bodies)
             return RemoteConflict(detail)
         return RemoteRejected(detail)  # 400 validation_failed, 422 weak_password, ...
 
