@@ -48,14 +48,33 @@ async def test_find_is_exact(harness: Harness) -> None:
     assert (await idp.find_by_email("ada@example.com")).email == "ada@example.com"
 
 
-async def test_find_with_an_uppercase_query_finds_the_normalized_user(harness: Harness) -> None:
+# Providers whose lookup is exact on the stored spelling, case included. The port asks for a
+# normalized query, so accord itself never sends upper case; but this test's promise (the
+# providers agree whatever the case of the query) holds for Keycloak and Supabase only.
+CASE_SENSITIVE_LOOKUP = {"local", "fake", "auth0"}
+
+
+async def test_find_with_an_uppercase_query_finds_the_normalized_user(
+    harness: Harness, request: pytest.FixtureRequest
+) -> None:
     # accord stores and queries normalized (lower-case) e-mails; the provider must match them
     # even if it has its own case rules.
+    if harness.provider.name in CASE_SENSITIVE_LOOKUP:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                raises=AssertionError,
+                reason=f"{harness.provider.name}'s find_by_email is case-sensitive",
+            )
+        )
     idp = harness.provider
-    await idp.create(new_user("grace@example.com"))
+    created = await idp.create(new_user("grace@example.com"))
     await settle(harness)
-    assert (await idp.find_by_email("grace@example.com")) is not None
-    assert await idp.find_by_email("nobody@example.com") is None
+    for query in ("GRACE@EXAMPLE.COM", "Grace@Example.com"):
+        found = await idp.find_by_email(query)
+        assert found is not None, query
+        assert (found.remote_id, found.email) == (created.remote_id, "grace@example.com")
+    assert await idp.find_by_email("NOBODY@EXAMPLE.COM") is None
 
 
 async def test_second_create_with_same_email_conflicts(harness: Harness) -> None:

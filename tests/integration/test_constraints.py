@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import insert
 
 from accord.adapters.db.database import Database
-from accord.adapters.db.errors import ConstraintViolated
+from accord.adapters.db.errors import ConstraintViolated, constraint_name
 from accord.adapters.db.tables import api_tokens, idp_links, memberships, organizations, users
 from accord.bootstrap import Accord
 from accord.domain import errors
@@ -64,8 +64,9 @@ async def test_unique_slug(accord: Accord) -> None:
 
 @pytest.mark.parametrize("slug", ["Acme", "acme corp", "-acme", "acme-", ""])
 async def test_slug_format(accord: Accord, slug: str) -> None:
-    with pytest.raises(ConstraintViolated):
+    with pytest.raises(ConstraintViolated) as caught:
         await insert_rows(accord.db, organizations, org(slug))
+    assert caught.value.constraint == "ck_organizations_slug_format"
 
 
 async def test_unique_remote_id_per_provider(accord: Accord) -> None:
@@ -90,11 +91,16 @@ async def test_one_membership_per_user_and_organization(accord: Accord) -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "row", "constraint"),
+    ("table", "row", "error", "constraint"),
     [
-        (users, user("s@example.com", status="deleted"), "ck_users_status"),
-        (organizations, org("k", kind="family"), "ck_organizations_kind"),
-        (organizations, org("m", max_users=0), "ck_organizations_max_users_positive"),
+        (users, user("s@example.com", status="deleted"), ConstraintViolated, "ck_users_status"),
+        (organizations, org("k", kind="family"), ConstraintViolated, "ck_organizations_kind"),
+        (
+            organizations,
+            org("m", max_users=0),
+            errors.InvalidInput,
+            "ck_organizations_max_users_positive",
+        ),
         (
             api_tokens,
             {
@@ -104,16 +110,21 @@ async def test_one_membership_per_user_and_organization(accord: Accord) -> None:
                 "scope": "platform",
                 "organization_id": uuid.uuid4(),
             },
+            ConstraintViolated,
             "ck_api_tokens_organization_matches_scope",
         ),
     ],
 )
 async def test_states_kinds_and_scopes_outside_the_allowed_set(
-    accord: Accord, table, row: dict, constraint: str
+    accord: Accord, table, row: dict, error: type[errors.AccordError], constraint: str
 ) -> None:
     with pytest.raises(errors.AccordError) as caught:
         await insert_rows(accord.db, table, row)
-    assert getattr(caught.value, "constraint", constraint) == constraint
+    assert type(caught.value) is error
+    # The database's own report, whichever domain error it was translated to.
+    assert constraint_name(caught.value.__cause__) == constraint
+    if isinstance(caught.value, ConstraintViolated):
+        assert caught.value.constraint == constraint
 
 
 async def test_role_outside_the_allowed_set(accord: Accord) -> None:
