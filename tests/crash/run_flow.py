@@ -1,5 +1,7 @@
 """Runs one flow in its own process, for the crash tests: ``python -m tests.crash.run_flow
-FLOW JSON``. Settings come from the environment (ACCORD_CRASH_AT among them)."""
+FLOW JSON``. Settings come from the environment (ACCORD_CRASH_AT among them). With
+``"fail_hook": true`` an extension hook fails, so the operation compensates. The answer (result
+or error code) is printed as one JSON line, for the test to compare with a retry."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from uuid import UUID
 
 from accord.bootstrap import Accord, build
 from accord.domain.callers import Caller
+from accord.domain.errors import AccordError
 from accord.services.deprovisioning import deprovision_user
 from accord.services.provisioning import NewUser, create_user
 from accord.services.registration import Registration, register
@@ -17,30 +20,45 @@ from accord.services.registration import Registration, register
 
 async def main(flow: str, args: dict) -> None:
     accord = build()
+    if args.get("fail_hook"):
+        accord.hooks.register(failing_hook)
     try:
-        await run(accord, flow, args)
+        print(json.dumps(await answer(accord, flow, args)))
     finally:
         await accord.aclose()
 
 
-async def run(accord: Accord, flow: str, args: dict) -> None:
+async def failing_hook(conn: object, user: object) -> None:
+    raise RuntimeError("the application's own table refused the row")
+
+
+async def answer(accord: Accord, flow: str, args: dict) -> dict:
+    """``run``'s result, or ``{"error": code}``: what a client would see."""
+    try:
+        return {"result": await run(accord, flow, args)}
+    except AccordError as exc:
+        return {"error": exc.code}
+
+
+async def run(accord: Accord, flow: str, args: dict) -> dict:
     """Run ``flow`` with ``args`` on ``accord``."""
     key = args.get("key")
     if flow == "admin_create":
         request = NewUser(args["email"], "Crash Test", UUID(args["org"]))
-        await create_user(accord, request, caller=Caller.platform("crash"), idempotency_key=key)
-    elif flow == "org_admin_create":
+        return await create_user(
+            accord, request, caller=Caller.platform("crash"), idempotency_key=key
+        )
+    if flow == "org_admin_create":
         caller = Caller.organization("crash-org", UUID(args["org"]))
         request = NewUser(args["email"], "Crash Test", UUID(args["org"]))
-        await create_user(accord, request, caller=caller, idempotency_key=key)
-    elif flow == "register":
+        return await create_user(accord, request, caller=caller, idempotency_key=key)
+    if flow == "register":
         request = Registration(args["email"], "a long enough password", "Crash Test")
-        await register(accord, request, idempotency_key=key)
-    elif flow == "deprovision":
+        return await register(accord, request, idempotency_key=key)
+    if flow == "deprovision":
         caller = Caller.platform("crash")
-        await deprovision_user(accord, args["user_id"], caller=caller, idempotency_key=key)
-    else:
-        raise SystemExit(f"unknown flow {flow}")
+        return await deprovision_user(accord, args["user_id"], caller=caller, idempotency_key=key)
+    raise SystemExit(f"unknown flow {flow}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,17 @@ class CrashPoint(StrEnum):
     UNDO_SENT = "undo_sent"  # the IdP applied the compensating delete; its answer not yet read
     UNDO_ANSWERED = "undo_answered"  # the IdP side is undone; the database side not yet
     BEFORE_COMPENSATION_COMMIT = "before_compensation_commit"  # undone, not yet committed
+    # the worker's outbox
+    MAIL_SENT = "mail_sent"  # the mail server took the message; it is not yet marked sent
+
+
+COMPENSATION_POINTS = frozenset(
+    {CrashPoint.UNDO_SENT, CrashPoint.UNDO_ANSWERED, CrashPoint.BEFORE_COMPENSATION_COMMIT}
+)
+# The points a successful operation passes through.
+OPERATION_POINTS = tuple(
+    p for p in CrashPoint if p not in COMPENSATION_POINTS and p is not CrashPoint.MAIL_SENT
+)
 
 
 def reach(settings: Settings, point: CrashPoint) -> None:

@@ -15,7 +15,9 @@ from uuid import UUID
 
 from accord.domain.ports import Mailer
 from accord.domain.records import OutboxMessage
+from accord.services import crashpoints
 from accord.services.context import Context
+from accord.services.crashpoints import CrashPoint
 from accord.services.credentials import issue_password_setup, setup_link
 from accord.services.engine import backoff_seconds
 
@@ -76,6 +78,7 @@ async def _deliver(
     subject, body = compose(message.kind, message.payload, setup_link(accord, token), expires_at)
     try:
         await mailer.send(message.recipient, subject, body)
+        crashpoints.reach(accord.settings, CrashPoint.MAIL_SENT)
     except Exception as exc:  # any failure of the mail server: retry this message later
         async with accord.store.transaction() as tx:
             retry_in = backoff_seconds(message.attempts)
