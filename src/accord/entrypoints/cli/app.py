@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -24,6 +26,40 @@ for group in (database.app, organizations.app, users.app, tokens.app):
     app.add_typer(group)
 for commands in (users.registration_app, service.app, drift.app):
     app.add_typer(commands)  # no name: their commands join the top level
+
+
+@app.callback()
+def settings_from_options(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="ACCORD_DATABASE_URL",
+            help="PostgreSQL URL; without it accord runs an embedded server.",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar="ACCORD_DATA_DIR",
+            file_okay=False,
+            help="Where the embedded database and generated keys live.",
+        ),
+    ] = None,
+    idp: Annotated[
+        str | None,
+        typer.Option(
+            "--idp",
+            envvar="ACCORD_IDP",
+            help="The identity provider: local (default), auth0, supabase or keycloak.",
+        ),
+    ] = None,
+) -> None:
+    """Each option stands for its ACCORD_* variable, read by the settings when a command runs
+    (and by the processes it starts)."""
+    given = {"ACCORD_DATABASE_URL": database_url, "ACCORD_DATA_DIR": data_dir, "ACCORD_IDP": idp}
+    os.environ.update({name: str(value) for name, value in given.items() if value is not None})
 
 
 def main() -> None:

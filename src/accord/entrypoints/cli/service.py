@@ -17,16 +17,21 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
-    no_worker: Annotated[
-        bool, typer.Option("--no-worker", help="Do not run a background worker in-process.")
-    ] = False,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            envvar="ACCORD_SERVE_WORKER",
+            help="Run a background worker in each server process.",
+        ),
+    ] = True,
 ) -> None:
     """Apply the migrations, then serve the HTTP API (OpenAPI at /docs) and a worker."""
     import uvicorn
 
     from accord.entrypoints.cli.database import describe_database, migrated_database
 
-    if no_worker:  # read by each server process's Settings
+    if not worker:  # read by each server process's Settings
         os.environ["ACCORD_SERVE_WORKER"] = "false"
 
     settings, url = migrated_database()
