@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
 
 import typer
 
@@ -14,11 +15,15 @@ from accord.entrypoints.cli.common import (
     JsonFlag,
     cli_caller,
     command,
+    err,
     out,
     print_json,
     print_table,
     run_with_accord,
 )
+
+if TYPE_CHECKING:
+    from accord.bootstrap import Accord
 
 app = typer.Typer(name="users", help="Users.", no_args_is_help=True)
 registration_app = typer.Typer()  # `accord register`, a command of its own at the top level
@@ -68,18 +73,70 @@ def users_create(
 @command(app, "list")
 def users_list(
     org: Annotated[
-        str | None, typer.Option("--org", help="Only members of this organization.")
+        str | None,
+        typer.Option("--org", metavar="ORG_ID_OR_SLUG", help="Only members of this organization."),
+    ] = None,
+    email: Annotated[str | None, typer.Option("--email", help="Only this e-mail address.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Users per page (at most 200).")] = 50,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="Continue after the page that printed it.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List users."""
-    from accord.services import directory
-
-    rows = run_with_accord(lambda accord: directory.list_users(accord, organization_id=org))
+    """List users a page at a time, ordered by id (the next page's --cursor goes to stderr)."""
+    page, slugs = run_with_accord(
+        lambda a: users_page(a, org=org, email=email, cursor=cursor, limit=limit)
+    )
     if as_json:
-        print_json(rows)
+        print_json(page["items"])
     else:
-        print_table(rows, ["id", "email", "full_name", "status", "organizations"], "users")
+        rows = [user_row(user, slugs) for user in page["items"]]
+        print_table(rows, ["email", "name", "status", "organizations", "id"], "users")
+    if page["next_cursor"]:
+        err().print(f"more users: the next page is --cursor {page['next_cursor']}")
+
+
+async def users_page(
+    accord: Accord, *, org: str | None, email: str | None, cursor: str | None, limit: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A page of users as the API lists them, and every organization's slug by id."""
+    from accord.services import directory, reads
+
+    organizations = await directory.list_organizations(accord)
+    page = await reads.list_users_page(
+        accord,
+        caller=cli_caller(None),
+        organization_id=organization_id(org, organizations) if org else None,
+        email=email,
+        cursor=cursor,
+        limit=limit,
+    )
+    return page, {o["id"]: o["slug"] for o in organizations}
+
+
+def organization_id(ref: str, organizations: list[dict[str, Any]]) -> str:
+    """The id of the organization that ``ref`` names by its slug, or ``ref`` if it is an id."""
+    from accord.domain.errors import OrganizationNotFound
+
+    by_slug = next((o["id"] for o in organizations if o["slug"] == ref), None)
+    if by_slug is not None:
+        return by_slug
+    try:
+        UUID(ref)
+    except ValueError:
+        raise OrganizationNotFound(
+            f"No organization has the slug {ref!r}, and it is not an id (an id must be a UUID)."
+        ) from None
+    return ref  # the service tells an unknown id
+
+
+def user_row(user: dict[str, Any], slugs: dict[str, str]) -> dict[str, Any]:
+    """A user as a table row: memberships by slug and role, not by id."""
+    memberships = ", ".join(
+        f"{slugs.get(m['organization_id'], m['organization_id'])} ({m['role']})"
+        for m in user["organizations"]
+    )
+    return {**user, "name": user["full_name"], "organizations": memberships or "-"}
 
 
 @command(app, "delete")
