@@ -20,8 +20,6 @@ from accord.entrypoints.cli.common import (
 
 app = typer.Typer(name="orgs", help="Organizations.", no_args_is_help=True)
 
-MaxUsers = Annotated[int, typer.Option("--max-users", min=1, help="Member limit.")]
-
 
 @command(app, "list")
 def orgs_list(as_json: JsonFlag = False) -> None:
@@ -41,7 +39,7 @@ def orgs_create(
     name: Annotated[
         str, typer.Argument(help="The organization's name (its slug derives from it).")
     ],
-    max_users: MaxUsers = 10,
+    max_users: Annotated[int, typer.Option("--max-users", min=1, help="Member limit.")] = 10,
     display_name: Annotated[str | None, typer.Option("--display-name")] = None,
     plan_type: Annotated[str, typer.Option("--plan-type")] = "trial",
     acting_user: ActingUser = None,
