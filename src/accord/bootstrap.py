@@ -70,7 +70,7 @@ def build(
     db = Database(engine)
     return Accord(
         settings=settings,
-        store=PgStore(engine),
+        store=PgStore(db),
         idp=idp or build_idp(settings, db),
         sealer=build_sealer(settings),
         flows=flow_table(),
@@ -98,7 +98,7 @@ async def diagnose(settings: Settings, *, sample: int = 200, seconds: float = 10
     engine = async_engine(url, pool_size=2)
     db = Database(engine)
     install = Installation(
-        store=PgStore(engine),
+        store=PgStore(db),
         where=redact(url),
         schema=schema,
         identity_provider=lambda: build_idp(settings, db),

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from accord.adapters.db.database import Database
 from accord.adapters.db.engine import async_engine
 from accord.adapters.db.store import PgStore
 from accord.domain import errors
@@ -34,11 +35,11 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         yield InMemoryStore(SystemClock())
         return
     database_url = request.getfixturevalue("database_url")
-    engine = async_engine(database_url, pool_size=2)
+    db = Database(async_engine(database_url, pool_size=2))
     try:
-        yield PgStore(engine)
+        yield PgStore(db)
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 async def user(store: Store, email: str = "ada@example.com") -> UUID:

@@ -35,6 +35,7 @@ from tests.mailbox import SmtpServer, make_everything_due
 
 FLOWS = ["admin_create", "org_admin_create", "register", "deprovision"]
 REPO = Path(__file__).resolve().parents[2]
+CRASH_KEY = "crash-key"
 
 
 @pytest.fixture(params=["local", "keycloak"])
@@ -102,7 +103,8 @@ async def retry_in_process(accord: Accord, flow: str, args: dict) -> dict:
 async def stored_answer(accord: Accord) -> dict:
     """The answer the operation stored: its result, or its error's code."""
     async with accord.db.transaction() as conn:
-        row = (await conn.execute(text("SELECT state, result, error FROM operations"))).one()
+        query = text("SELECT state, result, error FROM operations WHERE idempotency_key = :k")
+        row = (await conn.execute(query, {"k": CRASH_KEY})).one()
     return {"result": row.result} if row.state == "succeeded" else {"error": row.error["code"]}
 
 
@@ -121,7 +123,7 @@ async def test_kill_at_every_point_then_the_worker_settles_it(
 ) -> None:
     accord, env = crash_env
     org = await new_org(accord, max_users=5)
-    args = {"email": "crash@example.com", "org": str(org), "key": "crash-key"}
+    args = {"email": "crash@example.com", "org": str(org), "key": CRASH_KEY}
     if flow == "deprovision":
         made = await create_user(accord, NewUser("crash@example.com", "C", org), caller=PLATFORM)
         await worker.run_until_idle(accord, smtp.mailer())  # its invitation goes out first
@@ -167,7 +169,7 @@ async def test_kill_while_compensating_then_the_worker_undoes_it(
 ) -> None:
     accord, env = crash_env
     org = await new_org(accord, max_users=5)
-    args = {"email": "crash@example.com", "org": str(org), "key": "crash-key", "fail_hook": True}
+    args = {"email": "crash@example.com", "org": str(org), "key": CRASH_KEY, "fail_hook": True}
 
     assert run_flow(flow, args, env, point) == -signal.SIGKILL, f"not killed at {point}"
 
@@ -189,7 +191,7 @@ async def test_the_worker_killed_while_compensating_leaves_it_to_the_next(
 ) -> None:
     accord, env = crash_env
     org = await new_org(accord, max_users=5)
-    args = {"email": "crash@example.com", "org": str(org), "key": "crash-key", "fail_hook": True}
+    args = {"email": "crash@example.com", "org": str(org), "key": CRASH_KEY, "fail_hook": True}
     # The client dies having started to undo: the operation is left compensating.
     assert run_flow("admin_create", args, env, CrashPoint.UNDO_SENT) == -signal.SIGKILL
     await make_everything_due(accord)

@@ -1,6 +1,6 @@
 """The store port on PostgreSQL: one ``PgTransaction`` per unit of work, one repository per
 aggregate, each in its own module (users.py, organizations.py, operations.py, outbox.py,
-tokens.py, drift.py). Database errors are translated once, here, by ``translated``."""
+tokens.py, drift.py). Database errors are translated once, by ``Database.transaction``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.database import Database
 from accord.adapters.db.drift import PgDriftQueries, PgDriftSession
-from accord.adapters.db.errors import translated
 from accord.adapters.db.operations import PgOperations
 from accord.adapters.db.organizations import PgMemberships, PgOrganizations
 from accord.adapters.db.outbox import PgOneTimeTokens, PgOutbox
@@ -50,13 +50,13 @@ class PgTransaction:
 class PgStore:
     """accord's PostgreSQL database behind the ``Store`` port."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:
-        async with translated(), self.engine.begin() as conn:
+        async with self.db.transaction() as conn:
             yield PgTransaction(conn)
 
     def drift_session(self, provider: str) -> PgDriftSession:
-        return PgDriftSession(self.engine, provider)
+        return PgDriftSession(self.db.engine, provider)
