@@ -15,7 +15,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -121,7 +120,7 @@ def issue_login_token(
     accord: Context, user: dict[str, Any], *, ttl_seconds: int = LOGIN_TOKEN_TTL_SECONDS
 ) -> tuple[str, int]:
     """A signed login token (HS256 JWT) for ``user``; returns it and its lifetime in seconds."""
-    now = int(time.time())
+    now = int(accord.clock.now().timestamp())
     claims = {
         "iss": "accord",
         "aud": LOGIN_AUDIENCE,
@@ -151,7 +150,7 @@ def verify_login_token(accord: Context, token: str) -> dict[str, Any]:
         claims: dict[str, Any] = json.loads(_unb64(payload))
     except (ValueError, AttributeError):
         raise invalid from None
-    fresh = isinstance(claims.get("exp"), int) and claims["exp"] > time.time()
+    fresh = isinstance(claims.get("exp"), int) and claims["exp"] > accord.clock.now().timestamp()
     if algorithm != "HS256" or claims.get("aud") != LOGIN_AUDIENCE or not fresh:
         raise invalid
     return claims
