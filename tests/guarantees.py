@@ -39,6 +39,7 @@ CORE_TABLES = (
     "audit_events",
     "one_time_tokens",
     "api_tokens",
+    "email_verifications",
 )
 OPERATION_DOCUMENTS = ("request", "result", "flow_state", "error")
 SECRET_KEYS = frozenset({"password", "temporary_password", "token"})
@@ -249,14 +250,15 @@ async def _g8(conn: AsyncConnection, world: World) -> None:
         conn,
         "SELECT x.dedupe_key, x.recipient, u.status FROM outbox x "
         "LEFT JOIN users u ON u.id::text = x.payload->>'user_id' "
-        "WHERE x.sent_at IS NULL AND u.status IS DISTINCT FROM 'pending' "
+        "WHERE x.sent_at IS NULL AND x.payload ? 'user_id' "  # not a registration's link
+        "AND u.status IS DISTINCT FROM 'pending' "
         "AND u.status IS DISTINCT FROM 'active'",
     )
     assert unsent == [], f"G8: unsent mail for users who are not pending or active: {unsent}"
 
 
 async def _g9(conn: AsyncConnection, world: World) -> None:
-    for table in ("one_time_tokens", "api_tokens"):
+    for table in ("one_time_tokens", "api_tokens", "email_verifications"):
         plain = await _all(conn, f"SELECT id FROM {table} WHERE digest !~ :d", d=SHA256_HEX)
         assert plain == [], f"G9: {table} rows not stored as SHA-256 digests: {plain}"
     credentials = await _all(

@@ -20,6 +20,7 @@ from accord.services import tokens, worker
 from accord.services.deprovisioning import deprovision_user
 from accord.services.provisioning import NewUser, create_user
 from accord.services.registration import Registration, register
+from accord.services.verification import request_registration
 from tests.drift import scenes
 from tests.drift.conftest import sql
 from tests.engine.conftest import PLATFORM, new_org
@@ -285,6 +286,17 @@ async def test_g9_sealed_secrets_kept_by_a_failed_operation(scene: Scene) -> Non
     await sql(
         scene.app, "UPDATE operations SET sealed_secrets = '\\x00' WHERE id = :o", o=scene.eve_op
     )
+    await violated(scene, "G9")
+
+
+async def test_g9_a_plaintext_verification_link(scene: Scene) -> None:
+    await request_registration(scene.app, Registration("vera@example.com", "pass phrase", "Vera"))
+    await assert_guarantees(scene.app)  # waiting for its link: its password is sealed
+    await sql(
+        scene.app,
+        "ALTER TABLE email_verifications DROP CONSTRAINT ck_email_verifications_digest_sha256",
+    )
+    await sql(scene.app, "UPDATE email_verifications SET digest = 'the-token-itself'")
     await violated(scene, "G9")
 
 
