@@ -5,9 +5,9 @@ Everything is checked every time. The only exemption: the rows and IdP users tha
 operation still open (its user id, its e-mail, its remote id) are not yet held to G3 and G7,
 because that operation is still making or undoing them.
 
-``assert_guarantees`` is what every test calls. ``assert_secrets_released`` and
-``assert_tenant_isolation`` check parts of G9 and G10 that today's code does not keep; they
-are separate so that the default check stays green, and their tests are strict xfails.
+``assert_guarantees`` is what every test calls. ``assert_tenant_isolation`` checks the part of
+G10 that today's code does not keep; it is separate so that the default check stays green, and
+its test is a strict xfail.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ CORE_TABLES = (
     "audit_events",
     "one_time_tokens",
     "api_tokens",
+    "email_verifications",
 )
 OPERATION_DOCUMENTS = ("request", "result", "flow_state", "error")
 SECRET_KEYS = frozenset({"password", "temporary_password", "token"})
@@ -249,14 +250,15 @@ async def _g8(conn: AsyncConnection, world: World) -> None:
         conn,
         "SELECT x.dedupe_key, x.recipient, u.status FROM outbox x "
         "LEFT JOIN users u ON u.id::text = x.payload->>'user_id' "
-        "WHERE x.sent_at IS NULL AND u.status IS DISTINCT FROM 'pending' "
+        "WHERE x.sent_at IS NULL AND x.payload ? 'user_id' "  # not a registration's link
+        "AND u.status IS DISTINCT FROM 'pending' "
         "AND u.status IS DISTINCT FROM 'active'",
     )
     assert unsent == [], f"G8: unsent mail for users who are not pending or active: {unsent}"
 
 
 async def _g9(conn: AsyncConnection, world: World) -> None:
-    for table in ("one_time_tokens", "api_tokens"):
+    for table in ("one_time_tokens", "api_tokens", "email_verifications"):
         plain = await _all(conn, f"SELECT id FROM {table} WHERE digest !~ :d", d=SHA256_HEX)
         assert plain == [], f"G9: {table} rows not stored as SHA-256 digests: {plain}"
     credentials = await _all(
@@ -273,13 +275,18 @@ async def _g9(conn: AsyncConnection, world: World) -> None:
     for where, document in await _documents(conn):
         found = sorted(_secret_keys(document))
         assert found == [], f"G9: {where} holds secrets under {found}"
+    # Secrets are held until the IdP call; past it only a temporary password, for the caller
+    # and then for a replay by key. Never by a registration past its IdP call, a compensation,
+    # or a finished keyless operation.
     sealed = await _all(
         conn,
-        "SELECT id, kind, state FROM operations WHERE state <> 'open' "
-        "AND sealed_secrets IS NOT NULL AND NOT (state = 'succeeded' AND (kind = 'register' "
-        "OR (kind = 'create_user' AND request->>'credential' = 'temp_password')))",
+        "SELECT id, kind, state FROM operations WHERE sealed_secrets IS NOT NULL "
+        "AND recovery_point <> 'claimed' AND NOT (kind = 'create_user' "
+        "AND request->>'credential' = 'temp_password' AND ((state = 'open' "
+        "AND recovery_point = 'idp_ensured') OR (state = 'succeeded' "
+        "AND idempotency_key IS NOT NULL)))",
     )
-    assert sealed == [], f"G9: finished operations still hold sealed secrets: {sealed}"
+    assert sealed == [], f"G9: operations hold secrets nobody needs any more: {sealed}"
 
 
 async def _documents(conn: AsyncConnection) -> list[tuple[str, Any]]:
@@ -307,25 +314,6 @@ def _secret_keys(document: Any) -> Iterator[str]:
 
 
 # -- what today's code does not keep (checked apart; see the module docstring) -----------------
-
-
-async def assert_secrets_released(accord: Accord) -> None:
-    """G9: a secret is held (sealed) only until the IdP has it, or while a replay needs it.
-
-    TODO(issue "Trust model"): today's code keeps a registration's password sealed after the
-    IdP has it (until housekeeping forgets its key), and a temporary password sealed even when
-    its operation has no Idempotency-Key to replay it for. Fold this into assert_guarantees
-    when the code keeps it.
-    """
-    async with accord.db.transaction() as conn:
-        held = await _all(
-            conn,
-            "SELECT id, kind FROM operations WHERE state <> 'open' "
-            "AND sealed_secrets IS NOT NULL AND NOT (state = 'succeeded' "
-            "AND kind = 'create_user' AND request->>'credential' = 'temp_password' "
-            "AND idempotency_key IS NOT NULL)",
-        )
-    assert held == [], f"G9: finished operations hold secrets nobody needs any more: {held}"
 
 
 async def assert_tenant_isolation(accord: Accord, caller: Caller) -> None:

@@ -50,6 +50,15 @@ class SmtpSettings(BaseModel):
     timeout_seconds: float = 10.0
 
 
+class RegistrationSettings(BaseModel):
+    verify_email: bool = Field(
+        True,
+        description="Public registration proves the e-mail: the account exists once the mailed "
+        "link is used (false: at once, as an operator's `accord register --verified`).",
+    )
+    link_ttl_hours: float = Field(24.0, gt=0, description="How long a verification link works.")
+
+
 class Settings(BaseSettings):
     """Everything accord can be told. See the README's configuration table."""
 
@@ -96,3 +105,4 @@ class Settings(BaseSettings):
     supabase: SupabaseSettings = SupabaseSettings()
     keycloak: KeycloakSettings = KeycloakSettings()
     smtp: SmtpSettings = SmtpSettings()
+    registration: RegistrationSettings = RegistrationSettings()

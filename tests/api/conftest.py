@@ -27,7 +27,7 @@ import uvicorn
 
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord
-from accord.config import Settings
+from accord.config import RegistrationSettings, Settings
 from accord.domain.callers import Caller
 from accord.entrypoints.api import create_app
 from accord.entrypoints.api.logs import configure_structlog
@@ -96,6 +96,8 @@ def settings(
             secret_key=new_key_text(),
             idp="local",
             serve_worker=False,  # the API tests decide when operations move on
+            # Registration at once, as before e-mail verification (tests/security tests it).
+            registration=RegistrationSettings(verify_email=False),
         )
     finally:
         database.close()  # drops it

@@ -159,6 +159,7 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
     schema = (await client.get("/openapi.json")).json()
     expected = {
         ("post", "/api/auth/register"),
+        ("post", "/api/auth/register/verify"),
         ("post", "/api/admin/users"),
         ("post", "/api/admin/organizations/{org_id}/users"),
         ("get", "/api/admin/users"),

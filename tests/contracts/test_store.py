@@ -339,3 +339,17 @@ async def test_an_api_token_is_revoked_once_and_found_by_digest(store: Store) ->
         assert await tx.api_tokens.live("c" * 64) is None
         assert await tx.api_tokens.revoke(uuid4()) is False
         await tx.audit.record(AuditEvent(actor="t", action="api_token.revoked"))
+
+
+async def test_a_released_one_time_token_can_be_used_again(store: Store) -> None:
+    ada = await user(store)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with store.transaction() as tx:
+        await tx.one_time_tokens.insert(
+            digest="d" * 64, user_id=ada, purpose=TokenPurpose.PASSWORD_SETUP, expires_at=later
+        )
+        token = await tx.one_time_tokens.find_live("d" * 64)
+        assert await tx.one_time_tokens.consume(token.id) is True
+        await tx.one_time_tokens.release(token.id)
+        assert (await tx.one_time_tokens.find_live("d" * 64)).id == token.id
+        assert await tx.one_time_tokens.consume(token.id) is True

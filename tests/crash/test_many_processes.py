@@ -29,6 +29,7 @@ def env(settings) -> dict[str, str]:
         "ACCORD_WORKER_POLL_SECONDS": "0.2",
         # Six processes share the server's 100 connections (with the tests' own).
         "ACCORD_DATABASE_POOL_SIZE": "4",
+        "ACCORD_REGISTRATION__VERIFY_EMAIL": "false",  # registrations at once, as they were
     }
 
 

@@ -44,4 +44,5 @@ def cli_env(database_url: str, tmp_path) -> dict[str, str]:
         "ACCORD_DATABASE_URL": database_url,
         "ACCORD_DATA_DIR": str(tmp_path),
         "ACCORD_SECRET_KEY": new_key_text(),
+        "ACCORD_REGISTRATION__VERIFY_EMAIL": "false",  # `accord register` at once, as it was
     }

@@ -20,10 +20,11 @@ from accord.services import tokens, worker
 from accord.services.deprovisioning import deprovision_user
 from accord.services.provisioning import NewUser, create_user
 from accord.services.registration import Registration, register
+from accord.services.verification import request_registration
 from tests.drift import scenes
 from tests.drift.conftest import sql
 from tests.engine.conftest import PLATFORM, new_org
-from tests.guarantees import assert_guarantees, assert_secrets_released, assert_tenant_isolation
+from tests.guarantees import assert_guarantees, assert_tenant_isolation
 from tests.mailbox import SmtpServer
 
 TOO_SHORT = "short"  # the local IdP's password policy rejects it: the operation fails
@@ -288,13 +289,33 @@ async def test_g9_sealed_secrets_kept_by_a_failed_operation(scene: Scene) -> Non
     await violated(scene, "G9")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason='issue "Trust model": a registration keeps its password sealed after the IdP has it',
-)
-async def test_g9_finished_operations_release_their_secrets(scene: Scene) -> None:
-    await assert_secrets_released(scene.app)
+async def test_g9_a_finished_registration_keeps_its_password(scene: Scene) -> None:
+    sealed = scene.app.sealer.seal({"password": "correct horse 42"})
+    await sql(
+        scene.app,
+        "UPDATE operations SET sealed_secrets = :s WHERE kind = 'register' AND state = 'succeeded'",
+        s=sealed,
+    )
+    await violated(scene, "G9")
+
+
+async def test_g9_a_temporary_password_kept_with_no_key_to_replay(scene: Scene) -> None:
+    await sql(
+        scene.app,
+        "UPDATE operations SET idempotency_key = NULL WHERE idempotency_key = 'tom-key'",
+    )
+    await violated(scene, "G9")
+
+
+async def test_g9_a_plaintext_verification_link(scene: Scene) -> None:
+    await request_registration(scene.app, Registration("vera@example.com", "pass phrase", "Vera"))
+    await assert_guarantees(scene.app)  # waiting for its link: its password is sealed
+    await sql(
+        scene.app,
+        "ALTER TABLE email_verifications DROP CONSTRAINT ck_email_verifications_digest_sha256",
+    )
+    await sql(scene.app, "UPDATE email_verifications SET digest = 'the-token-itself'")
+    await violated(scene, "G9")
 
 
 # -- G10 tenants stay apart ----------------------------------------------------------------------

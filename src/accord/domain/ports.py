@@ -104,6 +104,15 @@ class VerifiesPasswords(Protocol):
         """The identity and whether the password is a temporary one; None if it is wrong."""
         ...
 
+    async def replace_temporary_password(
+        self, email: str, temporary: str, new_password: str
+    ) -> RemoteUser | None:
+        """Swap a temporary password for a chosen one in one atomic step: of concurrent callers
+        with the same temporary password exactly one succeeds. None if the temporary password
+        is wrong, expired or already replaced; ``RemoteRejected`` if the new one breaks the
+        password policy (the temporary one then still works)."""
+        ...
+
 
 class Sealer(Protocol):
     """Authenticated encryption and keyed digests with the server key (G9).

@@ -221,3 +221,26 @@ class ApiTokenRecord:
     organization_id: UUID | None
     created_at: datetime
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewVerification:
+    """A registration waiting for its e-mail to be proven: the chosen password sealed."""
+
+    id: UUID
+    email: str
+    request: dict[str, Any]  # the registration without its password
+    sealed_secrets: bytes = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class VerificationRecord:
+    """A pending registration as stored; its link's token exists only as a SHA-256 digest."""
+
+    id: UUID
+    email: str
+    request: dict[str, Any]
+    sealed_secrets: bytes = field(repr=False)
+    expires_at: datetime
+    created_at: datetime

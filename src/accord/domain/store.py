@@ -37,6 +37,7 @@ from accord.domain.records import (
     UserRecord,
     UserView,
 )
+from accord.domain.verification_store import Verifications
 
 Row = Mapping[str, Any]
 
@@ -267,6 +268,10 @@ class OneTimeTokens(Protocol):
         """Mark it used; False if it was used already (exactly one caller gets True)."""
         ...
 
+    async def release(self, token_id: int) -> None:
+        """Make a used token usable again: its effect failed before it happened."""
+        ...
+
     async def delete_for_user(self, user_id: UUID) -> None: ...
 
     async def expire(self) -> int:
@@ -325,6 +330,7 @@ class Transaction(Protocol):
     one_time_tokens: OneTimeTokens
     api_tokens: ApiTokens
     drift: DriftQueries
+    verifications: Verifications
 
     @property
     def connection(self) -> Any:

@@ -86,6 +86,12 @@ class Flow(ABC):
     async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
         """Inside the compensating transaction: remove what the claim reserved."""
 
+    def secrets_after_idp(self, secrets: dict[str, Any]) -> dict[str, Any]:
+        """The secrets still needed once the IdP has what it needs (G9): the rest are erased in
+        the recovery point's transaction. By default none: a password is held only until the
+        IdP has it."""
+        return {}
+
     def public_result(self, result: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
         """The stored result as returned to the caller (secrets added back, where any)."""
         return result

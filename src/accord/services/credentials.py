@@ -1,7 +1,9 @@
 """Credentials: set-password links, password setup, and (for the local IdP) sign-in.
 
 Links are single-use tokens stored as SHA-256 digests (G9); the token itself exists only in the
-mail. Setting the password goes through the IdP port, so it works with every provider.
+mail. A link (or a temporary password) is consumed atomically before its effect, so exactly one
+use succeeds, and setting a password revokes the user's other links. Setting the password goes
+through the IdP port, so it works with every provider.
 """
 
 from __future__ import annotations
@@ -59,18 +61,27 @@ async def request_password_setup(accord: Context, email: str) -> None:
 
 
 async def complete_password_setup(accord: Context, token: str, new_password: str) -> dict[str, Any]:
-    """Set the password that a link's owner chose; the link is then used up."""
+    """Set the password that a link's owner chose; the link is used up first (G9).
+
+    The link is consumed before the IdP call, so of concurrent uses exactly one reaches the IdP
+    and it is that caller's password that works. If the IdP refuses the password, or is down
+    before applying it, the link is given back to be used again.
+    """
     digest = secrets.digest(token or "")
     async with accord.store.transaction() as tx:
         found = await tx.one_time_tokens.find_live(digest)
         link = found and await tx.links.get(found.user_id, accord.idp.name)
-    if found is None or not link:
-        raise errors.TokenInvalid()
-    await _set_password(accord, link.remote_id, new_password)
-    async with accord.store.transaction() as tx:
-        if not await tx.one_time_tokens.consume(found.id):
+        if found is None or not link or not await tx.one_time_tokens.consume(found.id):
             raise errors.TokenInvalid()
-        return await _activate(tx, found.user_id, "user.password_set")
+    try:
+        await _set_password(accord, link.remote_id, new_password)
+    except (errors.PasswordRejected, errors.ProviderUnavailable) as failed:
+        if not isinstance(failed, errors.OutcomeUnknown):  # it may have been applied: keep used
+            async with accord.store.transaction() as tx:
+                await tx.one_time_tokens.release(found.id)
+        raise
+    async with accord.store.transaction() as tx:
+        return await _password_chosen(tx, found.user_id, "user.password_set")
 
 
 async def _set_password(accord: Context, remote_id: str, password: str) -> None:
@@ -78,6 +89,13 @@ async def _set_password(accord: Context, remote_id: str, password: str) -> None:
         await accord.idp.update(remote_id, password=password)
     except errors.RemoteRejected as exc:
         raise errors.PasswordRejected(exc.message) from None
+
+
+async def _password_chosen(tx: Transaction, user_id: UUID, action: str) -> dict[str, Any]:
+    """After a chosen password reached the IdP: every other set-password link of the user is
+    revoked (its temporary password was replaced at the IdP), and the user is active."""
+    await tx.one_time_tokens.delete_for_user(user_id)
+    return await _activate(tx, user_id, action)
 
 
 async def _activate(tx: Transaction, user_id: UUID, action: str) -> dict[str, Any]:
@@ -124,16 +142,21 @@ async def verify_password(accord: Context, email: str, password: str) -> dict[st
 async def replace_temporary_password(
     accord: Context, email: str, temporary_password: str, new_password: str
 ) -> dict[str, Any]:
-    """Swap a temporary password for one the person chose (local IdP)."""
+    """Swap a temporary password for one the person chose (local IdP), in one atomic step:
+    of concurrent swaps of one temporary password exactly one succeeds."""
     address = normalize_email(email)
-    verified = await _local(accord).verify_password(address, temporary_password or "")
-    if verified is None:
-        raise errors.InvalidCredentials()
     if new_password == temporary_password:
         raise errors.PasswordRejected("The new password must differ from the temporary one.")
-    await _set_password(accord, verified[0].remote_id, new_password)
+    try:
+        swapped = await _local(accord).replace_temporary_password(
+            address, temporary_password or "", new_password
+        )
+    except errors.RemoteRejected as exc:
+        raise errors.PasswordRejected(exc.message) from None
+    if swapped is None:
+        raise errors.InvalidCredentials()
     async with accord.store.transaction() as tx:
         user = await tx.users.by_email(address)
         if user is None:
             raise errors.InvalidCredentials()
-        return await _activate(tx, user.id, "user.temporary_password_replaced")
+        return await _password_chosen(tx, user.id, "user.temporary_password_replaced")

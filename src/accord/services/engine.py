@@ -16,6 +16,11 @@ requests enter through ``services/operations.py``)::
   its recovery point with a backoff (``next_attempt_at``) and releases the lease; the caller gets
   ``OperationPending`` (HTTP 202). A retry with the same key, or the worker, resumes it.
 - A crash is the same as a transient failure, once the lease (``lease_until``) expires.
+- Secrets (a registrant's password, a generated temporary password) are sealed in the
+  operation. Only those the flow's ``secrets_after_idp`` names outlive the recovery point after
+  the IdP call (G9: the rest are erased in its transaction); a compensation erases them all
+  when it begins, and at the end only an operation with an Idempotency-Key keeps them, for its
+  replays, until housekeeping forgets the key.
 - Each phase is idempotent: ensuring looks the user up before creating, and a conflict or an
   unknown outcome is resolved by looking up again; every transition is a compare-and-set on the
   recovery point, so two runners never both commit one phase.
@@ -85,6 +90,9 @@ async def _ensure(accord: Context, flow: Flow, step: Step) -> Step:
     changes = await flow.ensure_remote(accord, step)
     crashpoints.reach(accord.settings, CrashPoint.IDP_ANSWERED)
     changes["recovery_point"] = RecoveryPoint.IDP_ENSURED
+    kept = flow.secrets_after_idp(step.secrets)
+    if kept != step.secrets:  # G9: the IdP has the password now; erase it with this commit
+        changes["sealed_secrets"] = accord.sealer.seal(kept) if kept else None
     async with accord.store.transaction() as tx:
         op = await tx.operations.advance(step.op.id, RecoveryPoint.CLAIMED, **changes)
     if op is None:
@@ -112,6 +120,8 @@ async def _finalize(accord: Context, flow: Flow, step: Step) -> dict[str, Any]:
             result=result,
             lease_until=None,
             error=None,
+            # Kept secrets serve only a replay by key (until housekeeping forgets the key).
+            sealed_secrets=op.sealed_secrets if op.idempotency_key else None,
         )
         crashpoints.reach(accord.settings, CrashPoint.BEFORE_FINALIZE_COMMIT)
     crashpoints.reach(accord.settings, CrashPoint.AFTER_COMMIT)
@@ -125,6 +135,7 @@ async def _begin_compensation(accord: Context, step: Step, failure: errors.Accor
             (RecoveryPoint.CLAIMED, RecoveryPoint.IDP_ENSURED),
             recovery_point=RecoveryPoint.COMPENSATING,
             error=failure.as_dict(),
+            sealed_secrets=None,  # undoing needs no secret (G9)
         )
     if op is None:
         raise errors.OperationInProgress(in_progress_message(step.op))

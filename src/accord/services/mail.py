@@ -1,9 +1,10 @@
 """Delivering the outbox: each queued message becomes one mail, sent after its change committed
 (G8), at least once, deduplicated by its key (one outbox row per key).
 
-Set-password links are minted here, at send time, so no link ever rests in the database in a
-form that could be read back (only its digest is stored). A message that is sent twice (a crash
-between sending and recording it) carries two links; both work until they expire.
+Set-password links (and e-mail verification links, services/verification.py) are minted here,
+at send time, so no link ever rests in the database in a form that could be read back (only its
+digest is stored). A set-password message that is sent twice (a crash between sending and
+recording it) carries two links; both work until they expire (or until one of them is used).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from uuid import UUID
 
 from accord.domain.ports import Mailer
 from accord.domain.records import OutboxMessage
-from accord.services import crashpoints
+from accord.services import crashpoints, verification
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
 from accord.services.credentials import issue_password_setup, setup_link
@@ -53,6 +54,19 @@ def compose(kind: str, payload: dict[str, Any], link: str, expires_at: datetime)
     return subject, body
 
 
+async def _compose(accord: Context, message: OutboxMessage) -> tuple[str, str] | None:
+    """The message's subject and text, its link minted now; None if nobody is left to mail."""
+    if message.kind in verification.MAIL_KINDS:
+        return await verification.compose_mail(accord, message)
+    user_id = UUID(message.payload["user_id"])
+    async with accord.store.transaction() as tx:
+        user = await tx.users.get(user_id)
+    if user is None or not user.is_live:
+        return None
+    token, expires_at = await issue_password_setup(accord, user_id)
+    return compose(message.kind, message.payload, setup_link(accord, token), expires_at)
+
+
 async def deliver_outbox(accord: Context, mailer: Mailer, *, limit: int = 20) -> Delivery:
     """Send the messages that are due; a failed one is retried later with backoff."""
     delivery = Delivery()
@@ -66,16 +80,13 @@ async def deliver_outbox(accord: Context, mailer: Mailer, *, limit: int = 20) ->
 async def _deliver(
     accord: Context, mailer: Mailer, message: OutboxMessage, delivery: Delivery
 ) -> None:
-    user_id = UUID(message.payload["user_id"])
-    async with accord.store.transaction() as tx:
-        user = await tx.users.get(user_id)
-    if user is None or not user.is_live:
+    composed = await _compose(accord, message)
+    if composed is None:
         async with accord.store.transaction() as tx:  # nobody left to mail: done with it
             await tx.outbox.mark_sent(message.id)
         delivery.skipped += 1
         return
-    token, expires_at = await issue_password_setup(accord, user_id)
-    subject, body = compose(message.kind, message.payload, setup_link(accord, token), expires_at)
+    subject, body = composed
     try:
         await mailer.send(message.recipient, subject, body)
         crashpoints.reach(accord.settings, CrashPoint.MAIL_SENT)

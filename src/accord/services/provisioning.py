@@ -167,6 +167,10 @@ class CreateUser(Flow):
     async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
         await release_row(tx, step)
 
+    def secrets_after_idp(self, secrets: dict[str, Any]) -> dict[str, Any]:
+        # A replay with the key returns the temporary password again (services/engine.py).
+        return {k: v for k, v in secrets.items() if k == "temporary_password"}
+
     def public_result(self, result: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
         return {**result, "temporary_password": secrets.get("temporary_password")}
 

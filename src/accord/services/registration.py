@@ -3,6 +3,10 @@
 Only this module creates personal organizations, in the finalize transaction, and the partial
 unique index ``uq_organizations_personal_owner`` makes a second one impossible whatever the
 entry point (web, IDE, API) or the number of retries.
+
+With ``registration.verify_email`` (the default) a public registration reaches ``register``
+only through the link mailed to its address (services/verification.py), whose use is consumed
+by the claim; an operator may vouch for the address instead (``accord register --verified``).
 """
 
 from __future__ import annotations
@@ -53,17 +57,8 @@ class Registration:
     source: RegistrationSource = RegistrationSource.WEB
 
 
-async def register(
-    accord: Context,
-    request: Registration,
-    *,
-    caller: Caller | None = None,
-    idempotency_key: str | None = None,
-) -> dict[str, Any]:
-    """Register a person.
-
-    Returns ``{"operation_id", "user", "organization", "reused_identity"}``.
-    """
+def registration_body(request: Registration) -> dict[str, Any]:
+    """The registration checked and normalized, without its password (which is checked too)."""
     if not request.password or len(request.password) > MAX_PASSWORD_LENGTH:
         raise errors.PasswordRejected("A password of at most 1024 characters is required.")
     org_name = " ".join((request.organization_name or "").split()) or None
@@ -71,12 +66,30 @@ async def register(
         raise errors.InvalidInput(
             f"The organization name is longer than {MAX_ORG_NAME_LENGTH} characters."
         )
-    body = {
+    return {
         "email": normalize_email(request.email),
         "full_name": clean_name(request.full_name),
         "organization_name": org_name,
         "source": RegistrationSource(request.source).value,
     }
+
+
+async def register(
+    accord: Context,
+    request: Registration,
+    *,
+    caller: Caller | None = None,
+    idempotency_key: str | None = None,
+    verification_id: UUID | None = None,
+) -> dict[str, Any]:
+    """Register a person at once (the e-mail proven by ``verification_id``'s link, or vouched
+    for by the caller).
+
+    Returns ``{"operation_id", "user", "organization", "reused_identity"}``.
+    """
+    body = registration_body(request)
+    if verification_id is not None:
+        body["verification_id"] = str(verification_id)
     caller = (caller or Caller.public()).acting_as(body["email"])
     return await operations.execute(
         accord,
@@ -92,6 +105,11 @@ class Register(Flow):
     kind = OperationKind.REGISTER
 
     async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
+        verification = step.op.request.get("verification_id")
+        # The link is used up by the claim that makes its account, in the claim's transaction:
+        # of concurrent uses exactly one claims, and a refused claim leaves the link usable.
+        if verification and not await tx.verifications.consume(UUID(verification)):
+            raise errors.TokenInvalid()
         try:
             user_id = await claim_row(tx, step, step.op.request)
         except errors.EmailAlreadyExists:

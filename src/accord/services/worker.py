@@ -31,6 +31,7 @@ class Pass:
     postponed: int = 0
     mail: Delivery = field(default_factory=Delivery)
     expired_tokens: int = 0
+    expired_verifications: int = 0
     forgotten_keys: int = 0
 
     @property
@@ -62,11 +63,13 @@ async def _drive(accord: Context, op: OperationRecord) -> str:
 
 
 async def housekeeping(accord: Context, result: Pass) -> None:
-    """Expire one-time tokens and idempotency keys past their lifetime (one worker at a time)."""
+    """Expire one-time tokens, verification links (their sealed passwords with them) and
+    idempotency keys past their lifetime (one worker at a time)."""
     async with accord.store.transaction() as tx:
         if not await tx.try_singleton_lock(HOUSEKEEPING_LOCK_KEY):
             return
         result.expired_tokens = await tx.one_time_tokens.expire()
+        result.expired_verifications = await tx.verifications.expire()
         result.forgotten_keys = await tx.operations.forget_idempotency(
             accord.settings.idempotency_ttl_hours
         )

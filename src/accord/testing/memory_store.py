@@ -28,6 +28,7 @@ from accord.testing.memory_people import (
     MemoryUsers,
 )
 from accord.testing.memory_tables import Tables
+from accord.testing.memory_verifications import MemoryVerifications
 from accord.testing.memory_work import (
     MemoryApiTokens,
     MemoryAudit,
@@ -52,6 +53,7 @@ class MemoryTransaction:
         self.one_time_tokens = MemoryOneTimeTokens(tables, clock, ids)
         self.api_tokens = MemoryApiTokens(tables, clock, ids)
         self.drift = MemoryDriftQueries(tables, clock, ids)
+        self.verifications = MemoryVerifications(tables, clock, ids)
 
     @property
     def connection(self) -> None:

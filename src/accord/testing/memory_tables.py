@@ -18,6 +18,7 @@ from accord.domain.records import (
     OrganizationRecord,
     OutboxMessage,
     UserRecord,
+    VerificationRecord,
 )
 
 PLACEHOLDER_NAME = "(held by reconcile)"
@@ -37,6 +38,8 @@ class Tables:
     outbox_due: dict[int, datetime] = field(default_factory=dict)
     tokens: dict[int, OneTimeTokenRecord] = field(default_factory=dict)
     api_tokens: dict[UUID, tuple[str, ApiTokenRecord]] = field(default_factory=dict)
+    # id → (the link's digest, once mailed; the pending registration)
+    verifications: dict[UUID, tuple[str | None, VerificationRecord]] = field(default_factory=dict)
 
 
 class Repository:

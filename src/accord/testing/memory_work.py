@@ -232,6 +232,10 @@ class MemoryOneTimeTokens(Repository):
         self.t.tokens[token_id] = replace(token, used_at=self.now())
         return True
 
+    async def release(self, token_id: int) -> None:
+        if token_id in self.t.tokens:
+            self.t.tokens[token_id] = replace(self.t.tokens[token_id], used_at=None)
+
     async def delete_for_user(self, user_id: UUID) -> None:
         for key in [k for k, t in self.t.tokens.items() if t.user_id == user_id]:
             del self.t.tokens[key]

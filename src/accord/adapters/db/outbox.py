@@ -120,6 +120,11 @@ class PgOneTimeTokens:
         )
         return used.rowcount == 1
 
+    async def release(self, token_id: int) -> None:
+        await self._conn.execute(
+            update(one_time_tokens).where(one_time_tokens.c.id == token_id).values(used_at=None)
+        )
+
     async def delete_for_user(self, user_id: UUID) -> None:
         await self._conn.execute(
             delete(one_time_tokens).where(one_time_tokens.c.user_id == user_id)

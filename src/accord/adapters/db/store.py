@@ -17,6 +17,7 @@ from accord.adapters.db.organizations import PgMemberships, PgOrganizations
 from accord.adapters.db.outbox import PgOneTimeTokens, PgOutbox
 from accord.adapters.db.tokens import PgApiTokens, PgAuditLog
 from accord.adapters.db.users import PgLinks, PgUsers
+from accord.adapters.db.verifications import PgVerifications
 
 
 class PgTransaction:
@@ -34,6 +35,7 @@ class PgTransaction:
         self.one_time_tokens = PgOneTimeTokens(conn)
         self.api_tokens = PgApiTokens(conn)
         self.drift = PgDriftQueries(conn)
+        self.verifications = PgVerifications(conn)
 
     @property
     def connection(self) -> AsyncConnection:

@@ -247,6 +247,23 @@ one_time_tokens = Table(
     CheckConstraint(_one_of("purpose", model.TokenPurpose), name="purpose"),
 )
 
+# Registrations waiting for their e-mail to be proven (services/verification.py).
+email_verifications = Table(
+    "email_verifications",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("request", JSONB, nullable=False),  # the registration without its password
+    Column("sealed_secrets", LargeBinary, nullable=False),  # the chosen password, sealed (G9)
+    # SHA-256 of the mailed link's token, set when the mail is sent; the token is only mailed.
+    Column("digest", Text, nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("digest"),
+    CheckConstraint("digest ~ '^[0-9a-f]{64}$'", name="digest_sha256"),
+    Index(None, "email"),
+)
+
 api_tokens = Table(
     "api_tokens",
     metadata,

@@ -195,6 +195,54 @@ class LocalProvider:
             return None
         return _remote(row), row.is_temporary
 
+    async def replace_temporary_password(
+        self, email: str, temporary: str, new_password: str
+    ) -> RemoteUser | None:
+        """Swap the temporary password for a chosen one: a compare-and-set on the stored hash,
+        so of concurrent swaps exactly one finds the temporary password still there."""
+        found = await self._temporary(email, temporary)
+        if found is None:
+            return None
+        identity, seen = found
+        check_password_policy(new_password)
+        new_hash = await _hash(new_password)  # before the transaction, not inside it
+        async with self._db.transaction() as conn:
+            swapped = (
+                await conn.execute(
+                    update(local_credentials)
+                    .where(
+                        local_credentials.c.identity_id == identity.remote_id,
+                        local_credentials.c.secret_hash == seen,
+                        local_credentials.c.is_temporary,
+                        local_credentials.c.expires_at > func.now(),
+                    )
+                    .values(
+                        secret_hash=new_hash,
+                        is_temporary=False,
+                        expires_at=None,
+                        updated_at=func.now(),
+                    )
+                    .returning(local_credentials.c.identity_id)
+                )
+            ).first()
+        return identity if swapped else None
+
+    async def _temporary(self, email: str, password: str) -> tuple[RemoteUser, str] | None:
+        """The identity and stored hash of ``email``'s live temporary password ``password``."""
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(local_identities, local_credentials)
+                    .join(local_credentials)
+                    .where(local_identities.c.email == email, local_credentials.c.is_temporary)
+                )
+            ).first()
+        if row is None or row.expires_at is None or row.expires_at <= datetime.now(UTC):
+            return None
+        if not await asyncio.to_thread(_matches, row.secret_hash, password):
+            return None
+        return _remote(row), row.secret_hash
+
     async def _store_secret(self, conn, remote_id: str, secret_hash: str, expires_at) -> None:
         values = {
             "secret_hash": secret_hash,

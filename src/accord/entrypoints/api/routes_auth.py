@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from accord.domain.model import OperationKind
 from accord.entrypoints.api.problems import DATABASE, OPERATION, PENDING_RESPONSE, documented
@@ -16,12 +17,15 @@ from accord.entrypoints.api.schemas import (
     NewRegistration,
     PasswordSetup,
     PasswordSetupRequest,
+    PendingOperation,
     Registered,
+    RegistrationVerification,
     TemporaryPasswordReplacement,
     User,
+    VerificationSent,
 )
 from accord.entrypoints.api.security import AccordDep, IdempotencyKey
-from accord.services import credentials, registration, tokens
+from accord.services import credentials, registration, tokens, verification
 
 router = APIRouter(tags=["registration and sign-in"])
 
@@ -32,12 +36,26 @@ NOT_REPLAYED = (
 )
 
 
+REGISTRATION_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {
+        **PENDING_RESPONSE[202],
+        "model": VerificationSent | PendingOperation,
+        "description": (
+            '`{"status": "verification_sent"}` (with `registration.verify_email`, the '
+            "default): the same answer whether or not the address has an account. A new "
+            "address gets a verification link; the owner of a taken one is told that someone "
+            "tried to register. With `false`: " + PENDING_RESPONSE[202]["description"]
+        ),
+    }
+}
+
+
 @router.post(
     "/api/auth/register",
     status_code=201,
     response_model=Registered,
     responses={
-        **PENDING_RESPONSE,
+        **REGISTRATION_ACCEPTED,
         **documented(
             "invalid_input",
             "email_invalid",
@@ -49,15 +67,20 @@ NOT_REPLAYED = (
     },
     summary="Register: one user and exactly one organization of their own",
     description=(
-        "Public: the web and IDE registration pages post here. However often it is retried, "
-        "a registration yields one user and one organization. Send an `Idempotency-Key` (a "
-        "UUID: public keys share one scope) so that a retry replays the answer."
+        "Public: the web and IDE registration pages post here. With "
+        "`ACCORD_REGISTRATION__VERIFY_EMAIL` (default `true`) it answers 202 "
+        "`verification_sent` for every address and the account exists once the mailed link "
+        "is used (`POST /api/auth/register/verify`); a repetition mails another link (the "
+        "first one used makes the account). With `false` it registers at once (201; "
+        "409 `email_exists` for a taken address): however often it is retried, a registration "
+        "yields one user and one organization. Send an `Idempotency-Key` (a UUID: public keys "
+        "share one scope) so that a retry replays the answer."
     ),
 )
 async def register(
     request: Request, body: NewRegistration, accord: AccordDep, key: IdempotencyKey
-) -> dict[str, Any]:
-    """Register a person."""
+) -> Any:
+    """Register a person, or mail the link that will."""
     new = registration.Registration(
         email=body.email,
         password=body.password,
@@ -65,10 +88,47 @@ async def register(
         organization_name=body.organization_name,
         source=body.source,
     )
+    if accord.settings.registration.verify_email:
+        await verification.request_registration(accord, new)
+        return JSONResponse({"status": "verification_sent"}, status_code=202)
     return await run_operation(
         request,
         OperationKind.REGISTER,
         lambda: registration.register(accord, new, idempotency_key=key),
+    )
+
+
+@router.post(
+    "/api/auth/register/verify",
+    status_code=201,
+    response_model=Registered,
+    responses={
+        **PENDING_RESPONSE,
+        **documented(
+            "invalid_input",
+            "token_invalid",
+            "password_rejected",
+            "email_exists",
+            *OPERATION,
+            *DATABASE,
+        ),
+    },
+    summary="Use an e-mail verification link: the account and its one organization",
+    description=(
+        "Public: the page that a verification link opens posts its token here. The link is "
+        "single-use: of any number of uses, concurrent ones included, exactly one makes the "
+        "account (201); the others answer 400 `token_invalid`, as does an expired link."
+        + NOT_REPLAYED
+    ),
+)
+async def verify_registration(
+    request: Request, body: RegistrationVerification, accord: AccordDep, key: IdempotencyKey
+) -> dict[str, Any]:
+    """Make the account that a verification link stands for."""
+    return await run_operation(
+        request,
+        OperationKind.REGISTER,
+        lambda: verification.verify_registration(accord, body.token),
     )
 
 

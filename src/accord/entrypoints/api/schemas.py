@@ -91,6 +91,12 @@ class NewRegistration(StrictBody):
     source: RegistrationSource = RegistrationSource.WEB
 
 
+class RegistrationVerification(StrictBody):
+    """The token from an e-mail verification link."""
+
+    token: SetupToken
+
+
 class NewOrganization(StrictBody):
     """A team organization; its slug derives from ``name`` and must be unique."""
 
@@ -196,6 +202,12 @@ class Registered(BaseModel):
     user: User
     organization: Organization
     reused_identity: bool
+
+
+class VerificationSent(BaseModel):
+    """202: the same answer for a new and for a taken address (it tells nobody which)."""
+
+    status: Literal["verification_sent"]
 
 
 class Deprovisioned(BaseModel):

@@ -168,20 +168,41 @@ def register(
     name: FullName,
     org_name: Annotated[str | None, typer.Option("--org-name", help="Organization name.")] = None,
     source: Annotated[RegistrationSource, typer.Option("--source")] = RegistrationSource.API,
+    verified: Annotated[
+        bool,
+        typer.Option(
+            "--verified",
+            help="You vouch for the address: register at once, mailing no verification link.",
+        ),
+    ] = False,
     idempotency_key: IdempotencyKey = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Register a person with exactly one organization of their own."""
-    from accord.services import registration
+    """Register a person with exactly one organization of their own.
+
+    With ACCORD_REGISTRATION__VERIFY_EMAIL (the default) and no --verified, the person gets a
+    verification link by mail and the account exists once they use it.
+    """
+    from accord.services import registration, verification
 
     request = registration.Registration(
         email=email, password=password, full_name=name, organization_name=org_name, source=source
     )
-    result = run_with_accord(
-        lambda a: registration.register(a, request, idempotency_key=idempotency_key)
-    )
+
+    async def work(accord: Accord) -> dict[str, Any]:
+        if accord.settings.registration.verify_email and not verified:
+            await verification.request_registration(accord, request)
+            return {"status": "verification_sent"}
+        return await registration.register(accord, request, idempotency_key=idempotency_key)
+
+    result = run_with_accord(work)
     if as_json:
         print_json(result)
+    elif "status" in result:
+        out().print(
+            f"a verification link is on its way to {email} (if the address already has an "
+            "account, its owner is told instead); use --verified to vouch for it yourself"
+        )
     else:
         org = result["organization"]
         out().print(f"registered {result['user']['email']} with organization {org['slug']}")
