@@ -14,13 +14,16 @@ from accord.domain.slugs import FALLBACK_SLUG, MAX_SLUG_LENGTH, slug_candidates,
         ("ÅNGSTRÖM  Labs", "angstrom-labs"),
         ("R&D / Ops", "r-d-ops"),
         ("2024 Team", "2024-team"),
+        ("日本語", "ri-ben-yu"),
+        ("Москва", "moskva"),
+        ("\uff46\uff55\uff4c\uff4c \uff57\uff49\uff44\uff54\uff48", "full-width"),
     ],
 )
 def test_slugify(text: str, expected: str) -> None:
     assert slugify(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "   ", "!!!", "日本語", "---"])
+@pytest.mark.parametrize("text", ["", "   ", "!!!", "\u200b", "---"])
 def test_nothing_left_gives_the_fallback(text: str) -> None:
     assert slugify(text) == FALLBACK_SLUG
 

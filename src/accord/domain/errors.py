@@ -44,6 +44,19 @@ class EmailInvalid(InvalidInput):
     code = "email_invalid"
 
 
+class EmailConfusable(EmailInvalid):
+    """The e-mail address mixes scripts with look-alike letters; type it in one script."""
+
+    code = "email_confusable"
+
+
+class InvalidActingUser(InvalidInput):
+    """The X-Acting-User must be 1 to 200 printable characters, without control or bidi
+    characters."""
+
+    code = "invalid_acting_user"
+
+
 class PasswordRejected(InvalidInput):
     """The password does not meet the password policy."""
 
@@ -265,6 +278,8 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     AccordError,
     InvalidInput,
     EmailInvalid,
+    EmailConfusable,
+    InvalidActingUser,
     PasswordRejected,
     ConfigurationError,
     EmailAlreadyExists,

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterator
+
+from slugify import slugify as _transliterate
+
+from accord.domain.errors import InvalidInput
 
 MAX_SLUG_LENGTH = 48
 FALLBACK_SLUG = "org"
 
-_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+# Format (Cf: zero-width spaces and joiners, bidi controls), control, and separator characters
+# show nothing on their own: a name made only of them reads as empty.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
 
 
 def slugify(text: str, *, max_length: int = MAX_SLUG_LENGTH) -> str:
     """Lower-case ASCII words of ``text`` joined by '-', at most ``max_length`` characters.
 
-    Accents are folded ("Zoë" → "zoe"); anything else that is not a letter or digit separates
-    words. Text with nothing left (punctuation only, or a script without an ASCII folding)
-    gives ``FALLBACK_SLUG``, so the result is never empty.
+    Any script is transliterated by python-slugify ("Zoë" → "zoe", "東京" → "dong-jing",
+    "Москва" → "moskva"); anything else that is not a letter or digit separates words. Text
+    with nothing left (punctuation only) gives ``FALLBACK_SLUG``, so the result is never empty.
     """
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = _NOT_ALNUM.sub("-", folded.lower()).strip("-")
-    slug = slug[:max_length].rstrip("-")
-    return slug or FALLBACK_SLUG
+    slug = _transliterate(unicodedata.normalize("NFKC", text), max_length=max_length)
+    return slug.rstrip("-") or FALLBACK_SLUG
+
+
+def require_visible_name(name: str, what: str = "The organization name") -> None:
+    """InvalidInput if ``name`` has no visible character (only spaces, zero-width or controls)."""
+    if not any(unicodedata.category(ch) not in _INVISIBLE_CATEGORIES for ch in name):
+        raise InvalidInput(
+            f"{what} has no visible character (only spaces, zero-width or control "
+            "characters); use letters or digits in any script."
+        )
 
 
 def slug_candidates(base: str, *, max_length: int = MAX_SLUG_LENGTH) -> Iterator[str]:

@@ -9,8 +9,9 @@ from uuid import uuid4
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.model import OrganizationKind, OrganizationStatus
-from accord.domain.records import AuditEvent, NewOrganizationRecord
-from accord.domain.slugs import slugify
+from accord.domain.records import AuditEvent, NewOrganizationRecord, OrganizationRecord
+from accord.domain.slugs import require_visible_name, slug_candidates, slugify
+from accord.domain.store import Transaction
 from accord.services.context import Context
 from accord.services.views import organization_json
 
@@ -30,15 +31,32 @@ class NewOrganization:
 async def create_organization(
     accord: Context, request: NewOrganization, *, caller: Caller
 ) -> dict[str, Any]:
-    """Create a team organization; its slug comes from the name (OrganizationExists if taken)."""
+    """Create a team organization; its slug comes from the name, suffixed ("-2", …) if taken."""
     caller.require_platform()
     name = " ".join((request.name or "").split())
     if not name or len(name) > 100:
         raise errors.InvalidInput("The organization name must be 1 to 100 characters.")
+    require_visible_name(name)
     if not 1 <= request.max_users <= MAX_MAX_USERS:
         raise errors.InvalidInput(f"max_users must be between 1 and {MAX_MAX_USERS}.")
-    slug = slugify(name)
     async with accord.store.transaction() as tx:
+        org = await _insert_with_free_slug(tx, request, name)
+        await tx.audit.record(
+            AuditEvent(
+                actor=caller.actor,
+                action="organization.created",
+                organization_id=org.id,
+                data={"slug": org.slug, "kind": "team", "max_users": request.max_users},
+            )
+        )
+    return organization_json(org, members=0)
+
+
+async def _insert_with_free_slug(
+    tx: Transaction, request: NewOrganization, name: str
+) -> OrganizationRecord:
+    """Insert under the name's slug, or the next free suffix: the unique index settles races."""
+    for slug in slug_candidates(slugify(name)):
         org = await tx.organizations.insert(
             NewOrganizationRecord(
                 id=uuid4(),
@@ -51,16 +69,6 @@ async def create_organization(
                 settings=request.settings,
             )
         )
-        if org is None:
-            raise errors.OrganizationExists(
-                f"An organization with the slug {slug!r} already exists; choose another name."
-            )
-        await tx.audit.record(
-            AuditEvent(
-                actor=caller.actor,
-                action="organization.created",
-                organization_id=org.id,
-                data={"slug": slug, "kind": "team", "max_users": request.max_users},
-            )
-        )
-    return organization_json(org, members=0)
+        if org is not None:
+            return org
+    raise AssertionError("unreachable: slug candidates are endless")

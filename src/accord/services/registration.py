@@ -26,7 +26,7 @@ from accord.domain.model import (
     UserStatus,
 )
 from accord.domain.records import AuditEvent, NewOrganizationRecord, OrganizationRecord
-from accord.domain.slugs import slug_candidates, slugify
+from accord.domain.slugs import require_visible_name, slug_candidates, slugify
 from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
 from accord.services.context import Context, Flow, Step
@@ -62,6 +62,8 @@ def registration_body(request: Registration) -> dict[str, Any]:
     if not request.password or len(request.password) > MAX_PASSWORD_LENGTH:
         raise errors.PasswordRejected("A password of at most 1024 characters is required.")
     org_name = " ".join((request.organization_name or "").split()) or None
+    if org_name:
+        require_visible_name(org_name)
     if org_name and len(org_name) > MAX_ORG_NAME_LENGTH:
         raise errors.InvalidInput(
             f"The organization name is longer than {MAX_ORG_NAME_LENGTH} characters."

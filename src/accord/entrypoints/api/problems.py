@@ -35,6 +35,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "idempotency_key_reused": 422,
     "idp_rejected": 422,
     "token_invalid": 400,
+    "email_confusable": 400,
+    "invalid_acting_user": 400,
     "unauthenticated": 401,
     "invalid_credentials": 401,
     "forbidden": 403,
@@ -212,7 +214,7 @@ def install(app: FastAPI) -> None:
 
 EVERY_ROUTE = ("payload_too_large", "internal_error")
 WITH_BODY = ("invalid_input",)
-AUTHENTICATED = ("unauthenticated", "forbidden", "invalid_input")  # invalid X-Acting-User: 422
+AUTHENTICATED = ("unauthenticated", "forbidden", "invalid_acting_user")
 DATABASE = ("database_unavailable",)
 OPERATION = (
     "idempotency_key_reused",
