@@ -22,6 +22,7 @@ from accord.domain.model import (
     TokenScope,
     UserStatus,
 )
+from accord.domain.principals import Principal
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,11 @@ class NewOperation:
 
 @dataclass(frozen=True)
 class AuditEvent:
-    """One entry of the append-only audit trail."""
+    """One entry of the append-only audit trail.
+
+    ``actor`` is the principal's label; ``principal`` the authenticated party itself (accord,
+    named by ``actor``, when not given); ``claimed_actor`` whom the caller said it acted for.
+    """
 
     actor: str
     action: str
@@ -184,6 +189,41 @@ class AuditEvent:
     organization_id: UUID | None = None
     operation_id: UUID | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    principal: Principal | None = None
+    claimed_actor: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.principal is None:  # an internal event: accord (CLI, worker, repair) acted
+            object.__setattr__(self, "principal", Principal.system(self.actor))
+
+    @property
+    def by(self) -> Principal:
+        """The principal (always set after construction)."""
+        assert self.principal is not None
+        return self.principal
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """A stored audit event: its id and time, then the event."""
+
+    id: int
+    at: datetime
+    event: AuditEvent
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of the audit trail; ``None`` matches anything. ``after`` is the (at, id) of the
+    last entry of the previous page: entries come in (at, id) order."""
+
+    organization_id: UUID | None = None
+    user_id: UUID | None = None  # the subject, or the signed-in user who acted
+    action: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    after: tuple[datetime, int] | None = None
+    limit: int = 50
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ from typing_extensions import Unpack
 from accord.domain.model import RecoveryPoint, Role, TokenPurpose, TokenScope, UserStatus
 from accord.domain.records import (
     ApiTokenRecord,
+    AuditEntry,
     AuditEvent,
+    AuditQuery,
     LinkRecord,
     MemberRecord,
     NewOperation,
@@ -234,6 +236,11 @@ class Operations(Protocol):
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
+
+    async def query(self, query: AuditQuery) -> list[AuditEntry]:
+        """Up to ``query.limit`` entries matching every filter, in (at, id) order, after
+        ``query.after``. Never raises for filters that match nothing."""
+        ...
 
 
 class Outbox(Protocol):

@@ -16,6 +16,7 @@ from accord.domain import errors, secrets
 from accord.domain.emails import normalize_email
 from accord.domain.model import TokenPurpose, UserStatus
 from accord.domain.ports import VerifiesPasswords
+from accord.domain.principals import Principal
 from accord.domain.records import AuditEvent
 from accord.domain.store import Transaction
 from accord.services.context import Context
@@ -105,9 +106,15 @@ async def _activate(tx: Transaction, user_id: UUID, action: str) -> dict[str, An
         raise errors.TokenInvalid()
     status = UserStatus.ACTIVE if user.status == UserStatus.PENDING else user.status
     await tx.users.update(user_id, status=status, require_password_change=False)
+    # The link or the temporary password proved the person: they are the principal.
+    by = Principal.user(user_id)
     await tx.audit.record(
         AuditEvent(
-            actor=user.email, action=action, subject_user_id=user_id, subject_email=user.email
+            actor=by.label,
+            principal=by,
+            action=action,
+            subject_user_id=user_id,
+            subject_email=user.email,
         )
     )
     view = await tx.users.view(user_id)

@@ -12,6 +12,7 @@ from uuid import UUID
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.model import OperationKind, UserStatus
+from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent
 from accord.domain.store import OperationChanges, Transaction
 from accord.services import crashpoints, operations
@@ -85,7 +86,7 @@ class Deprovision(Flow):
         already = op.flow_state["previous_status"] == UserStatus.DISABLED
         await tx.audit.record(
             AuditEvent(
-                actor=op.request["actor"],
+                **audit_by(op.request),
                 action="user.deprovision_repeated" if already else "user.deprovisioned",
                 subject_user_id=op.user_id,
                 subject_email=op.flow_state["email"],

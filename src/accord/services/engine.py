@@ -34,6 +34,7 @@ from typing import Any
 
 from accord.domain import errors
 from accord.domain.model import OperationState, RecoveryPoint
+from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent, OperationRecord
 from accord.domain.store import OperationChanges
 from accord.services import crashpoints
@@ -163,7 +164,7 @@ async def _compensate(accord: Context, flow: Flow, step: Step) -> dict[str, Any]
         if op is not None:
             await tx.audit.record(
                 AuditEvent(
-                    actor=step.op.request.get("actor", "accord"),
+                    **audit_by(step.op.request),
                     action=f"{step.op.kind}.compensated",
                     operation_id=op.id,
                     subject_user_id=op.user_id,

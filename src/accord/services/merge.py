@@ -121,7 +121,7 @@ async def _carry_out(
     summary = plan["summary"]
     await tx.audit.record(
         AuditEvent(
-            actor=caller.actor,
+            **caller.audit_fields(),
             action="organization.merged",
             organization_id=dst.id,
             data={k: summary[k] for k in summary if k not in ("target", "max_users")},

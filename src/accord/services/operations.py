@@ -26,6 +26,7 @@ from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.idempotency import check_idempotency_key
 from accord.domain.model import OperationKind, OperationState, RecoveryPoint
+from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent, NewOperation, OperationRecord
 from accord.services import crashpoints
 from accord.services.context import Context, Step
@@ -87,7 +88,7 @@ def _new_operation(
         caller=caller.key,
         idempotency_key=key,
         request_digest=digest,
-        request={**request, "actor": caller.actor},
+        request={**request, **caller.operation_fields()},
         sealed_secrets=accord.sealer.seal(secrets) if secrets else None,
         state=OperationState.OPEN,
         recovery_point=RecoveryPoint.CLAIMED,
@@ -107,7 +108,7 @@ async def _claim(
             assert advanced is not None
             await tx.audit.record(
                 AuditEvent(
-                    actor=caller.actor,
+                    **caller.audit_fields(),
                     action=f"{new.kind}.started",
                     operation_id=op.id,
                     subject_user_id=advanced.user_id,
@@ -139,7 +140,7 @@ async def _record_refusal(accord: Context, new: NewOperation, refusal: errors.Ac
             await tx.operations.insert(failed)
             await tx.audit.record(
                 AuditEvent(
-                    actor=new.request["actor"],
+                    **audit_by(new.request),
                     action=f"{new.kind}.refused",
                     operation_id=new.id,
                     subject_email=new.request.get("email"),

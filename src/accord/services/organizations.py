@@ -43,7 +43,7 @@ async def create_organization(
         org = await _insert_with_free_slug(tx, request, name)
         await tx.audit.record(
             AuditEvent(
-                actor=caller.actor,
+                **caller.audit_fields(),
                 action="organization.created",
                 organization_id=org.id,
                 data={"slug": org.slug, "kind": "team", "max_users": request.max_users},

@@ -19,6 +19,7 @@ from accord.domain import errors, secrets
 from accord.domain.callers import Caller
 from accord.domain.emails import normalize_email
 from accord.domain.model import CredentialMode, OperationKind, Role, UserStatus
+from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent, OperationRecord
 from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
@@ -258,11 +259,11 @@ async def run_hooks(tx: Transaction, accord: Context, op: OperationRecord, org_i
 async def audit_creation(
     tx: Transaction, op: OperationRecord, org_id: UUID, *, reused: bool
 ) -> None:
-    actor, email = op.request["actor"], op.request["email"]
+    by, email = audit_by(op.request), op.request["email"]
     if reused:
         await tx.audit.record(
             AuditEvent(
-                actor=actor,
+                **by,
                 action="user.identity_adopted",
                 subject_user_id=op.user_id,
                 subject_email=email,
@@ -273,7 +274,7 @@ async def audit_creation(
         )
     await tx.audit.record(
         AuditEvent(
-            actor=actor,
+            **by,
             action=f"user.{'registered' if op.kind == OperationKind.REGISTER else 'created'}",
             subject_user_id=op.user_id,
             subject_email=email,

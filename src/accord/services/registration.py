@@ -25,6 +25,7 @@ from accord.domain.model import (
     Role,
     UserStatus,
 )
+from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent, NewOrganizationRecord, OrganizationRecord
 from accord.domain.slugs import require_visible_name, slug_candidates, slugify
 from accord.domain.store import OperationChanges, Transaction
@@ -92,11 +93,10 @@ async def register(
     body = registration_body(request)
     if verification_id is not None:
         body["verification_id"] = str(verification_id)
-    caller = (caller or Caller.public()).acting_as(body["email"])
     return await operations.execute(
         accord,
         OperationKind.REGISTER,
-        caller=caller,
+        caller=caller or Caller.public(),
         idempotency_key=idempotency_key,
         request=body,
         secrets={"password": request.password},
@@ -155,7 +155,7 @@ class Register(Flow):
         await audit_creation(tx, op, organization.id, reused=False)
         await tx.audit.record(
             AuditEvent(
-                actor=request["actor"],
+                **audit_by(request),
                 action="organization.created",
                 organization_id=organization.id,
                 operation_id=op.id,

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 
 from accord.domain.ports import Clock
 from accord.domain.store import DriftSession
+from accord.testing.memory_audit import MemoryAudit
 from accord.testing.memory_people import (
     MemoryLinks,
     MemoryMemberships,
@@ -31,7 +32,6 @@ from accord.testing.memory_tables import Tables
 from accord.testing.memory_verifications import MemoryVerifications
 from accord.testing.memory_work import (
     MemoryApiTokens,
-    MemoryAudit,
     MemoryDriftQueries,
     MemoryOneTimeTokens,
     MemoryOperations,

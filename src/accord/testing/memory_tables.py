@@ -10,7 +10,7 @@ from uuid import UUID
 from accord.domain.ports import Clock
 from accord.domain.records import (
     ApiTokenRecord,
-    AuditEvent,
+    AuditEntry,
     LinkRecord,
     MembershipRecord,
     OneTimeTokenRecord,
@@ -33,7 +33,7 @@ class Tables:
     memberships: dict[tuple[UUID, UUID], MembershipRecord] = field(default_factory=dict)
     organizations: dict[UUID, OrganizationRecord] = field(default_factory=dict)
     operations: dict[UUID, OperationRecord] = field(default_factory=dict)
-    audit: list[AuditEvent] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
     outbox: dict[int, OutboxMessage] = field(default_factory=dict)
     outbox_due: dict[int, datetime] = field(default_factory=dict)
     tokens: dict[int, OneTimeTokenRecord] = field(default_factory=dict)

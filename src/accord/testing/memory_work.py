@@ -22,7 +22,6 @@ from accord.domain.model import (
 )
 from accord.domain.records import (
     ApiTokenRecord,
-    AuditEvent,
     NewOperation,
     OneTimeTokenRecord,
     OperationRecord,
@@ -159,11 +158,6 @@ class MemoryOperations(Repository):
         for op in self._open():
             counts[op.kind.value] = counts.get(op.kind.value, 0) + 1
         return counts
-
-
-class MemoryAudit(Repository):
-    async def record(self, event: AuditEvent) -> None:
-        self.t.audit.append(copy.deepcopy(event))
 
 
 class MemoryOutbox(Repository):

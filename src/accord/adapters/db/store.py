@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.audit import PgAuditLog
 from accord.adapters.db.database import Database
 from accord.adapters.db.drift import PgDriftQueries, PgDriftSession
 from accord.adapters.db.operations import PgOperations
 from accord.adapters.db.organizations import PgMemberships, PgOrganizations
 from accord.adapters.db.outbox import PgOneTimeTokens, PgOutbox
-from accord.adapters.db.tokens import PgApiTokens, PgAuditLog
+from accord.adapters.db.tokens import PgApiTokens
 from accord.adapters.db.users import PgLinks, PgUsers
 from accord.adapters.db.verifications import PgVerifications
 

@@ -70,7 +70,7 @@ users = Table(
     CheckConstraint(_one_of("status", model.UserStatus), name="status"),
     # The application normalizes (services never store another spelling); this makes it a fact.
     CheckConstraint(
-        "email = lower(btrim(email)) AND email IS NFC NORMALIZED", name="email_normalized"
+        "email = lower(btrim(email)) AND email IS NFKC NORMALIZED", name="email_normalized"
     ),
 )
 
@@ -179,8 +179,17 @@ audit_events = Table(
     Column("organization_id", UUID(as_uuid=True), nullable=True),
     Column("operation_id", UUID(as_uuid=True), nullable=True),
     Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # Who was authenticated (NULL on events from before revision 0006) and whom it claimed
+    # to act for (X-Acting-User): a claim, never the principal.
+    Column("by_kind", Text, nullable=True),
+    Column("by_token_id", UUID(as_uuid=True), nullable=True),
+    Column("by_scope", Text, nullable=True),
+    Column("by_user_id", UUID(as_uuid=True), nullable=True),
+    Column("claimed_actor", Text, nullable=True),
     Index(None, "subject_user_id"),
     Index(None, "operation_id"),
+    Index("ix_audit_events_at_id", "at", "id"),
+    Index("ix_audit_events_organization_at", "organization_id", "at", "id"),
 )
 
 outbox = Table(

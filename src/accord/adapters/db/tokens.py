@@ -1,17 +1,16 @@
-"""SQL for API tokens and the audit trail."""
+"""SQL for API tokens."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from accord.adapters.db.tables import api_tokens, audit_events
+from accord.adapters.db.tables import api_tokens
 from accord.domain.model import TokenScope
-from accord.domain.records import ApiTokenRecord, AuditEvent
+from accord.domain.records import ApiTokenRecord
 
 
 def _token(row: Any) -> ApiTokenRecord:
@@ -75,13 +74,3 @@ class PgApiTokens:
             )
         )
         return (await self._conn.execute(query)).scalar_one()
-
-
-class PgAuditLog:
-    """``AuditLog`` on PostgreSQL: append-only."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    async def record(self, event: AuditEvent) -> None:
-        await self._conn.execute(insert(audit_events).values(**asdict(event)))

@@ -21,6 +21,7 @@ from accord.config import Settings
 from accord.entrypoints.api import (
     openapi,
     problems,
+    routes_audit,
     routes_auth,
     routes_health,
     routes_operations,
@@ -32,7 +33,14 @@ from accord.entrypoints.api.metrics import Metrics
 from accord.entrypoints.api.middleware import RequestMiddleware
 
 MAX_BODY_BYTES = 64 * 1024
-ROUTERS = (routes_auth, routes_users, routes_organizations, routes_operations, routes_health)
+ROUTERS = (
+    routes_auth,
+    routes_users,
+    routes_organizations,
+    routes_operations,
+    routes_audit,
+    routes_health,
+)
 
 
 def _version() -> str:

@@ -315,3 +315,45 @@ class Problem(BaseModel):
     code: str = Field(description="accord's stable, machine-readable error code.")
     request_id: str | None = Field(None, description="Quote it when reporting a problem.")
     errors: list[FieldError] | None = Field(None, description="With `invalid_input`: per field.")
+
+
+class AuditPrincipal(BaseModel):
+    """Who was authenticated: an API token (with its scope), a user, the public, or accord."""
+
+    kind: Literal["token", "user", "public", "system", "unrecorded"] = Field(
+        description="`unrecorded`: an event from before principals were recorded (its `actor` "
+        "is what the caller claimed then)."
+    )
+    token_id: UUID | None = None
+    scope: str | None = Field(
+        default=None, description="A token's scope: `platform` or its organization's id."
+    )
+    user_id: UUID | None = None
+    name: str | None = Field(default=None, description="A system principal: `cli:<os user>`…")
+
+
+class AuditEventOut(BaseModel):
+    """One entry of the audit trail."""
+
+    id: int
+    at: datetime
+    action: str
+    actor: str = Field(description="The principal's label (`token:<id>`, `user:<id>`, …).")
+    principal: AuditPrincipal
+    claimed_actor: str | None = Field(
+        description="Whom the caller said it acted for (`X-Acting-User`): a claim, unverified."
+    )
+    subject_user_id: UUID | None
+    subject_email: str | None
+    organization_id: UUID | None
+    operation_id: UUID | None
+    data: dict[str, Any]
+
+
+class AuditEventPage(BaseModel):
+    """One page of audit events, oldest first."""
+
+    items: list[AuditEventOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )

@@ -36,12 +36,25 @@ ActingUserHeader = Annotated[
     str | None,
     Header(
         alias="X-Acting-User",
-        description="The person acting through this token, recorded in the audit trail.",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description=(
+            "The person acting through this token, recorded in the audit trail as a *claim* "
+            "(`claimed_actor`), next to the token that was authenticated. 1 to 200 printable "
+            "characters in UTF-8 (any script); control and bidi characters answer 400 "
+            "`invalid_acting_user`."
+        ),
     ),
 ]
+
+
+def utf8_header(value: str) -> str:
+    """A header value as its sender's UTF-8: Starlette decodes header bytes as latin-1."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not UTF-8 (or not latin-1-decoded bytes): refused, never mojibake
+        raise errors.InvalidActingUser(
+            "The X-Acting-User header is not valid UTF-8; send the name encoded as UTF-8."
+        ) from None
+
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -85,7 +98,7 @@ async def token_caller(
         raise errors.Unauthenticated()
     caller = await tokens.authenticate(accord, credentials.credentials)
     request.state.caller = caller.key
-    return caller.acting_as(acting_user)
+    return caller.acting_as(utf8_header(acting_user) if acting_user is not None else None)
 
 
 async def platform_caller(caller: Annotated[Caller, Depends(token_caller)]) -> Caller:

@@ -141,7 +141,10 @@ def run_with_accord(work: Callable[[Accord], Awaitable[Any]]) -> Any:
 
 
 def cli_caller(acting_user: str | None, role: str = "cli") -> Caller:
-    """The CLI acts with platform scope; the audit trail names the OS user (or --acting-user)."""
+    """The CLI acts with platform scope; the audit trail names the OS user as the principal
+    and ``--acting-user`` as a claim."""
     from accord.domain.callers import Caller
+    from accord.domain.principals import Principal
 
-    return Caller.platform("cli", acting_user or f"{role}:{getpass.getuser()}")
+    operator = Principal.system(f"{role}:{getpass.getuser()}")
+    return Caller.platform("cli", acting_user, principal=operator)

@@ -1,0 +1,92 @@
+"""SQL for the audit trail: append-only, read in (at, id) pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, insert, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from accord.adapters.db.tables import audit_events
+from accord.domain.principals import Principal, PrincipalKind
+from accord.domain.records import AuditEntry, AuditEvent, AuditQuery
+
+c = audit_events.c
+
+
+class PgAuditLog:
+    """``AuditLog`` on PostgreSQL: append-only."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def record(self, event: AuditEvent) -> None:
+        by = event.by
+        await self._conn.execute(
+            insert(audit_events).values(
+                actor=event.actor,
+                action=event.action,
+                subject_user_id=event.subject_user_id,
+                subject_email=event.subject_email,
+                organization_id=event.organization_id,
+                operation_id=event.operation_id,
+                data=event.data,
+                by_kind=by.kind.value,
+                by_token_id=by.token_id,
+                by_scope=by.scope,
+                by_user_id=by.user_id,
+                claimed_actor=event.claimed_actor,
+            )
+        )
+
+    async def query(self, query: AuditQuery) -> list[AuditEntry]:
+        statement = (
+            select(audit_events)
+            .where(and_(*_conditions(query)))
+            .order_by(c.at, c.id)
+            .limit(query.limit)
+        )
+        return [_entry(row) for row in await self._conn.execute(statement)]
+
+
+def _conditions(q: AuditQuery) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if q.organization_id is not None:
+        found.append(c.organization_id == q.organization_id)
+    if q.user_id is not None:
+        found.append(or_(c.subject_user_id == q.user_id, c.by_user_id == q.user_id))
+    if q.action is not None:
+        found.append(c.action == q.action)
+    if q.since is not None:
+        found.append(c.at >= q.since)
+    if q.until is not None:
+        found.append(c.at < q.until)
+    if q.after is not None:
+        found.append(tuple_(c.at, c.id) > tuple_(*q.after))
+    return found
+
+
+def _entry(row: Any) -> AuditEntry:
+    principal = (
+        Principal(
+            PrincipalKind(row.by_kind),
+            token_id=row.by_token_id,
+            scope=row.by_scope,
+            user_id=row.by_user_id,
+            name=row.actor if row.by_kind == PrincipalKind.SYSTEM.value else None,
+        )
+        if row.by_kind
+        else Principal(PrincipalKind.UNRECORDED, name=row.actor)
+    )
+    event = AuditEvent(
+        actor=row.actor,
+        action=row.action,
+        subject_user_id=row.subject_user_id,
+        subject_email=row.subject_email,
+        organization_id=row.organization_id,
+        operation_id=row.operation_id,
+        data=row.data,
+        principal=principal,
+        claimed_actor=row.claimed_actor,
+    )
+    return AuditEntry(id=row.id, at=row.at, event=event)
