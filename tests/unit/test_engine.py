@@ -68,7 +68,7 @@ async def test_create_claims_ensures_and_finalizes(ctx: FakeContext) -> None:
     op = only_operation(ctx)
     assert (op.state, op.recovery_point) == (OperationState.SUCCEEDED, RecoveryPoint.FINISHED)
     assert [m.dedupe_key for m in tables(ctx).outbox.values()] == [f"invitation:{op.id}"]
-    actions = [e.action for e in tables(ctx).audit]
+    actions = [e.event.action for e in tables(ctx).audit]
     assert actions[-2:] == ["create_user.started", "user.created"]
 
 
@@ -216,7 +216,7 @@ async def test_a_rejection_compensates_and_deletes_what_it_created(ctx: FakeCont
     op = only_operation(ctx)
     assert (op.state, op.error["code"]) == (OperationState.FAILED, "hook_failed")
     assert ctx.idp.users == {} and tables(ctx).users == {} and tables(ctx).outbox == {}
-    assert "create_user.compensated" in [e.action for e in tables(ctx).audit]
+    assert "create_user.compensated" in [e.event.action for e in tables(ctx).audit]
 
 
 async def test_a_rejected_credential_compensates(ctx: FakeContext) -> None:

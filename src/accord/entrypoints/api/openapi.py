@@ -29,20 +29,20 @@ only that organization (anything else answers 403 `forbidden`). `X-Acting-User` 
 person acting through the token (UTF-8, at most 200 printable characters; control and bidi
 characters answer 400 `invalid_acting_user`): the audit trail keeps it as a claim,
 `claimed_actor`, next to the token that was authenticated, which is what `actor` and
-`created_by` name. `GET /api/admin/audit-events` answers "who did this". Registration, the password pages, the
-health endpoints and the metrics need no token.
+`created_by` name. `GET /api/admin/audit-events` answers "who did this". Registration, the
+password pages, the health endpoints and the metrics need no token.
 
 ## Idempotency
-Every POST and DELETE accepts an `Idempotency-Key` header (IETF httpapi draft semantics):
-1 to 255 visible ASCII characters without `"`, a UUID is recommended. Creating and deprovisioning users
-and registering are replayed: the same key with the same body returns the stored status and
-body (successes and errors alike) and has its effects once; the same key with another body
+Every POST and DELETE accepts an `Idempotency-Key` header (IETF httpapi draft semantics): 1 to
+255 visible ASCII characters without `"`, a UUID is recommended. Creating and deprovisioning
+users and registering are replayed: the same key with the same body returns the stored status
+and body (successes and errors alike) and has its effects once; the same key with another body
 answers 422 `idempotency_key_reused`; while the first request still runs, 409
 `operation_in_progress`. Keys are scoped to the caller (the API token; public registrations
-share one scope: use a UUID there) and kept for at least
-{IDEMPOTENCY_KEY_LIFETIME_HOURS} hours; after that a key may be forgotten and start a new
-request. Creating an organization is not replayed: a name whose slug is taken gets the next free
-suffix (`acme-2`); the password endpoints are safe to repeat.
+share one scope: use a UUID there) and kept for at least {IDEMPOTENCY_KEY_LIFETIME_HOURS} hours;
+after that a key may be forgotten and start a new request. Creating an organization is not
+replayed: a name whose slug is taken gets the next free suffix (`acme-2`); the password
+endpoints are safe to repeat.
 
 ## Operations that continue in the background
 When the identity provider is unavailable, a provisioning request answers **202** with
