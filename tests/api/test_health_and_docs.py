@@ -171,6 +171,7 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("get", "/api/admin/organizations"),
         ("get", "/api/admin/organizations/{organization_id}"),
         ("get", "/api/operations/{operation_id}"),
+        ("get", "/api/admin/audit-events"),
         ("post", "/api/auth/password/setup-link"),
         ("post", "/api/auth/password/setup"),
         ("post", "/api/auth/login"),

@@ -51,8 +51,7 @@ class EmailConfusable(EmailInvalid):
 
 
 class InvalidActingUser(InvalidInput):
-    """The X-Acting-User must be 1 to 200 printable characters, without control or bidi
-    characters."""
+    """The acting user must be 1 to 200 printable characters (no control or bidi ones)."""
 
     code = "invalid_acting_user"
 

@@ -59,6 +59,7 @@ REGISTRATION_ACCEPTED: dict[int | str, dict[str, Any]] = {
         **documented(
             "invalid_input",
             "email_invalid",
+            "email_confusable",
             "password_rejected",
             "email_exists",
             *OPERATION,
@@ -170,6 +171,7 @@ async def complete_setup(
     responses=documented(
         "invalid_input",
         "email_invalid",
+        "email_confusable",
         "invalid_credentials",
         "password_change_required",
         "forbidden",
@@ -195,6 +197,7 @@ async def login(body: Login, accord: AccordDep, key: IdempotencyKey) -> dict[str
     responses=documented(
         "invalid_input",
         "email_invalid",
+        "email_confusable",
         "invalid_credentials",
         "password_rejected",
         "forbidden",

@@ -18,7 +18,9 @@ router = APIRouter(tags=["operations"])
 @router.get(
     "/api/operations/{operation_id}",
     response_model=Operation,
-    responses=documented("invalid_input", "operation_not_found", "unauthenticated", *DATABASE),
+    responses=documented(
+        "invalid_input", "invalid_acting_user", "operation_not_found", "unauthenticated", *DATABASE
+    ),
     summary="Read an operation",
     description=(
         "An operation is visible to the token that started it and to platform tokens. Without "

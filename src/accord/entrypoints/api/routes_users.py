@@ -39,6 +39,7 @@ CREATE_PROBLEMS = (
     *DATABASE,
     *OPERATION,
     "email_invalid",
+    "email_confusable",
     "email_exists",
     "organization_not_found",
     "organization_full",
@@ -111,7 +112,12 @@ async def create_member(
     "/api/admin/users",
     response_model=UserPage,
     responses=documented(
-        "invalid_input", "email_invalid", "organization_not_found", *AUTHENTICATED, *DATABASE
+        "invalid_input",
+        "email_invalid",
+        "email_confusable",
+        "organization_not_found",
+        *AUTHENTICATED,
+        *DATABASE,
     ),
     summary="List users, a page at a time",
     description="Ordered by id. An organization token sees only its organization's members.",
