@@ -40,12 +40,10 @@ class PgAuditLog:
         )
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
-        statement = (
-            select(audit_events)
-            .where(and_(*_conditions(query)))
-            .order_by(c.at, c.id)
-            .limit(query.limit)
-        )
+        statement = select(audit_events).order_by(c.at, c.id).limit(query.limit)
+        conditions = _conditions(query)
+        if conditions:
+            statement = statement.where(and_(*conditions))
         return [_entry(row) for row in await self._conn.execute(statement)]
 
 
