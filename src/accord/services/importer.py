@@ -178,7 +178,8 @@ async def _find_or_create(ctx: _Context, name: str) -> UUID:
             return found.id
         new = NewOrganization(name=name, max_users=ctx.max_users)
         try:
-            return UUID((await create_organization(ctx.accord, new, caller=ctx.caller))["id"])
+            made = await create_organization(ctx.accord, new, caller=ctx.caller, suffix=False)
+            return UUID(made["id"])
         except errors.OrganizationExists:
             continue  # another row created it a moment ago: look it up again
     raise errors.OrganizationExists(f"The organization {name!r} could not be found or created.")

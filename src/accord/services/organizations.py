@@ -29,9 +29,13 @@ class NewOrganization:
 
 
 async def create_organization(
-    accord: Context, request: NewOrganization, *, caller: Caller
+    accord: Context, request: NewOrganization, *, caller: Caller, suffix: bool = True
 ) -> dict[str, Any]:
-    """Create a team organization; its slug comes from the name, suffixed ("-2", …) if taken."""
+    """Create a team organization; its slug comes from the name, suffixed ("-2", …) if taken.
+
+    ``suffix=False`` (find-or-create by name, as the importer does) raises OrganizationExists
+    instead when the name's own slug is taken.
+    """
     caller.require_platform()
     name = " ".join((request.name or "").split())
     if not name or len(name) > 100:
@@ -40,7 +44,7 @@ async def create_organization(
     if not 1 <= request.max_users <= MAX_MAX_USERS:
         raise errors.InvalidInput(f"max_users must be between 1 and {MAX_MAX_USERS}.")
     async with accord.store.transaction() as tx:
-        org = await _insert_with_free_slug(tx, request, name)
+        org = await _insert_with_free_slug(tx, request, name, suffix=suffix)
         await tx.audit.record(
             AuditEvent(
                 **caller.audit_fields(),
@@ -53,10 +57,15 @@ async def create_organization(
 
 
 async def _insert_with_free_slug(
-    tx: Transaction, request: NewOrganization, name: str
+    tx: Transaction, request: NewOrganization, name: str, *, suffix: bool
 ) -> OrganizationRecord:
     """Insert under the name's slug, or the next free suffix: the unique index settles races."""
-    for slug in slug_candidates(slugify(name)):
+    base = slugify(name)
+    for slug in slug_candidates(base):
+        if not suffix and slug != base:
+            raise errors.OrganizationExists(
+                f"An organization with the slug {base!r} already exists; choose another name."
+            )
         org = await tx.organizations.insert(
             NewOrganizationRecord(
                 id=uuid4(),
