@@ -33,6 +33,7 @@ ENDPOINTS = {
     "delete": "delete_user",
     "iter_users": "list_users",
     "check": "count_users",
+    "set_password": "reset_password",  # the second step of a create with a password
 }
 # The requests a hang holds: (HTTP method, path) of each method the suite makes hang.
 ROUTES = {
@@ -79,6 +80,7 @@ async def harness(ctx: Context) -> AsyncIterator[Harness]:
         provider = provider_for(url, transport=hurried)
         h = Harness(provider, inject=inject)
         h.seed_users = seed_users  # type: ignore[attr-defined]
+        h.realm = realm  # type: ignore[attr-defined]  # the emulator's state, for assertions
         try:
             yield h
         finally:
