@@ -37,13 +37,13 @@ async def ensure_identity(
             raise errors.ProviderUnavailable(
                 "The identity provider has not confirmed the new user yet; will look again."
             )
-    created = remote.accord_user_id == str(op.user_id)
-    if created and password is not None:
+    ours = remote.accord_user_id == str(op.user_id)
+    if ours and password is not None:
         # An earlier attempt made this user, but not necessarily its password: Keycloak takes it
         # in a second request, and a lost answer or a crash can fall between the two. Set it
         # again (idempotent), or the account would be active with no password.
         await idp.update(remote.remote_id, password=password)
-    return remote, created
+    return remote, ours
 
 
 async def set_credential(
