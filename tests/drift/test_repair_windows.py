@@ -121,7 +121,7 @@ async def test_a_recreate_that_finds_the_row_linked_meanwhile_deletes_what_it_ma
     assert made.remote_id not in real.users  # type: ignore[attr-defined]  # undone
     recreated = "SELECT count(*) FROM outbox WHERE dedupe_key LIKE 'reconcile-recreate:%'"
     assert await sql(app, recreated) == 0  # no set-password mail either
-    assert await status(app, row["id"]) == "active"
+    assert await status(app, row["id"]) == "pending"
 
 
 async def test_a_repair_that_fails_is_skipped_and_reported_and_the_others_go_on(
