@@ -75,7 +75,9 @@ class IdentityProvider(Protocol):
         ...
 
     def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
-        """Every user, page by page, in bounded memory."""
+        """Every user, page by page, in bounded memory. A listing that cannot be completed
+        raises (ProviderUnavailable) before it ends, never stops early: a caller acts on what
+        is missing only once the iteration is exhausted."""
         ...
 
     async def check(self) -> None:
