@@ -14,6 +14,7 @@ from sqlalchemy import text
 from accord.adapters.mail.smtp import SmtpMailer
 from accord.bootstrap import Accord
 from accord.config import SmtpSettings
+from tests.patience import PATIENCE
 
 
 @dataclass
@@ -50,7 +51,7 @@ class SmtpServer:
             self.controller = None
 
     def mailer(self) -> SmtpMailer:
-        return SmtpMailer(SmtpSettings(host="127.0.0.1", port=self.port, timeout_seconds=5))
+        return SmtpMailer(SmtpSettings(host="127.0.0.1", port=self.port, timeout_seconds=PATIENCE))
 
 
 async def make_everything_due(accord: Accord) -> None:

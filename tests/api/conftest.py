@@ -12,10 +12,8 @@ connection ever crosses event loops.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -23,7 +21,6 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 import structlog
-import uvicorn
 
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord
@@ -33,6 +30,7 @@ from accord.entrypoints.api import create_app
 from accord.entrypoints.api.logs import configure_structlog
 from accord.services import organizations, tokens
 from accord.testing import FakeIdentityProvider
+from accord.testing.servers import serve_in_thread
 from tests.conftest import fresh_database
 
 PLATFORM = Caller.platform("test-setup", "setup@platform.test")
@@ -44,39 +42,6 @@ def json_logs() -> Iterator[None]:
     configure_structlog()
     yield
     structlog.reset_defaults()
-
-
-@contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn (lifespan on) on a free loopback port; yield its base URL."""
-    # IPPROTO_TCP explicitly, or asyncio leaves Nagle on and each request waits for a delayed
-    # ACK (as in accord.testing.servers, which runs without a lifespan).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    ready = threading.Event()
-    original_startup = server.startup
-
-    async def startup(sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await original_startup(sockets=sockets)
-        finally:
-            ready.set()
-
-    server.startup = startup  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        if not ready.wait(timeout=60) or not server.started:
-            raise RuntimeError("the API server did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 ServeFactory = Callable[..., AbstractContextManager[str]]
@@ -108,7 +73,7 @@ def serve(settings: Settings) -> ServeFactory:
     """``serve(**build_options)``: an API server on this module's database (``idp=fake``)."""
 
     def start(**build_options: Any) -> AbstractContextManager[str]:
-        return serve_app(create_app(settings=settings, **build_options))
+        return serve_in_thread(create_app(settings=settings, **build_options), lifespan="on")
 
     return start
 

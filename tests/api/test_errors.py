@@ -18,7 +18,8 @@ from accord.entrypoints.api.problems import STATUS_BY_CODE, public_code, status_
 from accord.services import credentials
 from accord.services.hooks import Hooks
 from accord.testing import FakeIdentityProvider
-from tests.api.conftest import ServeFactory, Tokens, bearer, problem, serve_app
+from accord.testing.servers import serve_in_thread
+from tests.api.conftest import ServeFactory, Tokens, bearer, problem
 
 LEAKS = ("Traceback", 'File "', "postgresql://", "sqlalchemy", "psycopg", "hunter2", "acc_")
 
@@ -173,7 +174,7 @@ async def test_the_database_down_is_a_503(tmp_path: Any, creds: Tokens) -> None:
     )
     from accord.entrypoints.api import create_app
 
-    with serve_app(create_app(settings=dead)) as url:
+    with serve_in_thread(create_app(settings=dead), lifespan="on") as url:
         async with httpx.AsyncClient(base_url=url) as http:
             refused = await http.get("/api/admin/users", headers=bearer(creds.platform))
             ready = await http.get("/readyz")

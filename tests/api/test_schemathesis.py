@@ -24,9 +24,8 @@ from tests.api.conftest import ServeFactory, Tokens, bearer
 
 SEED = 20261121
 EXAMPLES_PER_OPERATION = 72  # 15 operations x 72 + 3 small ones x 16: 1,128 requests
-# No operation starts after this. The run needs about 47 s of CPU in this process (drawing
-# cases is most of it), so about 50 s on an idle two-core machine; the margin is for a busy one.
-TIME_BUDGET_SECONDS = 150
+# A fixed number of examples, not a time budget: a busy machine makes the run slower (about
+# 47 s of CPU in this process, drawing cases is most of it), never smaller.
 MIN_REQUESTS = 1000
 
 
@@ -110,7 +109,6 @@ def test_generated_requests_conform_to_the_openapi_document(
     from accord.testing import FakeIdentityProvider
 
     started, cpu = time.monotonic(), time.process_time()
-    deadline = started + TIME_BUDGET_SECONDS
     with serve(idp=FakeIdentityProvider()) as url:
         known = seed_data(url, creds)
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
@@ -118,10 +116,10 @@ def test_generated_requests_conform_to_the_openapi_document(
         assert len(operations) == 19
         total = 0
         for operation in operations:
-            if time.monotonic() > deadline:
-                break
-            total += exercise(operation, url, creds, known)
+            sent = exercise(operation, url, creds, known)
+            assert sent > 0, operation.label
+            total += sent
     elapsed = time.monotonic() - started
     busy = time.process_time() - cpu  # this process: generation, client and server
     print(f"\nschemathesis: {total} requests, seed {SEED}, {elapsed:.1f} s ({busy:.1f} s CPU)")
-    assert total >= MIN_REQUESTS, f"only {total} requests within {TIME_BUDGET_SECONDS} s"
+    assert total >= MIN_REQUESTS, f"only {total} requests: the generation found too few cases"

@@ -1,7 +1,8 @@
 """The contract suite's Auth0: ``Auth0Provider`` over real HTTP to the emulator on loopback.
 
-Faults are scripted per endpoint (``POST /__faults/next``). Ghost creates hang past the
-provider's timeout, so they surface as OutcomeUnknown, the way a lost answer does. Search lags
+Faults are scripted per endpoint (``POST /__faults/next``). Ghost creates and timeouts hang, and
+that one request is hurried (tests/patience.py), so they surface as OutcomeUnknown, the way a
+lost answer does, while every healthy call is patient. Search lags
 for a minute: the provider must not depend on it (it looks up through users-by-email and lists
 through an export job, both immediately consistent), so ``settle`` has nothing to wait for.
 """
@@ -20,8 +21,8 @@ from accord.emulators.auth0 import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, cre
 from accord.emulators.faults import FaultConfig
 from accord.testing.servers import serve_in_thread
 from tests.contracts.conftest import Context, Harness
+from tests.patience import HANG, PATIENCE, Hurried
 
-TIMEOUT_SECONDS = 2.0
 # The contract's method names → the emulator's endpoint names.
 ENDPOINTS = {
     "find_by_email": "users_by_email",
@@ -32,6 +33,9 @@ ENDPOINTS = {
     "iter_users": "export_users",
     "check": "users_by_email",
 }
+# The requests a hang holds: (HTTP method, path) of each method the suite makes hang.
+ROUTES = {"create": ("POST", "/api/v2/users"), "get": ("GET", "/api/v2/users/.+")}
+HANGS = {"timeout", "ghost"}  # with ghost_hang, a ghost create holds its answer too
 
 
 @dataclass
@@ -41,25 +45,29 @@ class Auth0Harness(Harness):
 
 
 def emulator_faults() -> FaultConfig:
-    """Hangs outlast the provider's timeout by a little; search never catches up in a test."""
-    return FaultConfig(hang_seconds=TIMEOUT_SECONDS + 0.5, ghost_hang=True, search_lag_ms=60_000)
+    """Hangs outlast a hurried request; search never catches up in a test."""
+    return FaultConfig(hang_seconds=HANG, ghost_hang=True, search_lag_ms=60_000)
 
 
 @asynccontextmanager
 async def harness(ctx: Context) -> AsyncIterator[Harness]:
     app = create_app(faults=emulator_faults())
+    hurried = Hurried()
     with serve_in_thread(app) as base_url:
         provider = Auth0Provider(
             base_url=base_url,
             client_id=DEFAULT_CLIENT_ID,
             client_secret=DEFAULT_CLIENT_SECRET,
-            timeout=TIMEOUT_SECONDS,
+            timeout=PATIENCE,
+            transport=hurried,
         )
         async with httpx.AsyncClient(base_url=base_url) as control:
 
             async def inject(fault: str, method: str) -> None:
                 body = {"endpoint": ENDPOINTS[method], "fault": fault, "count": 1}
                 (await control.post("/__faults/next", json=body)).raise_for_status()
+                if fault in HANGS:
+                    hurried.hurry(*ROUTES[method])
 
             async def seed_users(emails: list[str]) -> None:
                 for email in emails:  # the server thread is idle: no request is in flight

@@ -18,12 +18,11 @@ from accord.emulators.keycloak import (
     create_app,
 )
 from accord.testing.servers import serve_in_thread
+from tests.patience import HANG, PATIENCE, Hurried
 
 if TYPE_CHECKING:
     from tests.contracts.conftest import Context, Harness
 
-TIMEOUT_SECONDS = 2.0
-HANG_SECONDS = TIMEOUT_SECONDS + 0.5  # a hang outlives the client's patience, then ends
 
 # The emulator endpoint behind each port method (the create is the one the suite faults).
 ENDPOINTS = {
@@ -34,12 +33,18 @@ ENDPOINTS = {
     "delete": "delete_user",
     "iter_users": "list_users",
     "check": "count_users",
+    "set_password": "reset_password",  # the second step of a create with a password
+}
+# The requests a hang holds: (HTTP method, path) of each method the suite makes hang.
+ROUTES = {
+    "create": ("POST", "/admin/realms/[^/]+/users"),
+    "get": ("GET", "/admin/realms/[^/]+/users/[^/]+"),
 }
 
 
 def provider_for(base_url: str, **options: Any) -> KeycloakProvider:
     """A KeycloakProvider for an emulator at ``base_url`` with the default realm and client."""
-    options.setdefault("timeout_seconds", TIMEOUT_SECONDS)
+    options.setdefault("timeout_seconds", PATIENCE)
     return KeycloakProvider(
         base_url, DEFAULT_REALM, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, **options
     )
@@ -56,11 +61,14 @@ async def script_fault(base_url: str, endpoint: str, fault: str, count: int = 1)
 async def harness(ctx: Context) -> AsyncIterator[Harness]:
     from tests.contracts.conftest import Harness  # the conftest imports this module
 
-    app = create_app(faults=FaultConfig(hang_seconds=HANG_SECONDS))
+    app = create_app(faults=FaultConfig(hang_seconds=HANG))
     realm = app.state.keycloak
+    hurried = Hurried()
 
     async def inject(fault: str, method: str) -> None:
         await script_fault(url, ENDPOINTS[method], fault)
+        if fault == "timeout":
+            hurried.hurry(*ROUTES[method])
 
     async def seed_users(emails: list[str]) -> None:
         # Straight into the emulator's store: the suite lists them through the adapter.
@@ -69,9 +77,10 @@ async def harness(ctx: Context) -> AsyncIterator[Harness]:
             realm.create({"username": email, "email": email, "attributes": attributes})
 
     with serve_in_thread(app) as url:
-        provider = provider_for(url)
+        provider = provider_for(url, transport=hurried)
         h = Harness(provider, inject=inject)
         h.seed_users = seed_users  # type: ignore[attr-defined]
+        h.realm = realm  # type: ignore[attr-defined]  # the emulator's state, for assertions
         try:
             yield h
         finally:

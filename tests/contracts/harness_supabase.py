@@ -12,9 +12,7 @@ from accord.emulators.faults import FaultConfig
 from accord.emulators.supabase import DEFAULT_SERVICE_ROLE_KEY, create_app
 from accord.testing.servers import serve_in_thread
 from tests.contracts.conftest import Context, Harness
-
-CLIENT_TIMEOUT = 2.0
-HANG_SECONDS = CLIENT_TIMEOUT + 0.5  # a hang outlasts the client, so it sees a timeout
+from tests.patience import HANG, PATIENCE, Hurried
 
 # The port's methods → the emulator endpoint whose next request the fault hits.
 ENDPOINTS = {
@@ -26,20 +24,25 @@ ENDPOINTS = {
     "iter_users": "list_users",
     "check": "get_user",
 }
+# The requests a hang holds: (HTTP method, path) of each method the suite makes hang.
+ROUTES = {"create": ("POST", ".*/admin/users"), "get": ("GET", ".*/admin/users/[^/]+")}
 
 
 @asynccontextmanager
 async def harness(ctx: Context) -> AsyncIterator[Harness]:
-    app = create_app(faults=FaultConfig(hang_seconds=HANG_SECONDS))
+    app = create_app(faults=FaultConfig(hang_seconds=HANG))
     with serve_in_thread(app) as base_url:
+        hurried = Hurried()
         provider = SupabaseProvider(
-            base_url, DEFAULT_SERVICE_ROLE_KEY, timeout_seconds=CLIENT_TIMEOUT
+            base_url, DEFAULT_SERVICE_ROLE_KEY, timeout_seconds=PATIENCE, transport=hurried
         )
         async with httpx.AsyncClient(base_url=base_url) as control:
 
             async def inject(fault: str, method: str) -> None:
                 body = {"endpoint": ENDPOINTS[method], "fault": fault, "count": 1}
                 (await control.post("/__faults/next", json=body)).raise_for_status()
+                if fault == "timeout":
+                    hurried.hurry(*ROUTES[method])
 
             async def seed_users(emails: list[str]) -> None:
                 # Bulk setup straight into the store (the test is about listing, not creating).

@@ -31,9 +31,7 @@ from accord.emulators.auth0 import (
 )
 from accord.emulators.faults import FaultConfig, FaultInjector
 from accord.testing.servers import serve_in_thread
-
-SHORT_TIMEOUT = 0.3  # providers that must time out: the emulator hangs a little longer
-HANG_SECONDS = 0.6
+from tests.patience import HANG, PATIENCE, Hurried
 
 
 def new_user(email: str, password: str | None = "correct horse battery") -> NewRemoteUser:
@@ -64,7 +62,7 @@ class Emulator:
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    app = create_app(faults=FaultConfig(hang_seconds=HANG_SECONDS))
+    app = create_app(faults=FaultConfig(hang_seconds=HANG))
     with serve_in_thread(app) as url:
         yield Emulator(app, url)
 
@@ -76,7 +74,7 @@ async def make_provider(emulator: Emulator) -> AsyncIterator[Callable[..., Auth0
     def make(**options: Any) -> Auth0Provider:
         defaults = {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}
         made.append(
-            Auth0Provider(**{"base_url": emulator.url, "timeout": 5.0, **defaults, **options})
+            Auth0Provider(**{"base_url": emulator.url, "timeout": PATIENCE, **defaults, **options})
         )
         return made[-1]
 
@@ -204,9 +202,11 @@ async def test_retry_after_prefers_retry_after_then_the_epoch_reset(
 async def test_a_timeout_on_create_is_outcome_unknown_and_nothing_was_stored(
     emulator: Emulator, make_provider: Callable[..., Auth0Provider]
 ) -> None:
-    idp = make_provider(timeout=SHORT_TIMEOUT)
+    hurried = Hurried()
+    idp = make_provider(transport=hurried)
     await idp.check()
     emulator.faults.script("create_user", "timeout")
+    hurried.hurry("POST", "/api/v2/users")
     with pytest.raises(OutcomeUnknown):
         await idp.create(new_user("ada@example.com"))
     assert await idp.find_by_email("ada@example.com") is None  # this fault does no work
@@ -216,9 +216,11 @@ async def test_a_timeout_on_create_is_outcome_unknown_and_nothing_was_stored(
 async def test_a_timeout_on_a_read_is_only_unavailable(
     emulator: Emulator, make_provider: Callable[..., Auth0Provider]
 ) -> None:
-    idp = make_provider(timeout=SHORT_TIMEOUT)
+    hurried = Hurried()
+    idp = make_provider(transport=hurried)
     await idp.check()
     emulator.faults.script("get_user", "timeout")
+    hurried.hurry("GET", "/api/v2/users/.+")
     with pytest.raises(ProviderUnavailable) as caught:
         await idp.get("auth0|abc")
     assert not isinstance(caught.value, OutcomeUnknown)
@@ -227,10 +229,12 @@ async def test_a_timeout_on_a_read_is_only_unavailable(
 async def test_a_ghost_create_is_adopted_through_its_id(
     emulator: Emulator, make_provider: Callable[..., Auth0Provider]
 ) -> None:
-    idp = make_provider(timeout=SHORT_TIMEOUT)
+    hurried = Hurried()
+    idp = make_provider(transport=hurried)
     user = new_user("ada@example.com")
     emulator.faults.configure(emulator.faults.config.merged({"ghost_hang": True}))
     emulator.faults.script("create_user", "ghost")
+    hurried.hurry("POST", "/api/v2/users")
     with pytest.raises(OutcomeUnknown):
         await idp.create(user)
     with pytest.raises(RemoteConflict):  # the retried create is recognized, not duplicated

@@ -25,6 +25,7 @@ from accord.emulators.faults import FaultConfig
 from accord.emulators.keycloak import DEFAULT_CLIENT_ID, DEFAULT_REALM, create_app
 from accord.testing.servers import serve_in_thread
 from tests.contracts.harness_keycloak import provider_for, script_fault
+from tests.patience import HANG, PATIENCE, Hurried
 
 
 class Server:
@@ -131,7 +132,7 @@ async def test_a_revoked_token_is_replaced_once_transparently(server: Server) ->
 async def test_bad_client_credentials_are_misconfiguration(
     server: Server, client_id: str, secret: str, error: str
 ) -> None:
-    idp = KeycloakProvider(server.url, DEFAULT_REALM, client_id, secret, timeout_seconds=2)
+    idp = KeycloakProvider(server.url, DEFAULT_REALM, client_id, secret, timeout_seconds=PATIENCE)
     with pytest.raises(ProviderMisconfigured) as caught:
         await idp.check()
     message = caught.value.message
@@ -141,7 +142,7 @@ async def test_bad_client_credentials_are_misconfiguration(
 
 
 async def test_an_unknown_realm_is_misconfiguration(server: Server) -> None:
-    idp = KeycloakProvider(server.url, "nope", DEFAULT_CLIENT_ID, "x", timeout_seconds=2)
+    idp = KeycloakProvider(server.url, "nope", DEFAULT_CLIENT_ID, "x", timeout_seconds=PATIENCE)
     with pytest.raises(ProviderMisconfigured, match="no realm 'nope'"):
         await idp.check()
     await idp.aclose()
@@ -196,10 +197,12 @@ async def test_5xx_on_a_read_is_unavailable(server: Server) -> None:
 async def test_a_timed_out_create_is_outcome_unknown_and_the_lookup_finds_the_ghost(
     serve: Any,
 ) -> None:
-    emulator = serve(faults=FaultConfig(ghost_hang=True, hang_seconds=0.6))
-    idp = provider_for(emulator.url, timeout_seconds=0.3)
+    emulator = serve(faults=FaultConfig(ghost_hang=True, hang_seconds=HANG))
+    hurried = Hurried()
+    idp = provider_for(emulator.url, transport=hurried)
     await idp.check()
     await script_fault(emulator.url, "create_user", "ghost")
+    hurried.hurry("POST", "/admin/realms/[^/]+/users")
     user = new_user()
     with pytest.raises(OutcomeUnknown):
         await idp.create(user)

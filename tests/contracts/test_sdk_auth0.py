@@ -25,6 +25,7 @@ from accord.emulators.auth0 import (
     create_app,
 )
 from accord.testing.servers import serve_in_thread
+from tests.patience import PATIENCE
 
 # v6 retries 409 (and 429, 5xx) unless told not to (docs/idp/auth0.md#the-auth0-python-sdk)
 NO_RETRIES: Any = {"max_retries": 0}
@@ -53,7 +54,7 @@ def token(host: str) -> str:
 
 @pytest.fixture(scope="module")
 def auth0(emulator: Any, token: str) -> Iterator[Auth0]:
-    with httpx.Client(timeout=5.0) as http:
+    with httpx.Client(timeout=PATIENCE) as http:
         yield Auth0(base_url=f"{emulator.state.url}/api/v2", token=lambda: token, httpx_client=http)
 
 

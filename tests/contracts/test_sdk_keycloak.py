@@ -17,6 +17,7 @@ from accord.emulators.keycloak import (
     create_app,
 )
 from accord.testing.servers import serve_in_thread
+from tests.patience import PATIENCE
 
 ALICE = {
     "username": "Alice@Example.com",
@@ -42,7 +43,7 @@ def connect(url: str) -> KeycloakOpenIDConnection:
         realm_name=DEFAULT_REALM,
         client_id=DEFAULT_CLIENT_ID,
         client_secret_key=DEFAULT_CLIENT_SECRET,
-        timeout=5,
+        timeout=PATIENCE,
     )
 
 

@@ -34,6 +34,7 @@ from accord.emulators.supabase import (
     sign_jwt,
 )
 from accord.testing.servers import serve_in_thread
+from tests.patience import HANG, PATIENCE, Hurried
 
 KEY = DEFAULT_SERVICE_ROLE_KEY
 
@@ -45,14 +46,16 @@ class Emulator:
     requests: list[httpx.Request] = field(default_factory=list)
     clients: list[httpx.AsyncClient] = field(default_factory=list)
 
-    def provider(self, key: str = KEY, timeout: float = 2.0) -> SupabaseProvider:
+    def provider(self, key: str = KEY, transport: Hurried | None = None) -> SupabaseProvider:
         """A provider whose requests are recorded in ``self.requests``."""
 
         async def record(request: httpx.Request) -> None:
             self.requests.append(request)
 
-        self.clients.append(httpx.AsyncClient(event_hooks={"request": [record]}))
-        return SupabaseProvider(self.url, key, timeout_seconds=timeout, client=self.clients[-1])
+        self.clients.append(
+            httpx.AsyncClient(event_hooks={"request": [record]}, transport=transport)
+        )
+        return SupabaseProvider(self.url, key, timeout_seconds=PATIENCE, client=self.clients[-1])
 
     async def script(self, endpoint: str, fault: str) -> None:
         async with httpx.AsyncClient(base_url=self.url) as control:
@@ -66,7 +69,7 @@ class Emulator:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, Any]]:
-    app = create_app(faults=FaultConfig(hang_seconds=0.6))
+    app = create_app(faults=FaultConfig(hang_seconds=HANG))
     with serve_in_thread(app) as url:
         yield url, app
 
@@ -279,15 +282,19 @@ def test_retry_after_accepts_seconds_and_dates() -> None:
 
 
 async def test_timeout_on_create_is_outcome_unknown(emulator: Emulator) -> None:
-    provider = emulator.provider(timeout=0.3)  # the emulator hangs 0.6 s
+    hurried = Hurried()
+    provider = emulator.provider(transport=hurried)
     await emulator.script("create_user", "timeout")
+    hurried.hurry("POST", ".*/admin/users")
     with pytest.raises(OutcomeUnknown):
         await provider.create(new_user("ada@example.com"))
 
 
 async def test_timeout_on_a_read_is_only_unavailable(emulator: Emulator) -> None:
-    provider = emulator.provider(timeout=0.3)
+    hurried = Hurried()
+    provider = emulator.provider(transport=hurried)
     await emulator.script("get_user", "timeout")
+    hurried.hurry("GET", ".*/admin/users/.+")
     with pytest.raises(ProviderUnavailable) as caught:
         await provider.get(str(uuid.uuid4()))
     assert not isinstance(caught.value, OutcomeUnknown)
@@ -309,7 +316,7 @@ async def test_refused_connection_is_unavailable_not_unknown() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    provider = SupabaseProvider(url, KEY, timeout_seconds=1)
+    provider = SupabaseProvider(url, KEY, timeout_seconds=PATIENCE)
     with pytest.raises(ProviderUnavailable) as caught:
         await provider.create(new_user("ada@example.com"))
     assert not isinstance(caught.value, OutcomeUnknown)

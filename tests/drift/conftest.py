@@ -23,6 +23,7 @@ from accord.emulators.faults import FaultConfig
 from accord.testing import FakeIdentityProvider
 from accord.testing.servers import serve_in_thread
 from tests.contracts import harness_keycloak
+from tests.patience import PATIENCE
 
 IDPS = ("local", "fake", "auth0", "keycloak", "supabase")
 
@@ -80,7 +81,7 @@ async def _auth0(settings: Settings) -> AsyncIterator[Planted]:
             base_url=url,
             client_id=auth0_emulator.DEFAULT_CLIENT_ID,
             client_secret=auth0_emulator.DEFAULT_CLIENT_SECRET,
-            timeout=5.0,
+            timeout=PATIENCE,
             export_poll_seconds=0.05,
         )
         app = build(settings, idp=provider)
@@ -95,7 +96,7 @@ async def _keycloak(settings: Settings) -> AsyncIterator[Planted]:
     emulator = keycloak_emulator.create_app(faults=FaultConfig())
     realm = emulator.state.keycloak
     with serve_in_thread(emulator) as url:
-        app = build(settings, idp=harness_keycloak.provider_for(url, timeout_seconds=5.0))
+        app = build(settings, idp=harness_keycloak.provider_for(url, timeout_seconds=PATIENCE))
         try:  # no accord_user_id attribute: a user some other system made
             yield Planted(app, lambda email: realm.create({"username": email, "email": email}))
         finally:
@@ -111,7 +112,7 @@ async def _supabase(settings: Settings) -> AsyncIterator[Planted]:
     store = emulator.state.admin.store
     with serve_in_thread(emulator) as url:
         provider = SupabaseProvider(
-            url, supabase_emulator.DEFAULT_SERVICE_ROLE_KEY, timeout_seconds=5.0
+            url, supabase_emulator.DEFAULT_SERVICE_ROLE_KEY, timeout_seconds=PATIENCE
         )
         app = build(settings, idp=provider)
         try:  # no accord_user_id in app_metadata: a user some other system made

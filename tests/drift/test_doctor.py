@@ -3,7 +3,6 @@ the sample."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from accord.adapters.sealing import new_key_text
@@ -17,12 +16,10 @@ def checks(diagnosis) -> dict[str, bool]:
     return {c["name"]: c["ok"] for c in diagnosis.checks}
 
 
-async def test_a_healthy_installation_passes_in_seconds(settings: Settings, accord) -> None:
+async def test_a_healthy_installation_passes_within_its_bound(settings: Settings, accord) -> None:
     org = await new_org(accord)
     await scenes.user(accord, "ada@example.com", org)
-    started = time.perf_counter()
-    diagnosis = await diagnose(settings)
-    assert time.perf_counter() - started < 10
+    diagnosis = await diagnose(settings)  # doctor bounds each check itself (10 s)
     assert checks(diagnosis) == {
         "configuration": True,
         "database": True,
@@ -31,6 +28,7 @@ async def test_a_healthy_installation_passes_in_seconds(settings: Settings, acco
     }
     assert diagnosis.healthy
     assert diagnosis.drift_sample["sampled"] == 2  # the row, and the IdP user
+    assert "cut_short" not in diagnosis.drift_sample  # the sample finished within its bound
 
 
 async def test_drift_in_the_sample_makes_it_unhealthy(settings: Settings, accord) -> None:

@@ -22,7 +22,7 @@ from accord.bootstrap import Accord
 from accord.config import Settings
 from accord.entrypoints.api import create_app
 from accord.services import worker
-from tests.api.conftest import serve_app
+from accord.testing.servers import serve_in_thread
 from tests.conftest import fresh_database
 from tests.mailbox import Inbox, SmtpServer, free_port
 
@@ -52,7 +52,7 @@ def settings(
 @pytest.fixture(scope="module")
 async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a real API server on this module's database."""
-    with serve_app(create_app(settings=settings)) as url:
+    with serve_in_thread(create_app(settings=settings), lifespan="on") as url:
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
             yield client
 

@@ -21,6 +21,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from accord.domain.errors import ConfigurationError
 
 _NONCE_BYTES = 12
+WRONG_KEY = (
+    "ACCORD_SECRET_KEY differs from the key of the accord process that started this operation. "
+    "Every accord process (servers and workers) must share one key: fix the setting; the "
+    "operation waits, untouched, until a process with the right key resumes it."
+)
 
 
 class Sealer:
@@ -31,10 +36,25 @@ class Sealer:
             raise ConfigurationError("The secret key must be 32 bytes (base64url-encoded).")
         self._aead = AESGCM(key)
         self._mac_key = hmac.new(key, b"accord request fingerprint", hashlib.sha256).digest()
+        # Names the key without revealing it, so a digest made with another key is told apart
+        # from a digest of another document (a misconfiguration, not a reused Idempotency-Key).
+        self._key_id = hmac.new(self._mac_key, b"accord key id", hashlib.sha256).hexdigest()[:16]
 
     def fingerprint(self, document: dict[str, Any]) -> str:
         """A keyed digest of ``document``: equal for equal documents, useless to a guesser
-        (a plain hash of a request holding a password would be a crackable password hash)."""
+        (a plain hash of a request holding a password would be a crackable password hash).
+        It starts with the key's id: ``<key id>:<digest>``."""
+        return f"{self._key_id}:{self._digest(document)}"
+
+    def matches(self, fingerprint: str, document: dict[str, Any]) -> bool:
+        """Whether ``fingerprint`` is ``document``'s; ``ConfigurationError`` when it was made
+        with another key (a fingerprint from before key ids carries none, and is compared)."""
+        key_id, _, digest = fingerprint.rpartition(":")
+        if key_id and not hmac.compare_digest(key_id, self._key_id):
+            raise ConfigurationError(WRONG_KEY)
+        return hmac.compare_digest(digest, self._digest(document))
+
+    def _digest(self, document: dict[str, Any]) -> str:
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
         return hmac.new(self._mac_key, canonical.encode(), hashlib.sha256).hexdigest()
 
@@ -46,10 +66,7 @@ class Sealer:
         try:
             plain = self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], None)
         except InvalidTag:
-            raise ConfigurationError(
-                "A sealed secret cannot be opened: ACCORD_SECRET_KEY differs from the key that "
-                "sealed it. Every accord process must share one key."
-            ) from None
+            raise ConfigurationError(f"A sealed secret cannot be opened: {WRONG_KEY}") from None
         return json.loads(plain)
 
     def derived_key(self, purpose: str) -> bytes:

@@ -75,7 +75,9 @@ class IdentityProvider(Protocol):
         ...
 
     def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
-        """Every user, page by page, in bounded memory."""
+        """Every user, page by page, in bounded memory. A listing that cannot be completed
+        raises (ProviderUnavailable) before it ends, never stops early: a caller acts on what
+        is missing only once the iteration is exhausted."""
         ...
 
     async def check(self) -> None:
@@ -122,6 +124,11 @@ class Sealer(Protocol):
 
     def fingerprint(self, document: dict[str, Any]) -> str:
         """A keyed digest: equal for equal documents, useless to someone guessing contents."""
+        ...
+
+    def matches(self, fingerprint: str, document: dict[str, Any]) -> bool:
+        """Whether ``fingerprint`` is ``document``'s; ``ConfigurationError`` when it was made
+        with another key."""
         ...
 
     def seal(self, document: dict[str, Any]) -> bytes: ...

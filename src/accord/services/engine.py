@@ -236,5 +236,17 @@ def stored_error(error: dict[str, Any]) -> errors.AccordError:
     return instance
 
 
+async def leased_step(accord: Context, op: OperationRecord) -> Step:
+    """The step of an operation this runner just leased, its secrets opened. A process with the
+    wrong ``ACCORD_SECRET_KEY`` cannot open them: it gives the lease back, with the attempt it
+    counted (the operation is not at fault), and raises ``ConfigurationError``."""
+    try:
+        return Step(op, open_secrets(accord, op))
+    except errors.ConfigurationError:
+        async with accord.store.transaction() as tx:
+            await tx.operations.release_lease(op.id)
+        raise
+
+
 def open_secrets(accord: Context, op: OperationRecord) -> dict[str, Any]:
     return accord.sealer.open(op.sealed_secrets) if op.sealed_secrets else {}

@@ -20,7 +20,8 @@ async def ensure_identity(
     Exact lookup first (a retry, or an identity left by older code, is found and adopted). A
     create that conflicts, or whose answer was lost, is resolved by looking up again, never by a
     second blind create. An identity that carries this operation's user id was created by an
-    earlier attempt of this very operation, so it counts as created, not adopted.
+    earlier attempt of this very operation, so it counts as created, not adopted, and is given
+    ``password`` again.
     """
     assert op.user_id is not None, "an operation ensures an identity only after its claim"
     idp = accord.idp
@@ -36,7 +37,13 @@ async def ensure_identity(
             raise errors.ProviderUnavailable(
                 "The identity provider has not confirmed the new user yet; will look again."
             )
-    return remote, remote.accord_user_id == str(op.user_id)
+    ours = remote.accord_user_id == str(op.user_id)
+    if ours and password is not None:
+        # An earlier attempt made this user, but not necessarily its password: Keycloak takes it
+        # in a second request, and a lost answer or a crash can fall between the two. Set it
+        # again (idempotent), or the account would be active with no password.
+        await idp.update(remote.remote_id, password=password)
+    return remote, ours
 
 
 async def set_credential(

@@ -31,7 +31,7 @@ from accord.domain.records import AuditEvent, NewOperation, OperationRecord
 from accord.services import crashpoints
 from accord.services.context import Context, Step
 from accord.services.crashpoints import CrashPoint
-from accord.services.engine import drive, in_progress_message, open_secrets, replay
+from accord.services.engine import drive, in_progress_message, leased_step, replay
 from accord.services.ids import parse_id
 
 # How long a request waits for another request with the same key to finish before answering
@@ -51,11 +51,12 @@ async def execute(
     """Run a new operation of ``kind`` to its end, or rejoin the one this key started."""
     check_idempotency_key(idempotency_key)
     secrets = secrets or {}
-    digest = accord.sealer.fingerprint({"kind": kind, "request": request, "secrets": secrets})
+    document = {"kind": kind, "request": request, "secrets": secrets}
+    digest = accord.sealer.fingerprint(document)
     if idempotency_key is not None:
         existing = await _find_by_key(accord, caller, idempotency_key)
         if existing is not None:
-            return await _rejoin(accord, existing, digest)
+            return await _rejoin(accord, existing, document)
     new = _new_operation(accord, kind, caller, idempotency_key, digest, request, secrets)
     try:
         step = await _claim(accord, new, caller, secrets)
@@ -63,7 +64,7 @@ async def execute(
         existing = await _find_by_key(accord, caller, idempotency_key or "")
         if existing is None:
             raise
-        return await _rejoin(accord, existing, digest)
+        return await _rejoin(accord, existing, document)
     return await drive(accord, step)
 
 
@@ -151,9 +152,12 @@ async def _record_refusal(accord: Context, new: NewOperation, refusal: errors.Ac
         pass  # the same key won a concurrent race: its answer is the one to keep
 
 
-async def _rejoin(accord: Context, op: OperationRecord, digest: str) -> dict[str, Any]:
-    """Answer a retry: replay a finished operation, resume an idle one, or wait for a busy one."""
-    if op.request_digest != digest:
+async def _rejoin(accord: Context, op: OperationRecord, document: dict[str, Any]) -> dict[str, Any]:
+    """Answer a retry: replay a finished operation, resume an idle one, or wait for a busy one.
+
+    A process whose ``ACCORD_SECRET_KEY`` is not the one that started the operation answers
+    ``ConfigurationError`` and leaves the operation as it was (no attempt spent)."""
+    if not accord.sealer.matches(op.request_digest, document):
         raise errors.IdempotencyKeyReused(
             "This Idempotency-Key was used for a different request; "
             "use a new key for a new request."
@@ -165,7 +169,7 @@ async def _rejoin(accord: Context, op: OperationRecord, digest: str) -> dict[str
             return replay(accord, op)
         leased = await _take_lease(accord, op.id)
         if leased is not None:
-            return await drive(accord, Step(leased, open_secrets(accord, leased)))
+            return await drive(accord, await leased_step(accord, leased))
         if asyncio.get_running_loop().time() >= deadline:
             raise errors.OperationInProgress(in_progress_message(op))
         await asyncio.sleep(pause)  # another process holds the lease: poll for its outcome
@@ -184,7 +188,7 @@ async def resume(accord: Context, operation_id: UUID) -> dict[str, Any] | None:
     leased = await _take_lease(accord, operation_id)
     if leased is None:
         return None
-    return await drive(accord, Step(leased, open_secrets(accord, leased)))
+    return await drive(accord, await leased_step(accord, leased))
 
 
 async def get_operation(

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from accord.domain import errors
 from accord.domain.ports import Mailer
 from accord.domain.records import OperationRecord
-from accord.services.context import Context, Step
-from accord.services.engine import drive, open_secrets
+from accord.services.context import Context
+from accord.services.engine import drive, leased_step
 from accord.services.mail import Delivery, deliver_outbox
 
 HOUSEKEEPING_LOCK_KEY = 0x61636377_686B7070  # "accwhkpp"
@@ -29,6 +29,9 @@ class Pass:
     succeeded: int = 0
     failed: int = 0
     postponed: int = 0
+    # Left untouched: this process cannot open their secrets (a wrong ACCORD_SECRET_KEY). Not
+    # work done, so a pass with only these is idle.
+    misconfigured: int = 0
     mail: Delivery = field(default_factory=Delivery)
     expired_tokens: int = 0
     expired_verifications: int = 0
@@ -52,7 +55,11 @@ async def resume_due_operations(accord: Context, result: Pass, *, limit: int = 1
 
 async def _drive(accord: Context, op: OperationRecord) -> str:
     try:
-        await drive(accord, Step(op, open_secrets(accord, op)))
+        step = await leased_step(accord, op)
+    except errors.ConfigurationError:
+        return "misconfigured"
+    try:
+        await drive(accord, step)
     except errors.OperationPending:
         return "postponed"
     except errors.ProviderMisconfigured:
@@ -93,6 +100,7 @@ async def run_until_idle(accord: Context, mailer: Mailer, *, max_passes: int = 1
         total.succeeded += step.succeeded
         total.failed += step.failed
         total.postponed += step.postponed
+        total.misconfigured += step.misconfigured
         total.mail.sent += step.mail.sent
         total.mail.failed += step.mail.failed
         if not step.busy:

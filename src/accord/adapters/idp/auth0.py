@@ -307,16 +307,30 @@ class Auth0Provider:
 
 
 async def _gunzip_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The lines of a gzipped NDJSON stream, decompressed as the chunks arrive."""
+    """The lines of a gzipped NDJSON stream, decompressed as the chunks arrive.
+
+    zlib does not complain when a stream simply stops: a file cut short (at a line end, even)
+    inflates to its first lines without an error. So the stream must reach the gzip trailer,
+    whose CRC-32 and length zlib checks; otherwise the listing raises (a partial listing would
+    look like deleted users to reconcile). A file of several gzip members (RFC 1952 §2.2) is read
+    member by member.
+    """
     inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
     pending = b""
     async for chunk in chunks:
-        pending += inflate.decompress(chunk)
+        data = chunk
+        while data:
+            pending += inflate.decompress(data)
+            data = inflate.unused_data if inflate.eof else b""
+            if data:  # the next member starts in this chunk
+                inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
         *lines, pending = pending.split(b"\n")
         for line in lines:
             if line.strip():
                 yield line
     pending += inflate.flush()
+    if not inflate.eof:  # also an empty download: even an export of no users has a trailer
+        raise ValueError("the export file ends before its gzip trailer: it is truncated")
     if pending.strip():
         yield pending
 

@@ -134,6 +134,8 @@ class _Api:
         content = self.tenant.export_files.get(request.path_params["job"])
         if content is None:
             return Response("NoSuchKey", status_code=404)
+        if self.tenant.export_damage is not None:
+            content = self.tenant.export_damage(content)
         return Response(content, media_type="application/gzip")
 
     def routes(self) -> list[Route]:

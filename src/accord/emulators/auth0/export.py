@@ -47,6 +47,8 @@ def poll(tenant: Auth0Tenant, job_id: str, base_url: str) -> dict[str, Any]:
     public = {k: v for k, v in job.items() if k != "polls"}
     if job["polls"] <= tenant.export_polls:
         return {**public, "status": "processing", "percentage_done": 50}
+    if tenant.export_fails:
+        return {**public, "status": "failed", "status_details": "the emulator was told to fail"}
     location = f"{base_url.rstrip('/')}/user-exports/{job_id}/emulator.json.gz"
     done = {"status": "completed", "location": location, "percentage_done": 100}
     return {**public, **done, "time_left_seconds": 0}

@@ -67,6 +67,10 @@ class Auth0Tenant:
     scopes: frozenset[str] = DEFAULT_SCOPES  # granted to tokens issued from now on
     token_ttl_seconds: int = TOKEN_TTL_SECONDS
     export_polls: int = 0  # job polls answered "processing" before "completed"
+    # Faults of the export, for tests: the job ends "failed"; the file is served altered (cut
+    # short, corrupted) by this function.
+    export_fails: bool = False
+    export_damage: Callable[[bytes], bytes] | None = field(default=None, repr=False)
     users: dict[str, StoredUser] = field(default_factory=dict)
     tokens: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict, repr=False)
     tokens_issued: int = 0
