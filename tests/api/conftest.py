@@ -27,7 +27,7 @@ import uvicorn
 
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord
-from accord.config import RegistrationSettings, Settings
+from accord.config import RegistrationSettings, Settings, ThrottleSettings
 from accord.domain.callers import Caller
 from accord.entrypoints.api import create_app
 from accord.entrypoints.api.logs import configure_structlog
@@ -36,6 +36,14 @@ from accord.testing import FakeIdentityProvider
 from tests.conftest import fresh_database
 
 PLATFORM = Caller.platform("test-setup", "setup@platform.test")
+
+
+RELAXED_THROTTLE = ThrottleSettings(
+    login_failures_per_account_and_address="10000/minute",
+    login_failures_per_account="10000/minute",
+    login_failures_per_address="10000/minute",
+    public_requests_per_address="10000/minute",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,7 +63,9 @@ def serve_app(app: Any) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", access_log=False, proxy_headers=False
+    )
     server = uvicorn.Server(config)
     ready = threading.Event()
     original_startup = server.startup
@@ -98,6 +108,9 @@ def settings(
             serve_worker=False,  # the API tests decide when operations move on
             # Registration at once, as before e-mail verification (tests/security tests it).
             registration=RegistrationSettings(verify_email=False),
+            # One client address (loopback) sends every request of the module: raised limits
+            # (tests/security/test_throttling.py tests the defaults).
+            throttle=RELAXED_THROTTLE,
         )
     finally:
         database.close()  # drops it

@@ -21,7 +21,9 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
     sock.bind((host, 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        uvicorn.Config(
+            app, log_level="warning", lifespan="off", access_log=False, proxy_headers=False
+        )
     )
     started = threading.Event()
 
