@@ -30,6 +30,7 @@ from accord.domain.slugs import slug_candidates, slugify
 from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
 from accord.services.context import Context, Flow, Step
+from accord.services.credentials import check_chosen_password
 from accord.services.identities import ensure_identity
 from accord.services.provisioning import (
     audit_creation,
@@ -88,8 +89,10 @@ async def register(
     Returns ``{"operation_id", "user", "organization", "reused_identity"}``.
     """
     body = registration_body(request)
-    if verification_id is not None:
+    if verification_id is not None:  # checked when the link was requested
         body["verification_id"] = str(verification_id)
+    else:
+        check_chosen_password(accord, request.password, body["email"], body["full_name"])
     caller = (caller or Caller.public()).acting_as(body["email"])
     return await operations.execute(
         accord,
