@@ -229,11 +229,20 @@ class Operations(Protocol):
         """Finished operations past their lifetime stop answering for their key."""
         ...
 
+    async def delete_finished(self, older_than_hours: float, *, limit: int) -> int:
+        """Delete up to ``limit`` finished operations (succeeded, failed, refused) last changed
+        more than ``older_than_hours`` ago; return how many. Open ones are never deleted."""
+        ...
+
     async def open_by_kind(self) -> dict[str, int]: ...
 
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        """Delete up to ``limit`` events recorded more than ``days`` ago; return how many."""
+        ...
 
 
 class Outbox(Protocol):

@@ -34,6 +34,7 @@ class Tables:
     organizations: dict[UUID, OrganizationRecord] = field(default_factory=dict)
     operations: dict[UUID, OperationRecord] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
+    audit_at: list[datetime] = field(default_factory=list)  # when each of ``audit`` was recorded
     outbox: dict[int, OutboxMessage] = field(default_factory=dict)
     outbox_due: dict[int, datetime] = field(default_factory=dict)
     tokens: dict[int, OneTimeTokenRecord] = field(default_factory=dict)

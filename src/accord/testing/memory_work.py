@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
@@ -154,6 +155,17 @@ class MemoryOperations(Repository):
                 forgotten += 1
         return forgotten
 
+    async def delete_finished(self, older_than_hours: float, *, limit: int) -> int:
+        before = self.now() - timedelta(hours=older_than_hours)
+        old = [
+            op.id
+            for op in self.t.operations.values()
+            if op.state != OperationState.OPEN and op.updated_at < before
+        ][:limit]
+        for op_id in old:
+            del self.t.operations[op_id]
+        return len(old)
+
     async def open_by_kind(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for op in self._open():
@@ -164,6 +176,13 @@ class MemoryOperations(Repository):
 class MemoryAudit(Repository):
     async def record(self, event: AuditEvent) -> None:
         self.t.audit.append(copy.deepcopy(event))
+        self.t.audit_at.append(self.now())
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        before = self.now() - timedelta(days=days)
+        old = len(list(itertools.takewhile(lambda at: at < before, self.t.audit_at[:limit])))
+        del self.t.audit[:old], self.t.audit_at[:old]
+        return old
 
 
 class MemoryOutbox(Repository):

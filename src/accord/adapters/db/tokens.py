@@ -6,9 +6,10 @@ from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.sql import seconds_ago
 from accord.adapters.db.tables import api_tokens, audit_events
 from accord.domain.model import TokenScope
 from accord.domain.records import ApiTokenRecord, AuditEvent
@@ -85,3 +86,15 @@ class PgAuditLog:
 
     async def record(self, event: AuditEvent) -> None:
         await self._conn.execute(insert(audit_events).values(**asdict(event)))
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        """Retention, the one exception to append-only: the oldest events go first."""
+        old = (
+            select(audit_events.c.id)
+            .where(audit_events.c.at < seconds_ago(days * 86400))
+            .order_by(audit_events.c.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = await self._conn.execute(delete(audit_events).where(audit_events.c.id.in_(old)))
+        return result.rowcount
