@@ -31,6 +31,7 @@ from accord.entrypoints.api import (
 from accord.entrypoints.api.logs import configure_logging
 from accord.entrypoints.api.metrics import Metrics
 from accord.entrypoints.api.middleware import RequestMiddleware
+from accord.entrypoints.api.serving import HeaderTimeoutProtocol
 
 MAX_BODY_BYTES = 64 * 1024
 ROUTERS = (routes_auth, routes_users, routes_organizations, routes_operations, routes_health)
@@ -110,4 +111,6 @@ def create_app(
 def app_from_environment() -> FastAPI:
     """The application as ``accord serve`` runs it: settings from ``ACCORD_*``, JSON logs."""
     configure_logging()
-    return create_app(settings=Settings())
+    settings = Settings()
+    HeaderTimeoutProtocol.configure(settings.serve.header_timeout_seconds)  # this process's
+    return create_app(settings=settings)
