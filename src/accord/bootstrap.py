@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from accord.adapters.db.database import Database
 from accord.adapters.db.embedded import start_embedded
 from accord.adapters.db.engine import async_engine, redact
+from accord.adapters.db.rate_limits import pg_throttle
 from accord.adapters.db.store import PgStore
 from accord.adapters.sealing import Sealer, decode_key, load_or_create_key
 from accord.config import Settings
@@ -75,6 +76,7 @@ def build(
         sealer=build_sealer(settings),
         flows=flow_table(),
         hooks=hooks or Hooks(),
+        throttle=pg_throttle(db),
         database_url=url,
         db=db,
     )

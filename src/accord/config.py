@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import limits
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IdpName = Literal["local", "auth0", "supabase", "keycloak"]
@@ -57,6 +58,75 @@ class RegistrationSettings(BaseModel):
         "link is used (false: at once, as an operator's `accord register --verified`).",
     )
     link_ttl_hours: float = Field(24.0, gt=0, description="How long a verification link works.")
+
+
+class ThrottleSettings(BaseModel):
+    """Attempt limits, in the ``limits`` library's notation (``"5/minute;20/hour"``: each limit
+    is a moving window; several are separated by ``;``). Counters live in PostgreSQL, so every
+    process of one installation shares them."""
+
+    enabled: bool = True
+    login_failures_per_account_and_address: str = Field(
+        "5/minute;20/hour",
+        description="Failed sign-ins for one account from one client address; then 429 "
+        "`too_many_attempts` until the oldest failure leaves its window (a success clears it).",
+    )
+    login_failures_per_account: str = Field(
+        "100/hour",
+        description="Failed sign-ins for one account from all addresses together (a guesser "
+        "with many addresses); it expires an hour after the failures stop.",
+    )
+    login_failures_per_address: str = Field(
+        "50/hour", description="Failed sign-ins from one client address, for any accounts."
+    )
+    public_requests_per_address: str = Field(
+        "60/minute",
+        description="Requests to the public endpoints (registration, verification, sign-in, "
+        "password setup and replacement) from one client address; then 429 `too_many_requests`.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses (or networks) of reverse proxies whose X-Forwarded-For is "
+        "believed; by default none, and the client address is the connection's peer.",
+    )
+
+    @field_validator(
+        "login_failures_per_account_and_address",
+        "login_failures_per_account",
+        "login_failures_per_address",
+        "public_requests_per_address",
+    )
+    @classmethod
+    def _a_rule(cls, value: str) -> str:
+        try:
+            limits.parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit such as '5/minute;20/hour': {exc}") from None
+        return value
+
+
+class PasswordSettings(BaseModel):
+    min_score: int = Field(
+        3,
+        ge=0,
+        le=4,
+        description="The least zxcvbn score (0-4) of a password a person chooses; below it, "
+        "400 `password_too_weak` with zxcvbn's advice.",
+    )
+
+
+class ServeSettings(BaseModel):
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A client that has not sent a whole request head by then is dropped.",
+    )
+    limit_concurrency: int = Field(
+        1000, ge=1, description="Connections (and tasks) at once per process; then 503."
+    )
+    timeout_keep_alive_seconds: int = Field(
+        5, ge=1, description="An idle keep-alive connection is closed after this."
+    )
 
 
 class Settings(BaseSettings):
@@ -106,3 +176,9 @@ class Settings(BaseSettings):
     keycloak: KeycloakSettings = KeycloakSettings()
     smtp: SmtpSettings = SmtpSettings()
     registration: RegistrationSettings = RegistrationSettings()
+    throttle: ThrottleSettings = ThrottleSettings()
+    password: PasswordSettings = PasswordSettings()
+    serve: ServeSettings = ServeSettings()
+    audit_retention_days: float = Field(
+        365.0, ge=0, description="Audit events older than this are deleted; 0 keeps them for ever."
+    )

@@ -24,7 +24,7 @@ import structlog
 
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord
-from accord.config import RegistrationSettings, Settings
+from accord.config import RegistrationSettings, Settings, ThrottleSettings
 from accord.domain.callers import Caller
 from accord.entrypoints.api import create_app
 from accord.entrypoints.api.logs import configure_structlog
@@ -34,6 +34,14 @@ from accord.testing.servers import serve_in_thread
 from tests.conftest import fresh_database
 
 PLATFORM = Caller.platform("test-setup", "setup@platform.test")
+
+
+RELAXED_THROTTLE = ThrottleSettings(
+    login_failures_per_account_and_address="10000/minute",
+    login_failures_per_account="10000/minute",
+    login_failures_per_address="10000/minute",
+    public_requests_per_address="10000/minute",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -63,6 +71,9 @@ def settings(
             serve_worker=False,  # the API tests decide when operations move on
             # Registration at once, as before e-mail verification (tests/security tests it).
             registration=RegistrationSettings(verify_email=False),
+            # One client address (loopback) sends every request of the module: raised limits
+            # (tests/security/test_throttling.py tests the defaults).
+            throttle=RELAXED_THROTTLE,
         )
     finally:
         database.close()  # drops it

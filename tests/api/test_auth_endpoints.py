@@ -61,7 +61,7 @@ async def test_a_registration_with_a_weak_password_is_rejected(
     tag: str,
 ) -> None:
     weak = await local_client.post("/api/auth/register", json=registration(tag, password="short"))
-    problem(weak, 422, "idp_rejected")
+    problem(weak, 400, "password_too_weak")
     empty = await local_client.post("/api/auth/register", json=registration(tag, password=""))
     assert problem(empty, 422, "invalid_input")["errors"][0]["field"] == "body.password"
 
@@ -88,7 +88,7 @@ async def test_a_setup_link_sets_the_password_once(
     weak = await local_client.post(
         "/api/auth/password/setup", json={"token": token, "new_password": "short"}
     )
-    problem(weak, 422, "password_rejected")
+    problem(weak, 400, "password_too_weak")
     done = await local_client.post(
         "/api/auth/password/setup", json={"token": token, "new_password": PASSWORD}
     )

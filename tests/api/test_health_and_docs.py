@@ -72,10 +72,13 @@ ERROR_STATUSES = {
     "organization_not_found": 404,
     "password_change_required": 403,
     "password_rejected": 422,
+    "password_too_weak": 400,
     "payload_too_large": 413,
     "reconcile_running": 409,
     "retry_budget_exhausted": 503,
     "token_invalid": 400,
+    "too_many_attempts": 429,
+    "too_many_requests": 429,
     "unauthenticated": 401,
     "user_not_found": 404,
 }

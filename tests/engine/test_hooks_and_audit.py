@@ -69,8 +69,10 @@ async def test_the_audit_log_says_who_did_what_to_whom(app: Accord) -> None:
 
     org = await new_org(app)
     ada = await create_user(app, NewUser("ada@example.com", "Ada", org), caller=PLATFORM)
-    with pytest.raises(errors.EmailAlreadyExists):
-        await create_user(app, NewUser("ada@example.com", "Ada", org), caller=PLATFORM)
+    with pytest.raises(errors.EmailAlreadyExists):  # with a key: kept, so the key replays it
+        await create_user(
+            app, NewUser("ada@example.com", "Ada", org), caller=PLATFORM, idempotency_key="again"
+        )
     await deprovision_user(app, ada["user"]["id"], caller=PLATFORM)
     async with app.db.transaction() as conn:
         rows = (

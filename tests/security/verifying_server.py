@@ -19,7 +19,7 @@ import pytest
 
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord
-from accord.config import Settings
+from accord.config import Settings, ThrottleSettings
 from accord.entrypoints.api import create_app
 from accord.services import worker
 from accord.testing.servers import serve_in_thread
@@ -30,11 +30,20 @@ PASSWORD = "a good long password"
 LINK_TOKEN = re.compile(r"#token=([A-Za-z0-9_-]+)")
 
 
+RELAXED_THROTTLE = ThrottleSettings(
+    login_failures_per_account_and_address="10000/minute",
+    login_failures_per_account="10000/minute",
+    login_failures_per_address="10000/minute",
+    public_requests_per_address="10000/minute",
+)
+
+
 @pytest.fixture(scope="module")
 def settings(
     server_url: str, template_name: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
-    """This module's database; every other setting (``registration`` included) its default."""
+    """This module's database; every other setting but the throttle (``registration`` included) its
+    default."""
     database = fresh_database(server_url, template_name)
     url = next(database)
     try:
@@ -44,6 +53,9 @@ def settings(
             secret_key=new_key_text(),
             idp="local",
             serve_worker=False,  # the tests run the worker when they want the mail
+            # One client address (loopback) sends every request of the module: raised limits
+            # (tests/security/test_throttling.py tests the defaults).
+            throttle=RELAXED_THROTTLE,
         )
     finally:
         database.close()

@@ -155,5 +155,5 @@ async def test_housekeeping_expires_tokens_and_old_keys(accord: Accord, smtp: Sm
     )
     result = worker.Pass()
     await worker.housekeeping(accord, result)
-    assert (result.expired_tokens, result.forgotten_keys) == (1, 1)
-    assert await scalar(accord, "SELECT idempotency_key FROM operations") is None
+    assert (result.expired_tokens, result.forgotten_keys, result.deleted_operations) == (1, 1, 1)
+    assert await scalar(accord, "SELECT count(*) FROM operations") == 0

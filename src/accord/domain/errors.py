@@ -143,6 +143,33 @@ class PasswordChangeRequired(AccordError):
     code = "password_change_required"
 
 
+class TooManyAttempts(AccordError):
+    """Too many failed sign-in attempts: wait for the time the Retry-After header gives, or
+    reset the password by mail."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 60.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyRequests(AccordError):
+    """Too many requests from this address: wait for the time the Retry-After header gives."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 60.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PasswordTooWeak(PasswordRejected):
+    """The password is too easy to guess: choose a longer one, e.g. a few unrelated words."""
+
+    code = "password_too_weak"
+
+
 class ReconcileRunning(AccordError):
     """Another reconcile is running against this identity provider: wait for it to finish."""
 
@@ -293,6 +320,9 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     InvalidCredentials,
     TokenInvalid,
     PasswordChangeRequired,
+    TooManyAttempts,
+    TooManyRequests,
+    PasswordTooWeak,
     ReconcileRunning,
     IdempotencyKeyReused,
     OperationInProgress,

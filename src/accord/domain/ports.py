@@ -152,3 +152,29 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware (UTC)."""
         ...
+
+
+class Throttle(Protocol):
+    """Counters of attempts in moving windows, shared by every process that uses one database.
+
+    A ``rule`` is one or more limits in the ``limits`` library's notation, separated by ``;``:
+    ``"5/minute;20/hour"``. Each method raises ``StorageUnavailable`` when the counters cannot
+    be reached.
+    """
+
+    async def hit(self, key: str, rule: str) -> float | None:
+        """Count one attempt for ``key``; None if it is within every limit of ``rule``, else
+        the seconds until one would be (the attempt is then not counted by the full limit)."""
+        ...
+
+    async def blocked(self, key: str, rule: str) -> float | None:
+        """Without counting: the seconds to wait if ``key`` has used up a limit of ``rule``."""
+        ...
+
+    async def reset(self, key: str, rule: str) -> None:
+        """Forget every attempt counted for ``key`` under ``rule``."""
+        ...
+
+    async def sweep(self, *, limit: int) -> int:
+        """Delete up to ``limit`` entries whose windows have passed; return how many."""
+        ...

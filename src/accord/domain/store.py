@@ -231,6 +231,11 @@ class Operations(Protocol):
         """Finished operations past their lifetime stop answering for their key."""
         ...
 
+    async def delete_finished(self, older_than_hours: float, *, limit: int) -> int:
+        """Delete up to ``limit`` finished operations (succeeded, failed, refused) last changed
+        more than ``older_than_hours`` ago; return how many. Open ones are never deleted."""
+        ...
+
     async def open_by_kind(self) -> dict[str, int]: ...
 
 
@@ -240,6 +245,10 @@ class AuditLog(Protocol):
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         """Up to ``query.limit`` entries matching every filter, in (at, id) order, after
         ``query.after``. Never raises for filters that match nothing."""
+        ...
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        """Delete up to ``limit`` events recorded more than ``days`` ago; return how many."""
         ...
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from accord.domain.model import OperationKind
-from accord.domain.ports import Clock, IdentityProvider, Sealer
+from accord.domain.ports import Clock, IdentityProvider, Sealer, Throttle
 from accord.domain.records import OperationRecord
 from accord.domain.store import OperationChanges, Store, Transaction
 from accord.services import crashpoints
@@ -111,6 +111,9 @@ class Context:
     flows: FlowTable
     hooks: Hooks = field(default_factory=Hooks)
     clock: Clock = field(default_factory=SystemClock)
+    # Attempt counters (sign-in, public endpoints); None: nothing is throttled (a Context a
+    # program builds for itself; bootstrap and fake_context always give one).
+    throttle: Throttle | None = None
 
     def flow(self, kind: OperationKind) -> Flow:
         """The flow that runs operations of ``kind``."""

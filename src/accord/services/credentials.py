@@ -15,6 +15,7 @@ from uuid import UUID
 from accord.domain import errors, secrets
 from accord.domain.emails import normalize_email
 from accord.domain.model import TokenPurpose, UserStatus
+from accord.domain.passwords import check_strength
 from accord.domain.ports import VerifiesPasswords
 from accord.domain.principals import Principal
 from accord.domain.records import AuditEvent
@@ -68,6 +69,7 @@ async def complete_password_setup(accord: Context, token: str, new_password: str
     and it is that caller's password that works. If the IdP refuses the password, or is down
     before applying it, the link is given back to be used again.
     """
+    check_chosen_password(accord, new_password)  # before the link is used: a weak choice keeps it
     digest = secrets.digest(token or "")
     async with accord.store.transaction() as tx:
         found = await tx.one_time_tokens.find_live(digest)
@@ -83,6 +85,13 @@ async def complete_password_setup(accord: Context, token: str, new_password: str
         raise
     async with accord.store.transaction() as tx:
         return await _password_chosen(tx, found.user_id, "user.password_set")
+
+
+def check_chosen_password(accord: Context, password: str, *user_inputs: str) -> None:
+    """PasswordTooWeak when a password a person chose is below ``password.min_score``."""
+    check_strength(
+        password or "", min_score=accord.settings.password.min_score, user_inputs=user_inputs
+    )
 
 
 async def _set_password(accord: Context, remote_id: str, password: str) -> None:
@@ -154,6 +163,7 @@ async def replace_temporary_password(
     address = normalize_email(email)
     if new_password == temporary_password:
         raise errors.PasswordRejected("The new password must differ from the temporary one.")
+    check_chosen_password(accord, new_password, address)
     try:
         swapped = await _local(accord).replace_temporary_password(
             address, temporary_password or "", new_password

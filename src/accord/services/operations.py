@@ -9,8 +9,10 @@ holds the state machine) runs it from there. The Idempotency-Key semantics (IETF
   resumes the operation if it is idle, or waits up to ``SAME_KEY_WAIT_SECONDS`` for the runner
   that holds it (then ``operation_in_progress``);
 - the same key with another request is ``idempotency_key_reused``;
-- a claim that is refused (``email_exists``, ``organization_full``, ...) is stored as a failed
-  operation, so a retry with the same key gets the same answer.
+- a claim that is refused (``email_exists``, ``organization_full``, ``user_not_found``, ...) is
+  stored as a failed operation only when it carried a key, so a retry with that key gets the
+  same answer; without a key a refusal stores nothing (no operation, no audit event), so
+  refused requests cost no rows however many a stranger sends.
 """
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ async def _claim(
     except errors.OperationInProgress:
         raise
     except errors.AccordError as refusal:
-        await _record_refusal(accord, new, refusal)
+        if new.idempotency_key is not None:  # only a key can replay it: keep nothing otherwise
+            await _record_refusal(accord, new, refusal)
         raise
     crashpoints.reach(accord.settings, CrashPoint.AFTER_CLAIM)
     return Step(advanced, secrets)

@@ -31,6 +31,7 @@ from accord.domain.slugs import require_visible_name, slug_candidates, slugify
 from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
 from accord.services.context import Context, Flow, Step
+from accord.services.credentials import check_chosen_password
 from accord.services.identities import ensure_identity
 from accord.services.provisioning import (
     audit_creation,
@@ -91,8 +92,10 @@ async def register(
     Returns ``{"operation_id", "user", "organization", "reused_identity"}``.
     """
     body = registration_body(request)
-    if verification_id is not None:
+    if verification_id is not None:  # checked when the link was requested
         body["verification_id"] = str(verification_id)
+    else:
+        check_chosen_password(accord, request.password, body["email"], body["full_name"])
     return await operations.execute(
         accord,
         OperationKind.REGISTER,

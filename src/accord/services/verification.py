@@ -29,6 +29,7 @@ from accord.domain.model import RegistrationSource, UserStatus
 from accord.domain.records import NewVerification, OutboxMessage
 from accord.domain.store import Transaction
 from accord.services.context import Context
+from accord.services.credentials import check_chosen_password
 from accord.services.registration import Registration, register, registration_body
 
 VERIFICATION_MAIL = "registration_verification"
@@ -41,6 +42,7 @@ ATTEMPT_WINDOW_SECONDS = 900
 async def request_registration(accord: Context, request: Registration) -> None:
     """Mail a verification link to a new address, or a notice to a taken one's owner."""
     body = registration_body(request)
+    check_chosen_password(accord, request.password, body["email"], body["full_name"])
     sealed = accord.sealer.seal({"password": request.password})  # for either answer: same work
     now = accord.clock.now()
     async with accord.store.transaction() as tx:

@@ -20,6 +20,9 @@ from accord.services.engine import drive, leased_step
 from accord.services.mail import Delivery, deliver_outbox
 
 HOUSEKEEPING_LOCK_KEY = 0x61636377_686B7070  # "accwhkpp"
+# Rows deleted per kind in one housekeeping pass: a backlog (a first run after an upgrade, a
+# flood of requests) is worked off over several passes, never in one long transaction.
+HOUSEKEEPING_BATCH = 1000
 
 
 @dataclass
@@ -36,6 +39,9 @@ class Pass:
     expired_tokens: int = 0
     expired_verifications: int = 0
     forgotten_keys: int = 0
+    deleted_operations: int = 0
+    deleted_audit_events: int = 0
+    swept_rate_limits: int = 0
 
     @property
     def busy(self) -> bool:
@@ -71,15 +77,28 @@ async def _drive(accord: Context, op: OperationRecord) -> str:
 
 async def housekeeping(accord: Context, result: Pass) -> None:
     """Expire one-time tokens, verification links (their sealed passwords with them) and
-    idempotency keys past their lifetime (one worker at a time)."""
+    idempotency keys past their lifetime; delete finished operations once their key no longer
+    replays (``idempotency_ttl_hours``), audit events past ``audit_retention_days`` (0: kept for
+    ever) and spent throttle counters, each in batches of ``HOUSEKEEPING_BATCH`` (one worker at
+    a time)."""
+    settings = accord.settings
     async with accord.store.transaction() as tx:
         if not await tx.try_singleton_lock(HOUSEKEEPING_LOCK_KEY):
             return
         result.expired_tokens = await tx.one_time_tokens.expire()
         result.expired_verifications = await tx.verifications.expire()
         result.forgotten_keys = await tx.operations.forget_idempotency(
-            accord.settings.idempotency_ttl_hours
+            settings.idempotency_ttl_hours
         )
+        result.deleted_operations = await tx.operations.delete_finished(
+            settings.idempotency_ttl_hours, limit=HOUSEKEEPING_BATCH
+        )
+        if settings.audit_retention_days > 0:
+            result.deleted_audit_events = await tx.audit.delete_older_than(
+                settings.audit_retention_days, limit=HOUSEKEEPING_BATCH
+            )
+    if accord.throttle is not None:
+        result.swept_rate_limits = await accord.throttle.sweep(limit=HOUSEKEEPING_BATCH)
 
 
 async def run_once(accord: Context, mailer: Mailer, *, housekeep: bool = True) -> Pass:

@@ -19,6 +19,7 @@ from accord.services.flows import flow_table
 from accord.services.hooks import Hooks
 from accord.testing.fake_idp import FakeIdentityProvider
 from accord.testing.memory_store import InMemoryStore
+from accord.testing.memory_throttle import FakeThrottle
 
 _FIXED_KEY = hashlib.sha256(b"accord.testing: a key for tests only").digest()
 
@@ -64,6 +65,7 @@ class FakeContext(Context):
     store: InMemoryStore = field(kw_only=True)
     idp: FakeIdentityProvider = field(kw_only=True)
     clock: ManualClock = field(kw_only=True)
+    throttle: FakeThrottle = field(kw_only=True)
 
 
 def fake_context(
@@ -82,4 +84,5 @@ def fake_context(
         store=InMemoryStore(clock),
         idp=idp or FakeIdentityProvider(),
         clock=clock,
+        throttle=FakeThrottle(clock),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from datetime import timedelta
 
 from accord.domain.ports import Clock
 from accord.domain.records import AuditEntry, AuditEvent, AuditQuery
@@ -16,6 +17,12 @@ class MemoryAudit(Repository):
 
     async def record(self, event: AuditEvent) -> None:
         self.t.audit.append(AuditEntry(next(self.ids), self.now(), copy.deepcopy(event)))
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        before = self.now() - timedelta(days=days)
+        old = len(list(itertools.takewhile(lambda e: e.at < before, self.t.audit[:limit])))
+        del self.t.audit[:old]
+        return old
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         found = sorted((e for e in self.t.audit if _matches(e, query)), key=lambda e: (e.at, e.id))

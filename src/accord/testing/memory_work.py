@@ -153,6 +153,17 @@ class MemoryOperations(Repository):
                 forgotten += 1
         return forgotten
 
+    async def delete_finished(self, older_than_hours: float, *, limit: int) -> int:
+        before = self.now() - timedelta(hours=older_than_hours)
+        old = [
+            op.id
+            for op in self.t.operations.values()
+            if op.state != OperationState.OPEN and op.updated_at < before
+        ][:limit]
+        for op_id in old:
+            del self.t.operations[op_id]
+        return len(old)
+
     async def open_by_kind(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for op in self._open():

@@ -29,7 +29,9 @@ def serve_in_thread(
     sock.bind((host, 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan=lifespan, access_log=False)
+        uvicorn.Config(
+            app, log_level="warning", lifespan=lifespan, access_log=False, proxy_headers=False
+        )
     )
     ready = threading.Event()
     original_startup = server.startup

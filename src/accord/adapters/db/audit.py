@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.sql import seconds_ago
 from accord.adapters.db.tables import audit_events
 from accord.domain.principals import Principal, PrincipalKind
 from accord.domain.records import AuditEntry, AuditEvent, AuditQuery
@@ -19,6 +20,18 @@ class PgAuditLog:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        """Retention, the one exception to append-only: the oldest events go first."""
+        old = (
+            select(c.id)
+            .where(c.at < seconds_ago(days * 86400))
+            .order_by(c.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = await self._conn.execute(delete(audit_events).where(c.id.in_(old)))
+        return result.rowcount
 
     async def record(self, event: AuditEvent) -> None:
         by = event.by

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
 
@@ -152,6 +152,19 @@ class PgOperations:
             )
             .values(idempotency_key=None, sealed_secrets=None)
         )
+        return result.rowcount
+
+    async def delete_finished(self, older_than_hours: float, *, limit: int) -> int:
+        old = (
+            select(operations.c.id)
+            .where(
+                operations.c.state != OperationState.OPEN,
+                operations.c.updated_at < seconds_ago(older_than_hours * 3600),
+            )
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = await self._conn.execute(delete(operations).where(operations.c.id.in_(old)))
         return result.rowcount
 
     async def open_by_kind(self) -> dict[str, int]:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -271,6 +272,19 @@ email_verifications = Table(
     UniqueConstraint("digest"),
     CheckConstraint("digest ~ '^[0-9a-f]{64}$'", name="digest_sha256"),
     Index(None, "email"),
+)
+
+# The throttle's moving windows (adapters/db/rate_limits.py): one row per counted attempt, in
+# seconds since the epoch; a row outlives its window only until housekeeping sweeps it.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False),
+    Column("hit_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index(None, "key", "hit_at"),
+    Index(None, "expires_at"),
 )
 
 api_tokens = Table(

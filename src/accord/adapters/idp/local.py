@@ -8,6 +8,7 @@ engine's protocol (no transaction open across an IdP call) is exercised with it 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -28,6 +29,13 @@ MAX_PASSWORD_LENGTH = 128
 _SHA256_PREFIX = "sha256$"
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """An argon2id hash with the real parameters, of a password nobody has: checked when there
+    is no identity, so that an unknown e-mail costs the same time as a wrong password."""
+    return _hasher.hash(secrets.new_token())
 
 
 async def _hash(password: str) -> str:
@@ -189,7 +197,8 @@ class LocalProvider:
                     .where(local_identities.c.email == email)
                 )
             ).first()
-        if row is None or not await asyncio.to_thread(_matches, row.secret_hash, password):
+        stored = row.secret_hash if row is not None else None
+        if not await asyncio.to_thread(_matches_or_dummy, stored, password) or row is None:
             return None
         if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
             return None
@@ -255,6 +264,14 @@ class LocalProvider:
             .values(identity_id=remote_id, **values)
             .on_conflict_do_update(index_elements=["identity_id"], set_=values)
         )
+
+
+def _matches_or_dummy(secret_hash: str | None, password: str) -> bool:
+    """``_matches``; without a hash, the same work against the dummy one (always False)."""
+    if secret_hash is None:
+        _matches(_dummy_hash(), password)
+        return False
+    return _matches(secret_hash, password)
 
 
 def _matches(secret_hash: str, password: str) -> bool:

@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from accord.bootstrap import Accord, build
 from accord.config import Settings
@@ -31,6 +32,7 @@ from accord.entrypoints.api import (
 from accord.entrypoints.api.logs import configure_logging
 from accord.entrypoints.api.metrics import Metrics
 from accord.entrypoints.api.middleware import RequestMiddleware
+from accord.entrypoints.api.serving import HeaderTimeoutProtocol
 
 MAX_BODY_BYTES = 64 * 1024
 ROUTERS = (
@@ -92,10 +94,11 @@ def create_app(
     **build_options: Any,
 ) -> FastAPI:
     """The HTTP API over ``accord`` (or over one built from ``settings`` at start-up)."""
+    settings = accord.settings if accord is not None else settings or Settings()
     app = FastAPI(
         title="accord",
         version=_version(),
-        lifespan=_lifespan(accord, lambda: build(settings or Settings(), **build_options)),
+        lifespan=_lifespan(accord, lambda: build(settings, **build_options)),
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
@@ -107,6 +110,8 @@ def create_app(
     for module in ROUTERS:
         app.include_router(module.router)
     app.add_middleware(RequestMiddleware, max_body_bytes=max_body_bytes, metrics=app.state.metrics)
+    if settings.throttle.trusted_proxies:  # outermost: the client address is set before all else
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.throttle.trusted_proxies)
     openapi.install(app)
     return app
 
@@ -114,4 +119,6 @@ def create_app(
 def app_from_environment() -> FastAPI:
     """The application as ``accord serve`` runs it: settings from ``ACCORD_*``, JSON logs."""
     configure_logging()
-    return create_app(settings=Settings())
+    settings = Settings()
+    HeaderTimeoutProtocol.configure(settings.serve.header_timeout_seconds)  # this process's
+    return create_app(settings=settings)

@@ -28,6 +28,17 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 log = get_logger("accord.api")
 
+# Metric labels come from bounded sets, whatever a client sends: a made-up method or path must
+# not mint a new series (each costs memory on every scrape, for ever).
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+OTHER = "other"
+
+
+def metric_labels(scope: Scope) -> tuple[str, str]:
+    """The method (a known one, else ``other``) and the route template (else ``other``)."""
+    method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER
+    return method, getattr(scope.get("route"), "path", None) or OTHER
+
 
 class BodyTooLarge(Exception):
     """The request body exceeds the limit."""
@@ -127,8 +138,8 @@ class RequestMiddleware:
         await self.app(scope, replay, send)
 
     def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
-        self.metrics.observe_request(scope["method"], route, status, seconds)
+        method, route = metric_labels(scope)
+        self.metrics.observe_request(method, route, status, seconds)
         log.info(
             "request",
             method=scope["method"],

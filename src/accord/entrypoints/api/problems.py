@@ -32,6 +32,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_input": 422,
     "email_invalid": 422,
     "password_rejected": 422,
+    "password_too_weak": 400,
     "idempotency_key_reused": 422,
     "idp_rejected": 422,
     "token_invalid": 400,
@@ -45,6 +46,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "organization_not_found": 404,
     "operation_not_found": 404,
     "api_token_not_found": 404,
+    "too_many_attempts": 429,
+    "too_many_requests": 429,
     "email_exists": 409,
     "organization_exists": 409,
     "organization_full": 409,
@@ -165,7 +168,7 @@ async def accord_error(request: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if status == 401:
         headers.update(AUTH_CHALLENGE)
-    if status == 503 or exc.code == "operation_in_progress":
+    if status in (429, 503) or exc.code == "operation_in_progress":
         headers.update(_retry_after(getattr(exc, "retry_after", None)))
     detail = exc.message if status < 500 else None  # 5xx: the generic title only
     return problem_response(request, status, public_code(exc), detail, headers=headers)
@@ -233,8 +236,8 @@ OPERATION = (
 def _headers_for(status: int) -> dict[str, Any]:
     if status == 401:
         return {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
-    if status in (409, 503):
-        wait = "Seconds to wait (503, and 409 `operation_in_progress`)."
+    if status in (409, 429, 503):
+        wait = "Seconds to wait (429, 503, and 409 `operation_in_progress`)."
         return {"Retry-After": {"description": wait, "schema": {"type": "integer"}}}
     return {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from accord.domain.model import OperationKind
@@ -24,10 +24,12 @@ from accord.entrypoints.api.schemas import (
     User,
     VerificationSent,
 )
-from accord.entrypoints.api.security import AccordDep, IdempotencyKey
-from accord.services import credentials, registration, tokens, verification
+from accord.entrypoints.api.security import AccordDep, IdempotencyKey, PublicClient, public_client
+from accord.services import credentials, registration, throttling, tokens, verification
 
-router = APIRouter(tags=["registration and sign-in"])
+# Every route here is public: each request counts against its client address's limit (429).
+router = APIRouter(tags=["registration and sign-in"], dependencies=[Depends(public_client)])
+THROTTLED = ("too_many_requests",)
 
 IDP_FAULTS = ("idp_unavailable", "idp_not_found", "idp_misconfigured", "idp_error")
 NOT_REPLAYED = (
@@ -57,10 +59,12 @@ REGISTRATION_ACCEPTED: dict[int | str, dict[str, Any]] = {
     responses={
         **REGISTRATION_ACCEPTED,
         **documented(
+            *THROTTLED,
             "invalid_input",
             "email_invalid",
             "email_confusable",
             "password_rejected",
+            "password_too_weak",
             "email_exists",
             *OPERATION,
             *DATABASE,
@@ -106,9 +110,11 @@ async def register(
     responses={
         **PENDING_RESPONSE,
         **documented(
+            *THROTTLED,
             "invalid_input",
             "token_invalid",
             "password_rejected",
+            "password_too_weak",
             "email_exists",
             *OPERATION,
             *DATABASE,
@@ -137,7 +143,7 @@ async def verify_registration(
     "/api/auth/password/setup-link",
     status_code=202,
     response_model=Accepted,
-    responses=documented("invalid_input", *DATABASE),
+    responses=documented("invalid_input", *THROTTLED, *DATABASE),
     summary="Request a set-password link by mail",
     description="Always 202, whether or not an account has this address." + NOT_REPLAYED,
 )
@@ -153,7 +159,13 @@ async def request_setup_link(
     "/api/auth/password/setup",
     response_model=User,
     responses=documented(
-        "invalid_input", "token_invalid", "password_rejected", *IDP_FAULTS, *DATABASE
+        *THROTTLED,
+        "invalid_input",
+        "token_invalid",
+        "password_rejected",
+        "password_too_weak",
+        *IDP_FAULTS,
+        *DATABASE,
     ),
     summary="Set a password with the token from a set-password link",
     description="The link is single-use: a repetition answers 400 `token_invalid`." + NOT_REPLAYED,
@@ -169,10 +181,12 @@ async def complete_setup(
     "/api/auth/login",
     response_model=LoginResult,
     responses=documented(
+        *THROTTLED,
         "invalid_input",
         "email_invalid",
         "email_confusable",
         "invalid_credentials",
+        "too_many_attempts",
         "password_change_required",
         "forbidden",
         *DATABASE,
@@ -184,9 +198,11 @@ async def complete_setup(
         "when another identity provider handles sign-in." + NOT_REPLAYED
     ),
 )
-async def login(body: Login, accord: AccordDep, key: IdempotencyKey) -> dict[str, Any]:
-    """Check the password; return a login token."""
-    user = await credentials.verify_password(accord, body.email, body.password)
+async def login(
+    body: Login, accord: AccordDep, key: IdempotencyKey, client: PublicClient
+) -> dict[str, Any]:
+    """Check the password (unless the account or address failed too often); a login token."""
+    user = await throttling.sign_in(accord, body.email, body.password, client)
     token, expires_in = tokens.issue_login_token(accord, user)
     return {"access_token": token, "token_type": "Bearer", "expires_in": expires_in, "user": user}
 
@@ -195,11 +211,13 @@ async def login(body: Login, accord: AccordDep, key: IdempotencyKey) -> dict[str
     "/api/auth/password/replace-temporary",
     response_model=User,
     responses=documented(
+        *THROTTLED,
         "invalid_input",
         "email_invalid",
         "email_confusable",
         "invalid_credentials",
         "password_rejected",
+        "password_too_weak",
         "forbidden",
         *IDP_FAULTS,
         *DATABASE,

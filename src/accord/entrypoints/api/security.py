@@ -13,7 +13,7 @@ from accord.bootstrap import Accord
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.idempotency import KEY_PATTERN
-from accord.services import tokens
+from accord.services import throttling, tokens
 
 IDEMPOTENCY_KEY_LIFETIME_HOURS = 24
 
@@ -122,3 +122,14 @@ async def caller_or_public(
 AnyCaller = Annotated[Caller, Depends(token_caller)]
 PlatformCaller = Annotated[Caller, Depends(platform_caller)]
 CallerOrPublic = Annotated[Caller, Depends(caller_or_public)]
+
+
+async def public_client(request: Request, accord: AccordDep) -> str:
+    """The client's address (the peer's, or a trusted proxy's X-Forwarded-For), after counting
+    this public request against its limit: 429 ``too_many_requests`` past it."""
+    client = request.client.host if request.client else "unknown"
+    await throttling.admit_public(accord, client)
+    return client
+
+
+PublicClient = Annotated[str, Depends(public_client)]

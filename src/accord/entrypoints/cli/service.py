@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from accord.entrypoints.cli.common import JsonFlag, command, err, out, print_json, run_with_accord
 
+if TYPE_CHECKING:
+    from accord.config import Settings
+
 app = typer.Typer()  # commands of the top level
+
+
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options that bound slow and numerous clients (``ACCORD_SERVE__*``)."""
+    from accord.entrypoints.api.serving import HeaderTimeoutProtocol
+
+    HeaderTimeoutProtocol.configure(settings.serve.header_timeout_seconds)
+    return {
+        "http": HeaderTimeoutProtocol,  # each worker process sets its deadline again at start
+        "limit_concurrency": settings.serve.limit_concurrency,
+        "timeout_keep_alive": settings.serve.timeout_keep_alive_seconds,
+        # X-Forwarded-For is believed from ``throttle.trusted_proxies`` only, by the app itself.
+        "proxy_headers": False,
+    }
 
 
 @command(app, "serve")
@@ -45,6 +62,7 @@ def serve(
         workers=workers,
         access_log=False,  # accord writes its own JSON access log
         log_level="warning",
+        **serve_options(settings),
     )
 
 
