@@ -44,6 +44,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "operation_not_found": 404,
     "api_token_not_found": 404,
     "email_exists": 409,
+    "identity_exists": 409,
     "organization_exists": 409,
     "organization_full": 409,
     "operation_in_progress": 409,
