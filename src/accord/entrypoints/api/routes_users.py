@@ -50,7 +50,8 @@ CREATE_DESCRIPTION = (
     "accord created it (a retry); one that accord did not create answers 409 "
     "`identity_exists`, unless a platform token sends `adopt_existing: true`. **201** when "
     "done; **202** with `Location` and `Retry-After` when the identity provider is "
-    "unavailable: the operation goes on in the background. Send an `Idempotency-Key` to make retries safe."
+    "unavailable: the operation goes on in the background. Send an `Idempotency-Key` to make "
+    "retries safe."
 )
 
 
