@@ -225,6 +225,11 @@ class Operations(Protocol):
 
     async def open_for_user(self, user_id: UUID) -> OperationRecord | None: ...
 
+    async def claimed_for(self, user_id: UUID, email: str) -> bool:
+        """Whether an operation (in any state) claimed this user id for this e-mail: then an
+        identity stamped with the id is one accord made for the address."""
+        ...
+
     async def open_touching(self, *, user_id: UUID | str | None, email: str | None) -> UUID | None:
         """An open operation whose subject is this user or this e-mail, if any."""
         ...

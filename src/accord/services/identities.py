@@ -7,8 +7,9 @@ Whose identity is it? accord stamps every identity it creates with the accord us
 - ``created``: it carries this operation's user id (this operation, or an earlier attempt of
   it, made it);
 - ``own``: it carries the id of another user row accord keeps for this very e-mail (a
-  deprovisioned user whose IdP delete never happened, an older row): accord made it, so it is
-  adopted automatically (the retry and ghost-create path);
+  deprovisioned user whose IdP delete never happened), or the id an earlier operation claimed
+  for it (a row removed since): accord made it, so it is adopted automatically (the retry and
+  ghost-create path);
 - ``foreign``: anything else (no stamp, or a stamp accord does not know for this e-mail):
   another system made it, and accord never takes it over on its own.
 """
@@ -75,8 +76,10 @@ async def origin_of(accord: Context, op: OperationRecord, remote: RemoteUser, em
         return Origin.FOREIGN
     async with accord.store.transaction() as tx:
         row = await tx.users.get(stamped)
-    if row is not None and email in (row.email, row.former_email):
-        return Origin.OWN
+        if row is not None and email in (row.email, row.former_email):
+            return Origin.OWN
+        if await tx.operations.claimed_for(stamped, email):  # its row was removed since
+            return Origin.OWN
     return Origin.FOREIGN
 
 
