@@ -45,6 +45,7 @@ ERROR_STATUSES = {
     "constraint_violated": 500,
     "database_unavailable": 503,
     "email_exists": 409,
+    "identity_exists": 409,
     "email_invalid": 422,
     "forbidden": 403,
     "hook_failed": 500,
