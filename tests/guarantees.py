@@ -5,9 +5,11 @@ Everything is checked every time. The only exemption: the rows and IdP users tha
 operation still open (its user id, its e-mail, its remote id) are not yet held to G3 and G7,
 because that operation is still making or undoing them.
 
-``assert_guarantees`` is what every test calls. ``assert_tenant_isolation`` checks the part of
-G10 that today's code does not keep; it is separate so that the default check stays green, and
-its test is a strict xfail.
+``assert_guarantees`` is what every test calls. ``assert_tenant_isolation`` checks G10 for one
+organization-scoped caller (it needs a caller, so it is separate).
+
+A deprovisioned row has no e-mail (``email`` NULL, the address kept in ``former_email``): it is
+held to no e-mail rule, and the address belongs to whoever uses it next.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ class OpenClaims:
     remote_ids: frozenset[str]
 
     def own_row(self, row: Row) -> bool:
-        return str(row.id) in self.user_ids or normalized(row.email) in self.emails
+        return str(row.id) in self.user_ids or (
+            row.email is not None and normalized(row.email) in self.emails
+        )
 
     def own_remote(self, user: RemoteUser) -> bool:
         return (
@@ -108,7 +112,7 @@ async def _all(conn: AsyncConnection, sql: str, **params: Any) -> list[Row]:
 async def _rows(conn: AsyncConnection, provider: str) -> list[Row]:
     return await _all(
         conn,
-        "SELECT u.id, u.email, u.status, l.remote_id FROM users u "
+        "SELECT u.id, u.email, u.former_email, u.status, l.remote_id FROM users u "
         "LEFT JOIN idp_links l ON l.user_id = u.id AND l.provider = :p",
         p=provider,
     )
@@ -132,8 +136,12 @@ def _twice(emails: Iterator[str]) -> list[str]:
 
 
 async def _g1(conn: AsyncConnection, world: World) -> None:
-    rows = _twice(normalized(r.email) for r in world.rows)
+    rows = _twice(normalized(r.email) for r in world.rows if r.email is not None)
     assert rows == [], f"G1: two user rows for one normalized e-mail: {rows}"
+    kept = sorted(str(r.id) for r in world.rows if r.status == "disabled" and r.email is not None)
+    assert kept == [], f"G1: deprovisioned rows still hold their e-mail: {kept}"
+    lost = sorted(str(r.id) for r in world.rows if r.email is None and r.former_email is None)
+    assert lost == [], f"G1: rows with neither an e-mail nor a former one: {lost}"
     managed = [u for u in world.remote.values() if u.remote_id in world.linked or u.accord_user_id]
     remote = _twice(normalized(u.email) for u in managed)
     assert remote == [], f"G1: two IdP users accord manages for one normalized e-mail: {remote}"
@@ -159,11 +167,12 @@ async def _g3(conn: AsyncConnection, world: World) -> None:
 async def _g4(conn: AsyncConnection, world: World) -> None:
     owners = await _all(
         conn,
-        "SELECT u.email, count(DISTINCT o.id) AS n FROM users u "
+        "SELECT u.id, coalesce(u.email, u.former_email) AS email, count(DISTINCT o.id) AS n "
+        "FROM users u "
         "LEFT JOIN organizations o ON o.owner_user_id = u.id "
         "WHERE EXISTS (SELECT 1 FROM operations r WHERE r.user_id = u.id "
         "AND r.kind = 'register' AND r.state = 'succeeded') "
-        "GROUP BY u.email HAVING count(DISTINCT o.id) <> 1",
+        "GROUP BY u.id HAVING count(DISTINCT o.id) <> 1",
     )
     assert owners == [], f"G4: registrants without exactly one organization: {owners}"
     personal = await _all(

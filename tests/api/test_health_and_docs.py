@@ -46,6 +46,7 @@ ERROR_STATUSES = {
     "database_unavailable": 503,
     "email_confusable": 400,
     "email_exists": 409,
+    "identity_exists": 409,
     "email_invalid": 422,
     "forbidden": 403,
     "hook_failed": 500,

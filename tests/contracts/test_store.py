@@ -83,25 +83,25 @@ def operation(key: str | None = "k", **kw) -> NewOperation:
 # -- users ----------------------------------------------------------------------------------------
 
 
-async def test_claim_is_one_row_per_email_and_reclaims_only_disabled_rows(store: Store) -> None:
+async def test_claim_is_one_row_per_email_and_never_reclaims_a_retired_one(store: Store) -> None:
     first = await user(store)
     async with store.transaction() as tx:
-        assert (
-            await tx.users.claim(
-                user_id=uuid4(), email="ada@example.com", full_name="X", created_by="t"
-            )
-            is None
+        taken = await tx.users.claim(
+            user_id=uuid4(), email="ada@example.com", full_name="X", created_by="t"
         )
-        await tx.users.update(first, status=UserStatus.DISABLED)
+        assert taken is None
+        await tx.users.retire(first)
+        new_id = uuid4()
         again = await tx.users.claim(
-            user_id=uuid4(), email="ada@example.com", full_name="Ada II", created_by="t"
+            user_id=new_id, email="ada@example.com", full_name="Ada II", created_by="t"
         )
         record = await tx.users.get(first)
-    assert again == first
-    assert (record.status, record.full_name, record.version) == (
-        UserStatus.PROVISIONING,
-        "Ada II",
-        3,
+    assert again == new_id  # a new person: the retired row is left as it was
+    assert (record.status, record.email, record.former_email, record.full_name) == (
+        UserStatus.DISABLED,
+        None,
+        "ada@example.com",
+        "Ada",
     )
 
 

@@ -138,7 +138,9 @@ async def snapshot(app: Accord) -> dict[str, Any]:
         def rows(statement: str) -> Any:
             return conn.execute(text(statement))
 
-        users = sorted((await rows("SELECT email, status FROM users")).all())
+        users = sorted(
+            (await rows("SELECT coalesce(email, former_email), status FROM users")).all()
+        )
         links = sorted((await rows("SELECT user_id, remote_id FROM idp_links")).all())
         orgs = sorted((await rows("SELECT slug FROM organizations")).all())
         members = sorted(

@@ -82,7 +82,9 @@ async def test_row_deleted_but_idp_user_left_is_adopted_with_a_new_credential(ap
     assert second["temporary_password"] not in (None, old_password)
     remote_after = await app.idp.get(remote_before.remote_id)
     assert remote_after.full_name == "Ada King"  # metadata updated
-    assert await scalar(app, "SELECT created_by_accord FROM idp_links") is False
+    # The identity carries the id an earlier operation of accord claimed for this address: it
+    # is accord's own (adopted automatically), and the link says accord made it.
+    assert await scalar(app, "SELECT created_by_accord FROM idp_links") is True
     adopted = await scalar(
         app, "SELECT count(*) FROM audit_events WHERE action = 'user.identity_adopted'"
     )

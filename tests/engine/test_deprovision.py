@@ -53,15 +53,19 @@ async def test_a_deprovisioned_user_can_be_created_again(app: Accord) -> None:
     user = await make_user(app, org)
     await deprovision_user(app, user["id"], caller=PLATFORM)
     again = await make_user(app, org)
-    assert again["id"] == user["id"]  # the same row, reclaimed
+    assert again["id"] != user["id"]  # a new person: the deprovisioned row keeps its history
     assert again["status"] == "pending"
+    former = await scalar(
+        app, "SELECT former_email || ' ' || status FROM users WHERE id = :i", i=user["id"]
+    )
+    assert former == "ada@example.com disabled"
     await assert_guarantees(app)
 
 
 async def test_an_org_admin_cannot_remove_a_user_of_another_organization(app: Accord) -> None:
     mine, theirs = await new_org(app, "Mine"), await new_org(app, "Theirs")
     victim = await make_user(app, theirs)
-    with pytest.raises(errors.Forbidden):
+    with pytest.raises(errors.UserNotFound):  # G10: as if it did not exist
         await deprovision_user(app, victim["id"], caller=Caller.organization("t:mine", mine))
     assert await scalar(app, "SELECT status FROM users") == "pending"
     own = await make_user(app, mine, "own@example.com")

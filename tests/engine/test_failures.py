@@ -117,8 +117,9 @@ async def test_compensation_never_deletes_an_adopted_identity(
     org = await new_org(accord_fake)
     existing = await fake_idp.create(NewRemoteUser(uuid4(), "ada@example.com", "Ada", None))
     fake_idp.script("update", Fault.REJECTED)
-    with pytest.raises(errors.RemoteRejected):
-        await create_user(accord_fake, ada(org), caller=PLATFORM)
+    with pytest.raises(errors.RemoteRejected):  # linked on request, with a credential reset
+        adopt = ada(org, adopt_existing=True, credential=CredentialMode.INVITE)
+        await create_user(accord_fake, adopt, caller=PLATFORM)
     assert existing.remote_id in fake_idp.users  # someone else's identity survives
     assert await scalar(accord_fake, "SELECT count(*) FROM users") == 0
 

@@ -199,7 +199,7 @@ async def test_an_existing_identity_is_adopted_and_never_deleted_on_failure(
     await ctx.idp.create_direct("ada@example.com", "Ada Elsewhere")
     ctx.hooks.register(_failing_hook)
     with pytest.raises(errors.HookFailed):
-        await create(ctx, org)
+        await create(ctx, org, adopt_existing=True)
     assert [u.email for u in ctx.idp.users.values()] == ["ada@example.com"]
     assert tables(ctx).users == {} and tables(ctx).memberships == {}
 
@@ -359,9 +359,11 @@ async def test_deprovisioning_cuts_access_and_is_idempotent(ctx: FakeContext) ->
     assert ctx.idp.users == {} and tables(ctx).memberships == {} and tables(ctx).links == {}
 
 
-async def test_a_failed_recreation_returns_the_reclaimed_row_to_disabled(
+async def test_a_failed_recreation_leaves_the_deprovisioned_row_as_it_was(
     ctx: FakeContext,
 ) -> None:
+    # The re-creation is a new person with a row of its own (removed when it fails); the
+    # deprovisioned row is never reclaimed.
     org = await new_org(ctx)
     user_id = UUID((await create(ctx, org))["user"]["id"])
     await deprovision_user(ctx, user_id, caller=PLATFORM)
@@ -369,6 +371,8 @@ async def test_a_failed_recreation_returns_the_reclaimed_row_to_disabled(
     with pytest.raises(errors.RemoteRejected):
         await create(ctx, org, key="again")
     assert tables(ctx).users[user_id].status == UserStatus.DISABLED
+    assert list(tables(ctx).users) == [user_id]
+    assert tables(ctx).users[user_id].former_email == "ada@example.com"
     assert tables(ctx).memberships == {} and ctx.idp.users == {}
 
 

@@ -18,6 +18,7 @@ def test_the_documented_codes_exist() -> None:
     assert {
         "email_invalid",
         "email_exists",
+        "identity_exists",
         "organization_not_found",
         "organization_full",
         "forbidden",

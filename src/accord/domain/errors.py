@@ -77,6 +77,12 @@ class EmailAlreadyExists(AccordError):
     code = "email_exists"
 
 
+class IdentityExists(AccordError):
+    """The identity provider has an account with this e-mail that accord did not create."""
+
+    code = "identity_exists"
+
+
 class OrganizationNotFound(AccordError):
     """No such organization."""
 
@@ -309,6 +315,7 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     PasswordRejected,
     ConfigurationError,
     EmailAlreadyExists,
+    IdentityExists,
     OrganizationNotFound,
     OrganizationExists,
     OrganizationFull,

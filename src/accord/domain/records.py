@@ -30,7 +30,7 @@ class UserRecord:
     """One row of ``users``."""
 
     id: UUID
-    email: str
+    email: str | None  # None once deprovisioned: the address is free for a new person
     full_name: str
     status: UserStatus
     is_platform_admin: bool
@@ -39,6 +39,7 @@ class UserRecord:
     version: int
     created_at: datetime
     updated_at: datetime
+    former_email: str | None = None  # a deprovisioned user's address, kept for its history
 
     @property
     def is_live(self) -> bool:

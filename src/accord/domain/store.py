@@ -81,11 +81,17 @@ class Users(Protocol):
     async def claim(
         self, *, user_id: UUID, email: str, full_name: str, created_by: str
     ) -> UUID | None:
-        """Insert a ``provisioning`` row, or reclaim a ``disabled`` one with this e-mail.
+        """Insert a ``provisioning`` row with this id and e-mail.
 
-        The row's id, or None when a live user has the e-mail. The unique e-mail index is the
-        lock: of concurrent claims for one e-mail, exactly one gets a row.
+        The row's id, or None when a row has the e-mail (a deprovisioned row has none: it is
+        never reclaimed). The unique e-mail index is the lock: of concurrent claims for one
+        e-mail, exactly one gets a row.
         """
+        ...
+
+    async def retire(self, user_id: UUID) -> None:
+        """Deprovision the row: ``disabled``, its e-mail moved to ``former_email`` and freed
+        (a later user of the address is a new person). Idempotent."""
         ...
 
     async def insert_adopted(self, *, email: str, full_name: str, created_by: str) -> UUID | None:
@@ -116,9 +122,9 @@ class Users(Protocol):
     async def hold_email(self, email: str) -> tuple[bool, UUID | None]:
         """Make claims for ``email`` wait until this transaction ends.
 
-        Returns (held, placeholder): held is False when a live user has the e-mail. A disabled
-        row is locked (a claim would reclaim it); otherwise a placeholder row takes the unique
-        index, to be removed with ``release_email`` before commit.
+        Returns (held, placeholder): held is False when a row has the e-mail; otherwise a
+        placeholder row takes the unique index, to be removed with ``release_email`` before
+        commit.
         """
         ...
 
@@ -149,6 +155,10 @@ class Memberships(Protocol):
         ...
 
     async def remove_all(self, user_id: UUID) -> None: ...
+
+    async def remove(self, user_id: UUID, organization_id: UUID) -> bool:
+        """Remove this one membership; False if there was none."""
+        ...
 
     async def organizations_of(self, user_id: UUID) -> list[UUID]: ...
 
@@ -216,6 +226,11 @@ class Operations(Protocol):
         ...
 
     async def open_for_user(self, user_id: UUID) -> OperationRecord | None: ...
+
+    async def claimed_for(self, user_id: UUID, email: str) -> bool:
+        """Whether an operation (in any state) claimed this user id for this e-mail: then an
+        identity stamped with the id is one accord made for the address."""
+        ...
 
     async def open_touching(self, *, user_id: UUID | str | None, email: str | None) -> UUID | None:
         """An open operation whose subject is this user or this e-mail, if any."""

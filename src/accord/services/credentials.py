@@ -111,7 +111,7 @@ async def _password_chosen(tx: Transaction, user_id: UUID, action: str) -> dict[
 async def _activate(tx: Transaction, user_id: UUID, action: str) -> dict[str, Any]:
     """The user, active now (a pending one) and with no password change required."""
     user = await tx.users.get(user_id, lock=True)
-    if user is None:
+    if user is None or user.email is None:  # gone, or deprovisioned meanwhile
         raise errors.TokenInvalid()
     status = UserStatus.ACTIVE if user.status == UserStatus.PENDING else user.status
     await tx.users.update(user_id, status=status, require_password_change=False)

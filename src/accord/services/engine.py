@@ -50,6 +50,7 @@ FAILURES = (
     errors.RemoteConflict,
     errors.HookFailed,
     errors.EmailAlreadyExists,
+    errors.IdentityExists,
     errors.OrganizationNotFound,
     errors.OrganizationFull,
 )

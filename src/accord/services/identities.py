@@ -1,8 +1,24 @@
-"""Ensuring an IdP user exists for an operation: look up, adopt, or create; never twice."""
+"""Ensuring an IdP user exists for an operation: look up, adopt, or create; never twice.
+
+Whose identity is it? accord stamps every identity it creates with the accord user id
+(Auth0: ``user_id`` ``auth0|<hex of the id>``; Supabase: the id; Keycloak: the
+``accord_user_id`` attribute; the local IdP: its ``accord_user_id`` column). An identity is
+
+- ``created``: it carries this operation's user id (this operation, or an earlier attempt of
+  it, made it);
+- ``own``: it carries the id of another user row accord keeps for this very e-mail (a
+  deprovisioned user whose IdP delete never happened), or the id an earlier operation claimed
+  for it (a row removed since): accord made it, so it is adopted automatically (the retry and
+  ghost-create path);
+- ``foreign``: anything else (no stamp, or a stamp accord does not know for this e-mail):
+  another system made it, and accord never takes it over on its own.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
 
 from accord.domain import errors
 from accord.domain.ports import KeepsTemporaryPasswords, NewRemoteUser, RemoteUser
@@ -12,16 +28,24 @@ from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
 
 
+class Origin(StrEnum):
+    """Who made the IdP user an operation found or created (see the module docstring)."""
+
+    CREATED = "created"
+    OWN = "own"
+    FOREIGN = "foreign"
+
+
 async def ensure_identity(
     accord: Context, op: OperationRecord, *, email: str, full_name: str, password: str | None
-) -> tuple[RemoteUser, bool]:
-    """The IdP user for ``op``'s e-mail, and whether this operation created it.
+) -> tuple[RemoteUser, Origin]:
+    """The IdP user for ``op``'s e-mail, and who made it.
 
-    Exact lookup first (a retry, or an identity left by older code, is found and adopted). A
-    create that conflicts, or whose answer was lost, is resolved by looking up again, never by a
-    second blind create. An identity that carries this operation's user id was created by an
-    earlier attempt of this very operation, so it counts as created, not adopted, and is given
-    ``password`` again.
+    Exact lookup first (a retry, or an identity left by older code, is found). A create that
+    conflicts, or whose answer was lost, is resolved by looking up again, never by a second
+    blind create. Nothing is written to an existing identity here, except ``password`` to one
+    an earlier attempt of this very operation created: the caller decides what any other
+    existing identity may have.
     """
     assert op.user_id is not None, "an operation ensures an identity only after its claim"
     idp = accord.idp
@@ -30,20 +54,40 @@ async def ensure_identity(
         try:
             created = await idp.create(NewRemoteUser(op.user_id, email, full_name, password))
             crashpoints.reach(accord.settings, CrashPoint.IDP_CALL_SENT)
-            return created, True
+            return created, Origin.CREATED
         except (errors.RemoteConflict, errors.OutcomeUnknown):
             remote = await idp.find_by_email(email)
         if remote is None:
             raise errors.ProviderUnavailable(
                 "The identity provider has not confirmed the new user yet; will look again."
             )
-    ours = remote.accord_user_id == str(op.user_id)
-    if ours and password is not None:
+    origin = await origin_of(accord, op, remote, email)
+    if origin is Origin.CREATED and password is not None:
         # An earlier attempt made this user, but not necessarily its password: Keycloak takes it
         # in a second request, and a lost answer or a crash can fall between the two. Set it
         # again (idempotent), or the account would be active with no password.
         await idp.update(remote.remote_id, password=password)
-    return remote, ours
+    return remote, origin
+
+
+async def origin_of(accord: Context, op: OperationRecord, remote: RemoteUser, email: str) -> Origin:
+    """Whether ``remote`` was made by this operation, by accord for this e-mail, or elsewhere."""
+    stamp = remote.accord_user_id
+    if stamp is None:
+        return Origin.FOREIGN
+    if stamp == str(op.user_id):
+        return Origin.CREATED
+    try:
+        stamped = UUID(stamp)
+    except ValueError:
+        return Origin.FOREIGN
+    async with accord.store.transaction() as tx:
+        row = await tx.users.get(stamped)
+        if row is not None and email in (row.email, row.former_email):
+            return Origin.OWN
+        if await tx.operations.claimed_for(stamped, email):  # its row was removed since
+            return Origin.OWN
+    return Origin.FOREIGN
 
 
 async def set_credential(

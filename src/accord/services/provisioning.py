@@ -3,8 +3,12 @@ organization admin (their own only, G10). One durable operation (services/operat
 
 1. claim: the user row in ``provisioning`` (the unique e-mail index settles races), a place in
    the organization checked under its row lock (members plus open claims ≤ max_users, G5);
-2. ensure the IdP user: adopt an existing identity (rotating its credential and updating its
-   name) or create one;
+2. ensure the IdP user: create one, or adopt one accord made itself (a retry, a ghost create:
+   rotating its credential and updating its name). An identity accord did not make (foreign,
+   services/identities.py) fails the operation with ``identity_exists`` before anything is
+   written to the IdP, unless a platform caller asked for ``adopt_existing``: then it is linked
+   as it is, its credential reset only if the request names one (audited
+   ``user.credential_reset``);
 3. finalize: link, membership, permissions, extension hooks, audit, invitation mail (outbox).
 """
 
@@ -25,7 +29,7 @@ from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
 from accord.services.context import Context, Flow, Step
 from accord.services.hooks import ProvisionedUser
-from accord.services.identities import ensure_identity, set_credential
+from accord.services.identities import Origin, ensure_identity, set_credential
 from accord.services.views import user_json
 
 MAX_NAME_LENGTH = 200
@@ -41,7 +45,9 @@ class NewUser:
     organization_id: UUID
     role: Role = Role.ORG_USER
     permissions: tuple[str, ...] = field(default_factory=tuple)
-    credential: CredentialMode = CredentialMode.INVITE
+    # None: ``invite`` for a new identity; no change for an adopted foreign one.
+    credential: CredentialMode | None = None
+    adopt_existing: bool = False  # platform callers only: link a foreign identity
 
 
 def clean_name(full_name: str) -> str:
@@ -71,13 +77,19 @@ async def create_user(
     ``OperationPending`` when the IdP is unavailable and the operation goes on later.
     """
     caller.require_organization(request.organization_id)
+    if request.adopt_existing and not caller.is_platform:
+        raise errors.Forbidden(
+            "Only a platform administrator may adopt an identity that accord did not create."
+        )
     body = {
         "email": normalize_email(request.email),
         "full_name": clean_name(request.full_name),
         "organization_id": str(request.organization_id),
         "role": Role(request.role).value,
         "permissions": clean_permissions(request.permissions),
-        "credential": CredentialMode(request.credential).value,
+        "credential": CredentialMode(request.credential).value if request.credential else None,
+        # Kept with the operation: a worker resuming it applies the same rule.
+        "adopt_existing": bool(request.adopt_existing),
     }
     return await operations.execute(
         accord,
@@ -117,22 +129,42 @@ class CreateUser(Flow):
 
     async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
-        temporary = step.secrets.get("temporary_password")
-        remote, created = await ensure_identity(
+        remote, origin = await ensure_identity(
             accord, step.op, email=request["email"], full_name=request["full_name"], password=None
         )
-        if not created:  # adopted: take it over with a fresh credential and our metadata
-            await accord.idp.update(remote.remote_id, full_name=request["full_name"])
-        until = None
-        if temporary:
-            until = accord.clock.now() + timedelta(hours=accord.settings.temp_password_ttl_hours)
-        await set_credential(
-            accord,
-            remote.remote_id,
-            password=temporary or secrets.new_token(),
-            temporary_until=until,
-        )
-        return {"remote_id": remote.remote_id, "created_remote": created}
+        credential = request.get("credential")
+        state = {**step.op.flow_state, "identity": origin.value}
+        if origin == Origin.FOREIGN:
+            if not request.get("adopt_existing"):  # refused before anything is written
+                raise errors.IdentityExists(
+                    f"The identity provider already has an account for {request['email']} that "
+                    "accord did not create, and accord does not take it over. A platform "
+                    "administrator can link it: create the user with adopt_existing: true "
+                    "(CLI: accord users create --adopt-existing)."
+                )
+            state["credential_reset"] = credential is not None
+        else:
+            credential = credential or CredentialMode.INVITE
+            if origin == Origin.OWN:  # accord's own, left by an earlier row: our metadata
+                await accord.idp.update(remote.remote_id, full_name=request["full_name"])
+        if credential is not None:
+            temporary = step.secrets.get("temporary_password")
+            until = None
+            if temporary:
+                hours = accord.settings.temp_password_ttl_hours
+                until = accord.clock.now() + timedelta(hours=hours)
+            await set_credential(
+                accord,
+                remote.remote_id,
+                password=temporary or secrets.new_token(),
+                temporary_until=until,
+            )
+        state["credential"] = credential
+        return {
+            "remote_id": remote.remote_id,
+            "created_remote": origin == Origin.CREATED,
+            "flow_state": state,
+        }
 
     async def finalize(self, tx: Transaction, accord: Context, step: Step) -> dict[str, Any]:
         op, request = step.op, step.op.request
@@ -140,11 +172,13 @@ class CreateUser(Flow):
         assert user_id is not None and op.remote_id is not None
         if await tx.organizations.get(org_id, lock=True) is None:
             raise errors.OrganizationNotFound(f"The organization {org_id} was removed meanwhile.")
-        temporary = request["credential"] == CredentialMode.TEMP_PASSWORD
+        credential = op.flow_state.get("credential", request.get("credential") or "invite")
+        temporary = credential == CredentialMode.TEMP_PASSWORD
         await link(tx, accord, op)
         await tx.users.update(
             user_id,
-            status=UserStatus.PENDING,
+            # An adopted identity that keeps its own password is in use already.
+            status=UserStatus.ACTIVE if credential is None else UserStatus.PENDING,
             full_name=request["full_name"],
             require_password_change=temporary,
         )
@@ -157,12 +191,24 @@ class CreateUser(Flow):
         await run_hooks(tx, accord, op, org_id)
         reused = not op.created_remote
         await audit_creation(tx, op, org_id, reused=reused)
-        if not temporary:
+        if op.flow_state.get("credential_reset"):
+            await tx.audit.record(
+                AuditEvent(
+                    actor=request["actor"],
+                    action="user.credential_reset",
+                    subject_user_id=user_id,
+                    subject_email=request["email"],
+                    organization_id=org_id,
+                    operation_id=op.id,
+                    data={"remote_id": op.remote_id, "credential": credential, "by": op.caller},
+                )
+            )
+        if credential == CredentialMode.INVITE:
             await queue_invitation(tx, accord, op)
         return {
             "user": await user_document(tx, user_id),
             "reused_identity": reused,
-            "credential": request["credential"],
+            "credential": credential,
         }
 
     async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
@@ -186,8 +232,11 @@ async def user_document(tx: Transaction, user_id: UUID) -> dict[str, Any]:
 
 
 async def claim_row(tx: Transaction, step: Step, request: dict[str, Any]) -> UUID:
-    """Claim the user row for the request's e-mail; EmailAlreadyExists if a live user has it."""
-    existing = await tx.users.by_email(request["email"])
+    """Claim a new user row for the request's e-mail; EmailAlreadyExists if a user has it.
+
+    Always a new id: a deprovisioned user's row gave its e-mail up (``former_email``), and its
+    memberships, organizations and history are never handed to whoever uses the address next.
+    """
     user_id = await tx.users.claim(
         user_id=uuid4(),
         email=request["email"],
@@ -198,12 +247,12 @@ async def claim_row(tx: Transaction, step: Step, request: dict[str, Any]) -> UUI
         raise errors.EmailAlreadyExists(
             f"A user with the e-mail address {request['email']} already exists."
         )
-    step.op.flow_state["reclaimed"] = existing is not None
     return user_id
 
 
 async def release_row(tx: Transaction, step: Step) -> None:
-    """Undo ``claim_row``: delete the row, or return a reclaimed one to ``disabled``."""
+    """Undo ``claim_row``: delete the row (or, for an operation that older code started by
+    reclaiming a deprovisioned row, retire that row again)."""
     user_id = step.op.user_id
     if user_id is None:
         return
@@ -211,7 +260,7 @@ async def release_row(tx: Transaction, step: Step) -> None:
         await tx.memberships.remove_all(user_id)
         await tx.links.unlink_all(user_id)
         await tx.one_time_tokens.delete_for_user(user_id)
-        await tx.users.update(user_id, status=UserStatus.DISABLED)
+        await tx.users.retire(user_id)
     else:
         await tx.users.delete(user_id)
 
@@ -220,16 +269,30 @@ async def link(tx: Transaction, accord: Context, op: OperationRecord) -> None:
     """Link the user to its IdP identity; RemoteConflict if another user holds that identity."""
     assert op.user_id is not None and op.remote_id is not None
     holder = await tx.links.holder(accord.idp.name, op.remote_id)
-    if holder is not None and holder != op.user_id:
+    if holder is not None and holder != op.user_id and not await _retired_holder(tx, holder, op):
         raise errors.RemoteConflict(
             f"The identity provider's user for {op.request['email']} is already linked to "
             "another accord user; run `accord reconcile` to resolve it."
         )
+    if holder is not None and holder != op.user_id:
+        await tx.links.unlink_all(holder)  # a deprovisioned row's leftover: accord's own
+    identity = op.flow_state.get("identity")
     await tx.links.link(
         user_id=op.user_id,
         provider=accord.idp.name,
         remote_id=op.remote_id,
-        created_by_accord=bool(op.created_remote),
+        created_by_accord=identity != "foreign" if identity else bool(op.created_remote),
+    )
+
+
+async def _retired_holder(tx: Transaction, holder: UUID, op: OperationRecord) -> bool:
+    """Whether the identity's link belongs to a deprovisioned row of this very e-mail."""
+    row = await tx.users.get(holder)
+    return (
+        row is not None
+        and row.status == UserStatus.DISABLED
+        and row.former_email == op.request["email"]
+        and op.flow_state.get("identity") == "own"
     )
 
 

@@ -55,8 +55,8 @@ async def get_user(accord: Context, user_id: str | UUID, *, caller: Caller) -> d
     user = await directory.get_user(accord, user_id)
     if not caller.is_platform:
         orgs = {m["organization_id"] for m in user.get("organizations") or []}
-        if str(caller.organization_id) not in orgs:
-            raise errors.Forbidden("This token may only read members of its own organization.")
+        if str(caller.organization_id) not in orgs:  # G10: answered as a missing user is
+            raise errors.UserNotFound(f"No user {user['id']}.")
     return user
 
 

@@ -32,7 +32,7 @@ from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
 from accord.services.context import Context, Flow, Step
 from accord.services.credentials import check_chosen_password
-from accord.services.identities import ensure_identity
+from accord.services.identities import Origin, ensure_identity
 from accord.services.provisioning import (
     audit_creation,
     claim_row,
@@ -126,16 +126,18 @@ class Register(Flow):
 
     async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
-        remote, created = await ensure_identity(
+        remote, origin = await ensure_identity(
             accord,
             step.op,
             email=request["email"],
             full_name=request["full_name"],
             password=step.secrets["password"],
         )
-        if not created:
-            # An identity nobody registered here: taking it over with a password typed into a
-            # public form would hand someone else's account to whoever typed it.
+        if origin != Origin.CREATED:
+            # An identity this registration did not make (another system's, or one a
+            # deprovisioned user left behind): taking it over with a password typed into a
+            # public form would hand someone else's account to whoever typed it. A public
+            # caller never adopts; it is told what a taken address is told.
             raise errors.EmailAlreadyExists(
                 "An account with this e-mail address already exists: sign in, or reset your "
                 "password."

@@ -126,7 +126,7 @@ async def deprovision_row(accord: Context, f: Finding, actor: str) -> bool:
         await tx.links.unlink_all(row.id)
         await tx.one_time_tokens.delete_for_user(row.id)
         await tx.outbox.delete_unsent(f.email)
-        await tx.users.update(row.id, status=UserStatus.DISABLED)
+        await tx.users.retire(row.id)
         await _audit(tx, actor, "reconcile.row_deprovisioned", f, reason=f.ids.get("reason"))
     return True
 
@@ -186,6 +186,7 @@ async def _ensure_remote(
 async def _queue_setup_mail(
     tx: Transaction, accord: Context, row: UserRecord, remote_id: str
 ) -> None:
+    assert row.email is not None, "a live row has its e-mail"
     await tx.outbox.enqueue(
         kind="invitation",
         dedupe_key=f"reconcile-recreate:{row.id}:{remote_id}",

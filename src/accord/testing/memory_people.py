@@ -47,13 +47,21 @@ class MemoryUsers(Repository):
     async def claim(
         self, *, user_id: UUID, email: str, full_name: str, created_by: str
     ) -> UUID | None:
-        existing = await self.by_email(email)
-        if existing is None:
-            return self._new(user_id, email, full_name, UserStatus.PROVISIONING, created_by)
-        if existing.status != UserStatus.DISABLED:
+        if await self.by_email(email) is not None:
             return None
-        await self.update(existing.id, status=UserStatus.PROVISIONING, full_name=full_name)
-        return existing.id
+        return self._new(user_id, email, full_name, UserStatus.PROVISIONING, created_by)
+
+    async def retire(self, user_id: UUID) -> None:
+        user = self.t.users.get(user_id)
+        if user is not None:
+            self.t.users[user_id] = replace(
+                user,
+                status=UserStatus.DISABLED,
+                email=None,
+                former_email=user.email or user.former_email,
+                version=user.version + 1,
+                updated_at=self.now(),
+            )
 
     async def insert_adopted(self, *, email: str, full_name: str, created_by: str) -> UUID | None:
         if await self.by_email(email) is not None:
@@ -105,9 +113,8 @@ class MemoryUsers(Repository):
         return found[:limit] if limit is not None else found
 
     async def hold_email(self, email: str) -> tuple[bool, UUID | None]:
-        existing = await self.by_email(email)
-        if existing is not None:
-            return existing.status == UserStatus.DISABLED, None
+        if await self.by_email(email) is not None:
+            return False, None
         return True, self._new(uuid4(), email, PLACEHOLDER_NAME, UserStatus.PROVISIONING, "x")
 
     async def release_email(self, placeholder: UUID | None) -> None:
@@ -159,6 +166,9 @@ class MemoryMemberships(Repository):
     async def remove_all(self, user_id: UUID) -> None:
         for key in [k for k in self.t.memberships if k[0] == user_id]:
             del self.t.memberships[key]
+
+    async def remove(self, user_id: UUID, organization_id: UUID) -> bool:
+        return self.t.memberships.pop((user_id, organization_id), None) is not None
 
     async def organizations_of(self, user_id: UUID) -> list[UUID]:
         return [org for uid, org in self.t.memberships if uid == user_id]

@@ -116,6 +116,14 @@ class MemoryOperations(Repository):
         found = (o for o in self._open() if o.user_id == user_id)
         return copy.deepcopy(next(found, None))
 
+    async def claimed_for(self, user_id: UUID, email: str) -> bool:
+        return any(
+            op.user_id == user_id
+            and op.kind in (OperationKind.CREATE_USER, OperationKind.REGISTER)
+            and op.request.get("email") == email
+            for op in self.t.operations.values()
+        )
+
     def _open(self) -> list[OperationRecord]:
         return [op for op in self.t.operations.values() if op.state == OperationState.OPEN]
 

@@ -101,6 +101,18 @@ class PgOperations:
         query = select(operations).where(operations.c.user_id == user_id, _OPEN)
         return await self._one(query.limit(1))
 
+    async def claimed_for(self, user_id: UUID, email: str) -> bool:
+        query = select(
+            select(operations.c.id)
+            .where(
+                operations.c.user_id == user_id,
+                operations.c.kind.in_(("create_user", "register")),
+                operations.c.request["email"].astext == email,
+            )
+            .exists()
+        )
+        return bool((await self._conn.execute(query)).scalar())
+
     async def open_touching(self, *, user_id: UUID | str | None, email: str | None) -> UUID | None:
         conditions = []
         subject = _uuid_or_none(user_id)

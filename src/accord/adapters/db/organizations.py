@@ -133,6 +133,15 @@ class PgMemberships:
     async def remove_all(self, user_id: UUID) -> None:
         await self._conn.execute(delete(memberships).where(memberships.c.user_id == user_id))
 
+    async def remove(self, user_id: UUID, organization_id: UUID) -> bool:
+        result = await self._conn.execute(
+            delete(memberships).where(
+                memberships.c.user_id == user_id,
+                memberships.c.organization_id == organization_id,
+            )
+        )
+        return bool(result.rowcount)
+
     async def organizations_of(self, user_id: UUID) -> list[UUID]:
         query = select(memberships.c.organization_id).where(memberships.c.user_id == user_id)
         return list((await self._conn.execute(query)).scalars())

@@ -59,7 +59,7 @@ users = Table(
     "users",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("email", Text, nullable=False),
+    Column("email", Text, nullable=True),  # NULL once deprovisioned (see former_email)
     Column("full_name", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("is_platform_admin", Boolean, nullable=False, server_default=text("false")),
@@ -67,7 +67,10 @@ users = Table(
     Column("created_by", Text, nullable=True),
     Column("version", Integer, nullable=False, server_default=text("1")),
     *_timestamps(),
+    # A deprovisioned user's address, kept for its history; the address itself is free again.
+    Column("former_email", Text, nullable=True),
     UniqueConstraint("email"),
+    CheckConstraint("(email IS NULL) = (status = 'disabled')", name="email_retired_when_disabled"),
     CheckConstraint(_one_of("status", model.UserStatus), name="status"),
     # The application normalizes (services never store another spelling); this makes it a fact.
     CheckConstraint(

@@ -63,19 +63,23 @@ class PgUsers:
                 status=UserStatus.PROVISIONING,
                 created_by=created_by,
             )
-            .on_conflict_do_update(
-                index_elements=[users.c.email],
-                set_={
-                    "status": UserStatus.PROVISIONING,
-                    "full_name": full_name,
-                    "version": users.c.version + 1,
-                    "updated_at": func.now(),
-                },
-                where=users.c.status == UserStatus.DISABLED,
-            )
+            .on_conflict_do_nothing(index_elements=[users.c.email])
             .returning(users.c.id)
         )
         return (await self._conn.execute(statement)).scalar_one_or_none()
+
+    async def retire(self, user_id: UUID) -> None:
+        await self._conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(
+                status=UserStatus.DISABLED,
+                former_email=func.coalesce(users.c.email, users.c.former_email),
+                email=None,
+                version=users.c.version + 1,
+                updated_at=func.now(),
+            )
+        )
 
     async def insert_adopted(self, *, email: str, full_name: str, created_by: str) -> UUID | None:
         return await self._insert_if_free(email, full_name, UserStatus.ACTIVE, created_by)
@@ -150,7 +154,7 @@ class PgUsers:
         query = select(users.c.id, users.c.status).where(users.c.email == email).with_for_update()
         row = (await self._conn.execute(query)).first()
         if row is not None:
-            return row.status == UserStatus.DISABLED, None
+            return False, None
         placeholder = await self._insert_if_free(
             email, PLACEHOLDER_NAME, UserStatus.PROVISIONING, "reconcile"
         )

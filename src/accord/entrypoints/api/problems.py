@@ -49,6 +49,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "too_many_attempts": 429,
     "too_many_requests": 429,
     "email_exists": 409,
+    "identity_exists": 409,
     "organization_exists": 409,
     "organization_full": 409,
     "operation_in_progress": 409,

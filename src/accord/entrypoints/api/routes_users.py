@@ -41,14 +41,18 @@ CREATE_PROBLEMS = (
     "email_invalid",
     "email_confusable",
     "email_exists",
+    "identity_exists",
     "organization_not_found",
     "organization_full",
 )
 CREATE_DESCRIPTION = (
-    "Create the user in the identity provider and in accord (or adopt an identity that already "
-    "exists there), then add them to the organization. **201** when done; **202** with "
-    "`Location` and `Retry-After` when the identity provider is unavailable: the operation "
-    "goes on in the background. Send an `Idempotency-Key` to make retries safe."
+    "Create the user in the identity provider and in accord, then add them to the "
+    "organization. An account that already exists in the identity provider is adopted only if "
+    "accord created it (a retry); one that accord did not create answers 409 "
+    "`identity_exists`, unless a platform token sends `adopt_existing: true`. **201** when "
+    "done; **202** with `Location` and `Retry-After` when the identity provider is "
+    "unavailable: the operation goes on in the background. Send an `Idempotency-Key` to make "
+    "retries safe."
 )
 
 
@@ -60,6 +64,7 @@ def _new_user(body: NewMember, organization_id: UUID) -> provisioning.NewUser:
         role=body.role,
         permissions=tuple(body.permissions),
         credential=body.credential,
+        adopt_existing=body.adopt_existing,
     )
 
 
@@ -169,7 +174,10 @@ async def get_user(user_id: UUID, accord: AccordDep, caller: AnyCaller) -> dict[
     description=(
         "Cut access at once, delete the user's identity provider account, memberships and "
         "links. Deprovisioning a user twice succeeds. 409 `operation_in_progress` while the "
-        "user is still being provisioned."
+        "user is still being provisioned. With an organization token, a user who is also a "
+        "member of another organization, or whose identity accord did not create, is only "
+        "removed from the token's organization (`removed_from_organization`); another "
+        "organization's user answers 404 `user_not_found`."
     ),
 )
 async def delete_user(

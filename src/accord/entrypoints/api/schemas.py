@@ -68,10 +68,18 @@ class NewMember(StrictBody):
     full_name: FullName
     role: Role = Role.ORG_USER
     permissions: list[Permission] = Field(default_factory=list, max_length=200)
-    credential: CredentialMode = Field(
-        CredentialMode.INVITE,
+    credential: CredentialMode | None = Field(
+        None,
         description="`invite`: a set-password link by mail; `temp_password`: a generated "
-        "password, returned once in the response (and in its idempotent replays).",
+        "password, returned once in the response (and in its idempotent replays). Omitted: "
+        "`invite` for a new user; no change for an identity adopted with `adopt_existing`.",
+    )
+    adopt_existing: bool = Field(
+        False,
+        description="Platform tokens only. Link an account that already exists in the identity "
+        "provider and that accord did not create; its password, name and metadata are left as "
+        "they are (unless `credential` is given, which resets it and is audited). Without it, "
+        "such an account answers 409 `identity_exists`.",
     )
 
 
@@ -152,7 +160,7 @@ class User(BaseModel):
     """A user and their memberships."""
 
     id: UUID
-    email: str
+    email: str | None = Field(description="null once the user is deprovisioned.")
     full_name: str
     status: UserStatus
     is_platform_admin: bool
@@ -189,7 +197,9 @@ class CreatedUser(BaseModel):
         description="True when an identity with this e-mail already existed in the identity "
         "provider and accord adopted it instead of creating one."
     )
-    credential: CredentialMode
+    credential: CredentialMode | None = Field(
+        description="The credential given; null when an adopted identity kept its own."
+    )
     temporary_password: str | None = Field(
         None, description="Only with `credential: temp_password`. Shown once; store it now."
     )
@@ -211,11 +221,18 @@ class VerificationSent(BaseModel):
 
 
 class Deprovisioned(BaseModel):
-    """The user is disabled everywhere."""
+    """The user is disabled everywhere, or (``removed_from_organization``) only removed from
+    the caller's organization."""
 
     operation_id: UUID
     user_id: UUID
     status: UserStatus
+    removed_from_organization: UUID | None = Field(
+        None,
+        description="Set when an organization token removed a user who belongs to another "
+        "organization too, or whose identity accord did not create: only the membership in "
+        "this organization was removed; the user and their identity stay.",
+    )
 
 
 class UserPage(BaseModel):

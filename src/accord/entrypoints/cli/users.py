@@ -38,7 +38,21 @@ def users_create(
     permission: Annotated[
         list[str] | None, typer.Option("--permission", help="A permission (repeatable).")
     ] = None,
-    credential: Annotated[CredentialMode, typer.Option("--credential")] = CredentialMode.INVITE,
+    credential: Annotated[
+        CredentialMode | None,
+        typer.Option(
+            "--credential",
+            help="Default: invite a new user; leave an adopted identity's credential alone.",
+        ),
+    ] = None,
+    adopt_existing: Annotated[
+        bool,
+        typer.Option(
+            "--adopt-existing",
+            help="Link an identity that already exists in the IdP and that accord did not "
+            "create (its password, name and metadata stay as they are).",
+        ),
+    ] = False,
     idempotency_key: IdempotencyKey = None,
     acting_user: ActingUser = None,
     as_json: JsonFlag = False,
@@ -53,6 +67,7 @@ def users_create(
         role=role,
         permissions=tuple(permission or ()),
         credential=credential,
+        adopt_existing=adopt_existing,
     )
     caller = cli_caller(acting_user)
     result = run_with_accord(

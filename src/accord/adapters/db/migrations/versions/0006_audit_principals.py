@@ -2,7 +2,7 @@
 with NFKC before case folding
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-02 02:00:00.000000
 
 The e-mail step re-spells every stored address the way ``accord.domain.emails`` now does
