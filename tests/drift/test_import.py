@@ -54,14 +54,20 @@ def results(path: Path) -> list[dict]:
 async def check_import(planted: Planted, tmp_path: Path, count: int) -> dict[str, float]:
     app = planted.app
     org = await new_org(app, "Imported", max_users=count)
-    await planted.plant_foreign("user3@example.com")  # an identity older code left: adopted
+    await planted.plant_foreign("user3@example.com")  # older code left it: adopted on request
     source = tmp_path / "users.csv"
     bad = write_rows(source, count, org)
     out = tmp_path / "first.jsonl"
 
     started = time.perf_counter()
     summary = await import_users(
-        app, source, caller=PLATFORM, results=out, parallelism=4, max_users=count
+        app,
+        source,
+        caller=PLATFORM,
+        results=out,
+        parallelism=4,
+        max_users=count,
+        adopt_existing=True,
     )
     first_seconds = time.perf_counter() - started
 
@@ -77,7 +83,9 @@ async def check_import(planted: Planted, tmp_path: Path, count: int) -> dict[str
 
     started = time.perf_counter()
     again = tmp_path / "second.jsonl"
-    await import_users(app, source, caller=PLATFORM, results=again, max_users=count)
+    await import_users(
+        app, source, caller=PLATFORM, results=again, max_users=count, adopt_existing=True
+    )
     rerun_seconds = time.perf_counter() - started
 
     second = results(again)

@@ -53,6 +53,7 @@ class _Context:
     caller: Caller
     default_org: str | None
     max_users: int
+    adopt_existing: bool = False
     orgs: dict[str, UUID] = field(default_factory=dict)
 
 
@@ -132,6 +133,7 @@ async def _provision(ctx: _Context, row: dict[str, Any]) -> dict[str, Any]:
         full_name=clean_name(str(row.get("full_name") or row.get("name") or "")),
         organization_id=await _organization(ctx, row),
         role=_role(row.get("role")),
+        adopt_existing=ctx.adopt_existing,
     )
     outcome = await create_user(ctx.accord, request, caller=ctx.caller, idempotency_key=key)
     user = outcome["user"]
@@ -197,14 +199,19 @@ async def import_users(
     default_org: str | None = None,
     parallelism: int = 4,
     max_users: int = 10,
+    adopt_existing: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Provision every row of ``path``; write one JSON line per row to ``results``."""
+    """Provision every row of ``path``; write one JSON line per row to ``results``.
+
+    An IdP account that accord did not create is reported as ``identity_exists`` unless
+    ``adopt_existing``: then it is linked as it is (its password and name untouched, no mail).
+    """
     caller.require_platform()
     if default_org is not None:
         default_org = str(parse_id(default_org, "--org"))
     results = results or path.with_name(path.name + ".results.jsonl")
-    ctx = _Context(accord, caller, default_org, max_users)
+    ctx = _Context(accord, caller, default_org, max_users, adopt_existing)
     summary = ImportSummary(str(results))
     gate = asyncio.Semaphore(max(1, parallelism))
 

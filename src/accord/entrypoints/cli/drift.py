@@ -168,6 +168,13 @@ def import_command(
     max_users: Annotated[
         int, typer.Option("--max-users", min=1, help="Limit of organizations the import makes.")
     ] = 10,
+    adopt_existing: Annotated[
+        bool,
+        typer.Option(
+            "--adopt-existing",
+            help="Link IdP accounts accord did not create, as they are (no password reset).",
+        ),
+    ] = False,
     acting_user: ActingUser = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -194,6 +201,7 @@ def import_command(
                 default_org=org,
                 parallelism=parallelism,
                 max_users=max_users,
+                adopt_existing=adopt_existing,
                 progress=advance,
             )
         )
