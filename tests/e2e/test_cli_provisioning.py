@@ -87,9 +87,10 @@ def test_org_user_register_list_delete_round_trip(cli_env: dict[str, str]) -> No
     deleted = run_accord("users", "delete", body["user"]["id"], env=cli_env)
     assert deleted.code == 0, deleted.stderr
     again = run_accord("users", "list", "--json", env=cli_env).json()
-    assert {u["email"]: u["status"] for u in again} == {
-        "ada@example.com": "disabled",
-        "bob@example.com": "active",
+    # Deprovisioned: the row stays (history) with its address retired, free for a new person.
+    assert {u["id"]: (u["email"], u["status"]) for u in again} == {
+        body["user"]["id"]: (None, "disabled"),
+        registered.json()["user"]["id"]: ("bob@example.com", "active"),
     }
 
 

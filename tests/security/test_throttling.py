@@ -24,7 +24,7 @@ from accord.domain import errors
 from accord.entrypoints.api import create_app
 from accord.services import credentials, throttling
 from accord.services.registration import Registration, register
-from tests.api.conftest import serve_app
+from accord.testing.servers import serve_in_thread
 
 PASSWORD = "a good long password"
 DEFAULTS = ThrottleSettings()
@@ -33,7 +33,7 @@ DEFAULTS = ThrottleSettings()
 @pytest.fixture
 async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A real API server on this test's database, every limit at its default."""
-    with serve_app(create_app(settings=settings)) as url:
+    with serve_in_thread(create_app(settings=settings), lifespan="on") as url:
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
             yield client
 
@@ -44,7 +44,7 @@ def behind_proxy(settings: Settings) -> Iterator[str]:
     proxied = settings.model_copy(
         update={"throttle": DEFAULTS.model_copy(update={"trusted_proxies": ["127.0.0.1"]})}
     )
-    with serve_app(create_app(settings=proxied)) as url:
+    with serve_in_thread(create_app(settings=proxied), lifespan="on") as url:
         yield url
 
 
@@ -134,8 +134,8 @@ async def test_public_endpoints_are_limited_per_address_across_processes(
 ) -> None:
     allowed = int(DEFAULTS.public_requests_per_address.split("/")[0])
     with (
-        serve_app(create_app(settings=settings)) as one,
-        serve_app(create_app(settings=settings)) as two,
+        serve_in_thread(create_app(settings=settings), lifespan="on") as one,
+        serve_in_thread(create_app(settings=settings), lifespan="on") as two,
     ):
         async with httpx.AsyncClient(timeout=120) as http:
             for i in range(allowed):  # alternately to two server processes' worth of state
