@@ -12,11 +12,10 @@ from uuid import UUID, uuid4
 
 from accord.bootstrap import Accord
 from accord.domain.drift import DriftClass, Finding
-from accord.domain.model import OperationKind, OperationState, RecoveryPoint
 from accord.domain.ports import NewRemoteUser
-from accord.domain.records import NewOperation
 from accord.services import repairs
 from accord.services.reconcile import ReconcileOptions, reconcile
+from tests.contracts.test_store import operation
 from tests.drift import scenes
 from tests.drift.conftest import Planted, sql
 from tests.drift.test_races import Gated
@@ -58,23 +57,9 @@ async def test_a_deprovision_leaves_a_row_an_operation_started_on_meanwhile(
     app = fake_app.app
     row = await scenes.orphan_row(app, "ada@example.com", await new_org(app))
     finding = await scanned(app, DEPROVISION, "ada@example.com")
-    now = datetime.now(UTC)
+    lease = datetime.now(UTC) + timedelta(hours=1)
     async with app.store.transaction() as tx:  # an operation on this user begins after the scan
-        await tx.operations.insert(
-            NewOperation(
-                id=uuid4(),
-                kind=OperationKind.CREATE_USER,
-                caller="token:other",
-                idempotency_key=None,
-                request_digest="d",
-                request={"email": "ada@example.com"},
-                sealed_secrets=None,
-                state=OperationState.OPEN,
-                recovery_point=RecoveryPoint.CLAIMED,
-                deadline_at=now + timedelta(hours=1),
-                lease_until=now + timedelta(hours=1),
-            )
-        )
+        await tx.operations.insert(operation(None, lease_until=lease))
     await repairs.apply(app, finding, "test")
     assert (finding.done, finding.note) == (False, "left: an operation is running for this user")
     assert await status(app, row["id"]) == "pending"  # untouched: its operation's runner decides
