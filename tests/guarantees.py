@@ -156,10 +156,13 @@ async def _g2(conn: AsyncConnection, world: World) -> None:
 
 
 async def _g3(conn: AsyncConnection, world: World) -> None:
+    # Only what accord created (its stamp): a foreign identity without a row is not accord's.
     orphans = sorted(
         u.email
         for u in world.remote.values()
-        if u.remote_id not in world.linked and not world.claims.own_remote(u)
+        if u.accord_user_id is not None
+        and u.remote_id not in world.linked
+        and not world.claims.own_remote(u)
     )
     assert orphans == [], f"G3: IdP users without rows: {orphans}"
 

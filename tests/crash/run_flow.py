@@ -1,6 +1,7 @@
 """Runs one flow in its own process, for the crash tests: ``python -m tests.crash.run_flow
 FLOW JSON``. Settings come from the environment (ACCORD_CRASH_AT among them). With
-``"fail_hook": true`` an extension hook fails, so the operation compensates. The answer (result
+``"fail_hook": true`` an extension hook fails, so the operation compensates; with
+``"adopt_existing": true`` an admin create links a foreign identity. The answer (result
 or error code) is printed as one JSON line, for the test to compare with a retry."""
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ async def answer(accord: Accord, flow: str, args: dict) -> dict:
 async def run(accord: Accord, flow: str, args: dict) -> dict:
     """Run ``flow`` with ``args`` on ``accord``."""
     key = args.get("key")
+    adopt = bool(args.get("adopt_existing"))
     if flow == "admin_create":
-        request = NewUser(args["email"], "Crash Test", UUID(args["org"]))
+        request = NewUser(args["email"], "Crash Test", UUID(args["org"]), adopt_existing=adopt)
         return await create_user(
             accord, request, caller=Caller.platform("crash"), idempotency_key=key
         )

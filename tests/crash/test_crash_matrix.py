@@ -15,19 +15,26 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
+from accord.adapters.db.tables import local_identities
 from accord.adapters.idp.keycloak import KeycloakProvider
+from accord.adapters.idp.local import LocalProvider
 from accord.bootstrap import Accord, build
 from accord.config import KeycloakSettings, Settings
 from accord.emulators import keycloak as keycloak_emulator
 from accord.services import worker
 from accord.services.crashpoints import COMPENSATION_POINTS, OPERATION_POINTS, CrashPoint
+from accord.services.deprovisioning import deprovision_user
 from accord.services.provisioning import NewUser, create_user
+from accord.services.registration import Registration, register
 from accord.testing.servers import serve_in_thread
 from tests.engine.conftest import PLATFORM, new_org, scalar
 from tests.guarantees import assert_guarantees
@@ -38,22 +45,59 @@ REPO = Path(__file__).resolve().parents[2]
 CRASH_KEY = "crash-key"
 
 
-@pytest.fixture(params=["local", "keycloak"])
-async def crash_env(request, settings: Settings) -> AsyncIterator[tuple[Accord, dict[str, str]]]:
-    """accord for the checks, and the environment that points a subprocess at the same IdP."""
+@dataclass
+class CrashEnv:
+    """accord for the checks, the environment that points a subprocess at the same IdP, and a
+    way to plant an identity another system made (no accord stamp) with a password."""
+
+    accord: Accord
+    env: dict[str, str]
+    _plant: Callable[[str, str], Awaitable[None]]
+    _secret: Callable[[str], Awaitable[str | None]]
+
+    async def plant_foreign(self, email: str, password: str) -> None:
+        await self._plant(email, password)
+
+    async def secret(self, email: str) -> str | None:
+        """What the IdP stores for ``email``'s password (a hash): it changes if reset."""
+        return await self._secret(email)
+
+
+@asynccontextmanager
+async def open_env(kind: str, settings: Settings) -> AsyncIterator[CrashEnv]:
     env = {
         "ACCORD_DATABASE_URL": settings.database_url.get_secret_value(),
         "ACCORD_DATA_DIR": str(settings.data_dir),
         "ACCORD_SECRET_KEY": settings.secret_key.get_secret_value(),
     }
-    if request.param == "local":
+    if kind == "local":
         accord = build(settings)
+        local = accord.idp
+        assert isinstance(local, LocalProvider)
+
+        async def plant_local(email: str, password: str) -> None:
+            remote_id = str(uuid.uuid4())
+            async with accord.db.transaction() as conn:
+                values = {"id": remote_id, "email": email, "full_name": "Legacy User"}
+                await conn.execute(insert(local_identities).values(**values))
+            await local.set_password(remote_id, password)
+
+        async def secret_local(email: str) -> str | None:
+            return await scalar(
+                accord,
+                "SELECT c.secret_hash FROM local_credentials c JOIN local_identities i "
+                "ON i.id = c.identity_id WHERE i.email = :e",
+                e=email,
+            )
+
         try:
-            yield accord, env
+            yield CrashEnv(accord, env, plant_local, secret_local)
         finally:
             await accord.aclose()
         return
-    with serve_in_thread(keycloak_emulator.create_app()) as url:
+    emulator = keycloak_emulator.create_app()
+    realm = emulator.state.keycloak
+    with serve_in_thread(emulator) as url:
         kc = KeycloakSettings(
             server_url=url,
             realm=keycloak_emulator.DEFAULT_REALM,
@@ -67,11 +111,42 @@ async def crash_env(request, settings: Settings) -> AsyncIterator[tuple[Accord, 
             "ACCORD_KEYCLOAK__CLIENT_ID": kc.client_id,
             "ACCORD_KEYCLOAK__CLIENT_SECRET": kc.client_secret.get_secret_value(),
         }
+
+        async def plant_keycloak(email: str, password: str) -> None:
+            realm.create(  # no accord_user_id attribute: a user some other system made
+                {
+                    "username": email,
+                    "email": email,
+                    "firstName": "Legacy",
+                    "lastName": "User",
+                    "enabled": True,
+                    "credentials": [{"type": "password", "value": password}],
+                }
+            )
+
+        async def secret_keycloak(email: str) -> str | None:
+            ids = [u["id"] for u in realm.users.values() if u.get("email") == email]
+            return realm.password_digests.get(ids[0]) if ids else None
+
         accord = build(settings, idp=KeycloakProvider.from_settings(kc))
         try:
-            yield accord, env
+            yield CrashEnv(accord, env, plant_keycloak, secret_keycloak)
         finally:
             await accord.aclose()
+
+
+@pytest.fixture(params=["local", "keycloak"])
+async def crash_env(request, settings: Settings) -> AsyncIterator[tuple[Accord, dict[str, str]]]:
+    """accord for the checks, and the environment that points a subprocess at the same IdP."""
+    async with open_env(request.param, settings) as opened:
+        yield opened.accord, opened.env
+
+
+@pytest.fixture(params=["local", "keycloak"])
+async def planting_env(request, settings: Settings) -> AsyncIterator[CrashEnv]:
+    """``crash_env``, with a way to plant a foreign identity in the IdP."""
+    async with open_env(request.param, settings) as opened:
+        yield opened
 
 
 def run_module(module: list[str], env: dict[str, str], crash_at: str | None) -> int:
@@ -219,3 +294,129 @@ async def test_the_worker_killed_after_mailing_sends_again_and_marks_it_sent(
     assert len(smtp.inbox.to("crash@example.com")) == 2
     assert await scalar(accord, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
     await assert_guarantees(accord)
+
+
+# -- identities accord did not create, and addresses used again (issue 11) ------------------------
+
+FOREIGN_EMAIL = "legacy@example.com"
+FOREIGN_PASSWORD = "the legacy system's own passphrase"
+# Adopting creates nothing in the IdP (no idp_call_sent): the points it passes that matter.
+ADOPT_POINTS = (
+    CrashPoint.AFTER_CLAIM,
+    CrashPoint.IDP_ANSWERED,
+    CrashPoint.AFTER_RECOVERY_POINT,
+    CrashPoint.BEFORE_FINALIZE_COMMIT,
+)
+# A refusal fails at the IdP phase, then compensates (deleting nothing: nothing was created).
+REFUSE_POINTS = (
+    CrashPoint.AFTER_CLAIM,
+    CrashPoint.UNDO_ANSWERED,
+    CrashPoint.BEFORE_COMPENSATION_COMMIT,
+)
+
+
+async def settle(accord: Accord, smtp: SmtpServer) -> None:
+    """What the clock and the worker do after the crash: the dead lease ends, the worker runs."""
+    await make_everything_due(accord)
+    await worker.run_until_idle(accord, smtp.mailer())
+    assert await scalar(accord, "SELECT count(*) FROM operations WHERE state = 'open'") == 0
+
+
+@pytest.mark.parametrize("point", ADOPT_POINTS)
+async def test_adopt_foreign_killed_then_linked_untouched(
+    planting_env: CrashEnv, smtp: SmtpServer, point: CrashPoint
+) -> None:
+    accord, env = planting_env.accord, planting_env.env
+    org = await new_org(accord, max_users=5)
+    await planting_env.plant_foreign(FOREIGN_EMAIL, FOREIGN_PASSWORD)
+    before = await accord.idp.find_by_email(FOREIGN_EMAIL)
+    secret = await planting_env.secret(FOREIGN_EMAIL)
+    assert before is not None and before.accord_user_id is None and secret
+    args = {"email": FOREIGN_EMAIL, "org": str(org), "key": CRASH_KEY, "adopt_existing": True}
+
+    assert run_flow("admin_create", args, env, point) == -signal.SIGKILL, f"not killed at {point}"
+    await settle(accord, smtp)
+
+    assert await scalar(accord, "SELECT state FROM operations") == "succeeded"
+    assert await scalar(accord, "SELECT created_by_accord FROM idp_links") is False
+    assert await scalar(accord, "SELECT remote_id FROM idp_links") == before.remote_id
+    assert await scalar(accord, "SELECT status FROM users") == "active"  # its own password
+    # The foreign identity is as it was: name, stamp, password.
+    assert await accord.idp.find_by_email(FOREIGN_EMAIL) == before
+    assert await planting_env.secret(FOREIGN_EMAIL) == secret
+    if isinstance(accord.idp, LocalProvider):
+        assert await accord.idp.verify_password(FOREIGN_EMAIL, FOREIGN_PASSWORD) is not None
+    assert smtp.inbox.to(FOREIGN_EMAIL) == []  # no invitation to an account already in use
+    await assert_guarantees(accord)
+    stored = await stored_answer(accord)
+    assert stored["result"]["reused_identity"] is True
+    assert same_answer(await retry_in_process(accord, "admin_create", args), stored)
+    assert await scalar(accord, "SELECT count(*) FROM users") == 1
+    assert await accord.idp.find_by_email(FOREIGN_EMAIL) == before
+
+
+@pytest.mark.parametrize("point", REFUSE_POINTS)
+async def test_foreign_refused_killed_then_failed_and_untouched(
+    planting_env: CrashEnv, smtp: SmtpServer, point: CrashPoint
+) -> None:
+    accord, env = planting_env.accord, planting_env.env
+    org = await new_org(accord, max_users=5)
+    await planting_env.plant_foreign(FOREIGN_EMAIL, FOREIGN_PASSWORD)
+    before = await accord.idp.find_by_email(FOREIGN_EMAIL)
+    secret = await planting_env.secret(FOREIGN_EMAIL)
+    args = {"email": FOREIGN_EMAIL, "org": str(org), "key": CRASH_KEY}
+
+    assert run_flow("org_admin_create", args, env, point) == -signal.SIGKILL, point
+    await settle(accord, smtp)
+
+    assert await stored_answer(accord) == {"error": "identity_exists"}
+    assert await scalar(accord, "SELECT count(*) FROM users") == 0
+    assert await scalar(accord, "SELECT count(*) FROM memberships") == 0
+    assert await scalar(accord, "SELECT count(*) FROM idp_links") == 0
+    assert await scalar(accord, "SELECT count(*) FROM outbox") == 0
+    assert await accord.idp.find_by_email(FOREIGN_EMAIL) == before  # still there, untouched
+    assert await planting_env.secret(FOREIGN_EMAIL) == secret
+    assert [u.remote_id async for u in accord.idp.iter_users()] == [before.remote_id]
+    await assert_guarantees(accord)
+    assert await retry_in_process(accord, "org_admin_create", args) == {"error": "identity_exists"}
+    assert await scalar(accord, "SELECT count(*) FROM users") == 0
+
+
+@pytest.mark.parametrize("point", OPERATION_POINTS)
+async def test_reregister_killed_then_a_new_person(
+    crash_env: tuple[Accord, dict[str, str]], smtp: SmtpServer, point: CrashPoint
+) -> None:
+    accord, env = crash_env
+    email = "crash@example.com"
+    first = await register(accord, Registration(email, "the first owner's passphrase", "First"))
+    former, former_org = first["user"]["id"], first["organization"]["id"]
+    await deprovision_user(accord, former, caller=PLATFORM)
+    args = {"email": email, "key": CRASH_KEY}
+
+    assert run_flow("register", args, env, point) == -signal.SIGKILL, f"not killed at {point}"
+    await settle(accord, smtp)
+
+    stored = await stored_answer(accord)
+    new_id = stored["result"]["user"]["id"]
+    assert new_id != former
+    assert stored["result"]["organization"]["id"] != former_org
+    assert await scalar(accord, "SELECT status FROM users WHERE id = :u", u=new_id) == "active"
+    owned = await scalar(
+        accord, "SELECT array_agg(id::text) FROM organizations WHERE owner_user_id = :u", u=new_id
+    )
+    assert owned == [stored["result"]["organization"]["id"]]  # its own, new organization
+    retired = await scalar(
+        accord,
+        "SELECT json_build_object('email', email, 'former', former_email, 'status', status) "
+        "FROM users WHERE id = :u",
+        u=former,
+    )
+    assert retired == {"email": None, "former": email, "status": "disabled"}
+    in_former_org = await scalar(
+        accord, "SELECT count(*) FROM memberships WHERE organization_id = :o", o=former_org
+    )
+    assert in_former_org == 0  # the former organization is not handed over
+    await assert_guarantees(accord)
+    assert same_answer(await retry_in_process(accord, "register", args), stored)
+    assert await scalar(accord, "SELECT count(*) FROM users") == 2
+    assert await scalar(accord, "SELECT count(*) FROM organizations") == 2

@@ -131,6 +131,22 @@ async def test_g3_an_idp_user_accord_made_without_a_row(scene: Scene) -> None:
     await violated(scene, "G3")
 
 
+async def test_g3_a_foreign_idp_user_without_a_row_is_not_an_orphan(accord: Accord) -> None:
+    # Another system's account (no accord stamp), which accord refused to take over: not G3.
+    acme = await new_org(accord, "Acme")
+    await scenes.user(accord, "ada@example.com", acme)
+    async with accord.db.transaction() as conn:
+        await conn.execute(
+            insert(local_identities).values(id=str(uuid4()), email="legacy@example.com")
+        )
+    with pytest.raises(errors.IdentityExists):
+        await create_user(accord, NewUser("legacy@example.com", "L", acme), caller=PLATFORM)
+    await assert_guarantees(accord)
+    await scenes.ghost_idp_user(accord, "ghost@example.com")  # accord's own stamp: an orphan
+    with pytest.raises(AssertionError, match=r"^G3: "):
+        await assert_guarantees(accord)
+
+
 # -- G4 one organization per registration, no triggers -------------------------------------------
 
 
