@@ -127,6 +127,13 @@ class ServeSettings(BaseModel):
     timeout_keep_alive_seconds: int = Field(
         5, ge=1, description="An idle keep-alive connection is closed after this."
     )
+    # uvicorn's own default (5 s) restarts a worker process that is still importing on a busy
+    # machine, and the restarted one is killed the same way: ``--workers N`` never comes up.
+    worker_healthcheck_seconds: int = Field(
+        60,
+        ge=1,
+        description="With --workers N, a worker process silent this long is restarted.",
+    )
 
 
 class Settings(BaseSettings):

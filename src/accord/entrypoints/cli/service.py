@@ -24,6 +24,7 @@ def serve_options(settings: Settings) -> dict[str, Any]:
         "http": HeaderTimeoutProtocol,  # each worker process sets its deadline again at start
         "limit_concurrency": settings.serve.limit_concurrency,
         "timeout_keep_alive": settings.serve.timeout_keep_alive_seconds,
+        "timeout_worker_healthcheck": settings.serve.worker_healthcheck_seconds,
         # X-Forwarded-For is believed from ``throttle.trusted_proxies`` only, by the app itself.
         "proxy_headers": False,
     }
