@@ -89,6 +89,7 @@ class World:
     remote: dict[str, RemoteUser]
     rows: list[Row]
     claims: OpenClaims
+    provider: str
 
     @property
     def linked(self) -> set[str]:
@@ -96,12 +97,14 @@ class World:
 
 
 async def assert_guarantees(accord: Accord) -> None:
-    """G1 to G5 and G7 to G9 hold right now (see DESIGN.md; G6, G10 to G12 need a request)."""
+    """G1 to G5, G7 to G9 and G11 hold right now (see DESIGN.md; G6, G10 and G12 need a
+    request)."""
     remote = {u.remote_id: u async for u in accord.idp.iter_users(page_size=500)}
+    provider = accord.idp.name
     async with accord.db.transaction() as conn:
-        world = World(remote, await _rows(conn, accord.idp.name), await _open_claims(conn))
+        world = World(remote, await _rows(conn, provider), await _open_claims(conn), provider)
         # Specific diagnoses first: a failed operation's leftover IdP user is G7, not just G3.
-        for check in (_g1, _g2, _g4, _g5, _g7, _g3, _g8, _g9):
+        for check in (_g1, _g2, _g4, _g5, _g7, _g3, _g8, _g9, _g11):
             await check(conn, world)
 
 
@@ -299,6 +302,50 @@ async def _g9(conn: AsyncConnection, world: World) -> None:
         "AND idempotency_key IS NOT NULL)))",
     )
     assert sealed == [], f"G9: operations hold secrets nobody needs any more: {sealed}"
+
+
+# G11: the audit actions that record a person's explicit request to link a foreign identity.
+EXPLICIT_LINKS = ("reconcile.identity_adopted", "reconcile.linked")
+
+
+async def _g11(conn: AsyncConnection, world: World) -> None:
+    # An identity is accord's when it carries an id accord issued (a row's or an operation's).
+    issued = {
+        str(r.id)
+        for r in await _all(
+            conn,
+            "SELECT id FROM users UNION SELECT user_id FROM operations WHERE user_id IS NOT NULL",
+        )
+    }
+    links = await _all(
+        conn,
+        "SELECT l.user_id, l.remote_id, l.created_by_accord, EXISTS (SELECT 1 FROM audit_events a "
+        "LEFT JOIN operations op ON op.id = a.operation_id WHERE a.subject_user_id = l.user_id "
+        "AND (a.action = ANY(:explicit) OR (a.action = 'user.identity_adopted' "
+        "AND (op.request->>'adopt_existing')::boolean))) AS requested "
+        "FROM idp_links l WHERE l.provider = :p",
+        explicit=list(EXPLICIT_LINKS),
+        p=world.provider,
+    )
+    foreign = [
+        link
+        for link in links
+        if link.remote_id in world.remote
+        and world.remote[link.remote_id].accord_user_id not in issued
+    ]
+    marked = sorted(link.remote_id for link in foreign if link.created_by_accord)
+    assert marked == [], f"G11: identities accord did not make, marked as its own: {marked}"
+    unasked = sorted(link.remote_id for link in foreign if not link.requested)
+    assert unasked == [], f"G11: foreign identities linked without a request: {unasked}"
+    revived = await _all(
+        conn,
+        "SELECT DISTINCT u.id FROM audit_events a JOIN users u ON u.id = a.subject_user_id "
+        "WHERE a.action IN ('user.deprovisioned', 'reconcile.row_deprovisioned') "
+        "AND (u.status <> 'disabled' "
+        "OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id) "
+        "OR EXISTS (SELECT 1 FROM idp_links l WHERE l.user_id = u.id))",
+    )
+    assert revived == [], f"G11: deprovisioned users with access again: {revived}"
 
 
 async def _documents(conn: AsyncConnection) -> list[tuple[str, Any]]:

@@ -44,6 +44,7 @@ class Scene:
     cy_again: UUID  # the failed registration's own (removed) row
     eve_op: UUID  # a registration that failed: its row was created and removed
     eve_user: UUID
+    fay: dict  # another system's account, linked by a platform caller who asked to
 
 
 async def failed_registration(app: Accord, email: str) -> tuple[UUID, UUID]:
@@ -75,10 +76,19 @@ async def scene(accord: Accord, smtp: SmtpServer) -> Scene:
     _, cy_again = await failed_registration(accord, "cy@example.com")
     assert str(cy_again) != cy  # a new person: the deprovisioned row keeps its history
     eve_op, eve_user = await failed_registration(accord, "eve@example.com")
+    await foreign_identity(accord, "fay@example.com")
+    adopt = NewUser("fay@example.com", "Fay", acme, adopt_existing=True)
+    fay = (await create_user(accord, adopt, caller=PLATFORM))["user"]
     await tokens.create_token(accord, name="platform")
     await worker.run_until_idle(accord, smtp.mailer())  # sends Ada's invitation
     assert await sql(accord, "SELECT count(*) FROM one_time_tokens") == 1
-    return Scene(accord, acme, beta, ada, bob["user"], UUID(cy), cy_again, eve_op, eve_user)
+    return Scene(accord, acme, beta, ada, bob["user"], UUID(cy), cy_again, eve_op, eve_user, fay)
+
+
+async def foreign_identity(app: Accord, email: str) -> None:
+    """An account another system made in the shared IdP: no accord stamp."""
+    async with app.db.transaction() as conn:
+        await conn.execute(insert(local_identities).values(id=str(uuid4()), email=email))
 
 
 async def violated(scene: Scene, guarantee: str) -> None:
@@ -135,10 +145,7 @@ async def test_g3_a_foreign_idp_user_without_a_row_is_not_an_orphan(accord: Acco
     # Another system's account (no accord stamp), which accord refused to take over: not G3.
     acme = await new_org(accord, "Acme")
     await scenes.user(accord, "ada@example.com", acme)
-    async with accord.db.transaction() as conn:
-        await conn.execute(
-            insert(local_identities).values(id=str(uuid4()), email="legacy@example.com")
-        )
+    await foreign_identity(accord, "legacy@example.com")
     with pytest.raises(errors.IdentityExists):
         await create_user(accord, NewUser("legacy@example.com", "L", acme), caller=PLATFORM)
     await assert_guarantees(accord)
@@ -352,6 +359,42 @@ async def test_g9_a_plaintext_verification_link(scene: Scene) -> None:
     )
     await sql(scene.app, "UPDATE email_verifications SET digest = 'the-token-itself'")
     await violated(scene, "G9")
+
+
+# -- G11 identities accord did not make are not accord's ----------------------------------------
+
+
+async def test_g11_a_foreign_identity_marked_as_accords_own(scene: Scene) -> None:
+    # accord would delete it on the user's deprovisioning, or an org admin's DELETE.
+    await sql(
+        scene.app,
+        "UPDATE idp_links SET created_by_accord = true WHERE user_id = :u",
+        u=scene.fay["id"],
+    )
+    await violated(scene, "G11")
+
+
+async def test_g11_a_foreign_identity_linked_without_a_request(scene: Scene) -> None:
+    await sql(
+        scene.app,
+        "UPDATE local_identities SET accord_user_id = NULL WHERE email = 'ada@example.com'",
+    )
+    await sql(
+        scene.app,
+        "UPDATE idp_links SET created_by_accord = false WHERE user_id = :u",
+        u=scene.ada["id"],
+    )
+    await violated(scene, "G11")
+
+
+async def test_g11_a_deprovisioned_user_back_in_an_organization(scene: Scene) -> None:
+    await sql(
+        scene.app,
+        "INSERT INTO memberships (user_id, organization_id, role) VALUES (:u, :o, 'org_user')",
+        u=scene.cy,
+        o=scene.beta,
+    )
+    await violated(scene, "G11")
 
 
 # -- G10 tenants stay apart ----------------------------------------------------------------------
