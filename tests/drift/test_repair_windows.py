@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from accord.bootstrap import Accord
 from accord.domain.drift import DriftClass, Finding
@@ -39,7 +39,7 @@ async def status(app: Accord, user_id: Any) -> str:
 
 async def link_to_a_new_identity(app: Accord, user_id: Any, email: str) -> str:
     """What another repair (or a person) does meanwhile: the row gets a working IdP user."""
-    remote = await app.idp.create(NewRemoteUser(uuid4(), email, "Meanwhile"))
+    remote = await app.idp.create(NewRemoteUser(UUID(str(user_id)), email, "Meanwhile"))
     await sql(
         app,
         "INSERT INTO idp_links (user_id, provider, remote_id, created_by_accord) "
