@@ -183,3 +183,21 @@ async def test_a_sample_the_idp_stalls_is_cut_short_at_the_bound(accord: Accord)
 
     assert diagnosis.drift_sample["cut_short"] == "the sample took more than 0.2 s"
     assert provider.closed
+
+
+async def test_a_sample_the_idp_refuses_makes_the_installation_unhealthy(
+    accord_fake: Accord, fake_idp: FakeIdentityProvider
+) -> None:
+    await scenes.user(accord_fake, "ada@example.com", await new_org(accord_fake))
+    fake_idp.script("iter_users", Fault.MISCONFIGURED)  # reads by id work; the listing is refused
+
+    diagnosis = await examine(installation(accord_fake, fake_idp), Diagnosis())
+
+    assert diagnosis.drift_sample["cut_short"] == "fake IdP: 401 invalid credentials"
+    assert not diagnosis.healthy  # reconcile would fail the same way: not a healthy install
+    [failed] = [c for c in diagnosis.checks if not c["ok"]]
+    assert failed == {
+        "name": "drift sample",
+        "ok": False,
+        "detail": "fake: fake IdP: 401 invalid credentials",
+    }
