@@ -12,9 +12,12 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from accord.services import importer
 from accord.services.importer import import_users, row_key
+from accord.testing import Fault
 from tests.drift.conftest import Planted, sql
 from tests.engine.conftest import PLATFORM, new_org
+from tests.mailbox import make_everything_due
 
 # One bad row in a hundred, of each kind an old export has, with the code each must get.
 BAD_KINDS = [
@@ -158,3 +161,82 @@ def test_the_key_of_a_row_ignores_spelling() -> None:
     second = {"email": "ann@example.com", "name": "Ann Lee", "organization_name": " Co ", "x": 1}
     assert row_key(first) == row_key(second)
     assert row_key(first) != row_key({**first, "role": "org_admin"})
+
+
+async def test_a_file_without_a_known_suffix_is_read_by_its_first_character(
+    fake_app: Planted, tmp_path: Path
+) -> None:
+    app = fake_app.app
+    org = await new_org(app)
+    jsonl = tmp_path / "export.txt"
+    one, two = ({"email": f"{n}@example.com", "full_name": n} for n in ("one", "two"))
+    jsonl.write_text(json.dumps(one) + "\n\n   \n" + json.dumps(two) + "\n")  # blank lines
+    csv_file = tmp_path / "export"
+    csv_file.write_text("email,full_name\nthree@example.com,Three\n")
+
+    from_json = await import_users(app, jsonl, caller=PLATFORM, default_org=str(org))
+    from_csv = await import_users(app, csv_file, caller=PLATFORM, default_org=str(org))
+
+    assert [(r["line"], r["status"]) for r in results(Path(from_json.results))] == [
+        (1, "created"),
+        (4, "created"),  # blank lines are skipped, not reported, and still counted as lines
+    ]
+    assert [(r["line"], r["status"]) for r in results(Path(from_csv.results))] == [(2, "created")]
+    assert await sql(app, "SELECT count(*) FROM users") == 3
+
+
+async def test_a_row_the_idp_could_not_take_names_its_operation_and_a_rerun_ends_it(
+    fake_app: Planted, tmp_path: Path
+) -> None:
+    app = fake_app.app
+    org = await new_org(app)
+    source = tmp_path / "users.csv"
+    source.write_text("email,full_name\nann@example.com,Ann\n")
+    app.idp.script("create", Fault.UNAVAILABLE)  # type: ignore[attr-defined]
+
+    [first] = results(
+        Path((await import_users(app, source, caller=PLATFORM, default_org=str(org))).results)
+    )
+    assert (first["status"], first["code"]) == ("error", "idp_unavailable")
+    state = "SELECT state FROM operations WHERE id = :o"
+    assert await sql(app, state, o=UUID(first["operation_id"])) == "open"
+
+    await make_everything_due(app)  # its retry is due
+    [rerun] = results(
+        Path((await import_users(app, source, caller=PLATFORM, default_org=str(org))).results)
+    )
+    assert rerun["status"] == "created"
+    assert await sql(app, state, o=UUID(first["operation_id"])) == "succeeded"
+
+
+async def test_an_organization_id_that_is_not_a_uuid_is_reported(
+    fake_app: Planted, tmp_path: Path
+) -> None:
+    app = fake_app.app
+    source = tmp_path / "users.csv"
+    source.write_text("email,full_name,organization_id\nann@example.com,Ann,acme\n")
+    [row] = results(Path((await import_users(app, source, caller=PLATFORM)).results))
+    assert (row["status"], row["code"]) == ("error", "invalid_input")
+    assert "'acme' is not a UUID" in row["message"]
+    assert await sql(app, "SELECT count(*) FROM users") == 0
+
+
+async def test_organizations_forgotten_by_the_bounded_cache_are_found_not_made_twice(
+    fake_app: Planted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = fake_app.app
+    monkeypatch.setattr(importer, "ORG_CACHE_LIMIT", 1)
+    source = tmp_path / "users.csv"
+    names = ["Red", "Blue", "Red", "Blue"]
+    rows = "".join(f"u{n}@example.com,U {n},{name}\n" for n, name in enumerate(names))
+    source.write_text("email,full_name,organization_name\n" + rows)
+
+    summary = await import_users(app, source, caller=PLATFORM, parallelism=1)
+
+    assert summary.counts == Counter(created=4)
+    members = await sql(
+        app,
+        "SELECT jsonb_object_agg(o.slug, (SELECT count(*) FROM memberships m "
+        "WHERE m.organization_id = o.id)) FROM organizations o",
+    )
+    assert members == {"red": 2, "blue": 2}  # no "red-2": evicted names are looked up again

@@ -10,7 +10,7 @@ from accord.services.context import Context
 from accord.services.ids import parse_id
 from accord.services.views import summary_json, user_json
 
-__all__ = ["get_organization", "get_user", "list_organizations", "list_users", "parse_id"]
+__all__ = ["get_organization", "get_user", "list_organizations", "parse_id"]
 
 
 async def list_organizations(accord: Context) -> list[dict[str, Any]]:
@@ -27,17 +27,6 @@ async def get_organization(accord: Context, organization_id: str | UUID) -> dict
     if summary is None:
         raise OrganizationNotFound(f"No organization {org_id}.")
     return summary_json(summary)
-
-
-async def list_users(
-    accord: Context, *, organization_id: str | UUID | None = None, email: str | None = None
-) -> list[dict[str, Any]]:
-    """Users, optionally only the members of one organization, with their memberships."""
-    org_id = parse_id(organization_id, "The organization id") if organization_id else None
-    async with accord.store.transaction() as tx:
-        if org_id is not None and await tx.organizations.get(org_id) is None:
-            raise OrganizationNotFound(f"No organization {org_id}.")
-        return [user_json(v) for v in await tx.users.list(organization_id=org_id, email=email)]
 
 
 async def get_user(accord: Context, user_id: str | UUID) -> dict[str, Any]:

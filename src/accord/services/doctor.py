@@ -113,8 +113,9 @@ async def _sample(
                 found["stuck_operations"] = await tx.drift.count_stuck(STUCK_GRACE_SECONDS)
     except TimeoutError:
         found["cut_short"] = f"the sample took more than {seconds:g} s"
-    except errors.AccordError as exc:
+    except errors.AccordError as exc:  # refused, not slow: reconcile would fail the same way
         found["cut_short"] = exc.message
+        report.check("drift sample", False, f"{idp.name}: {exc.message}")
     report.drift_sample = found
 
 

@@ -149,7 +149,7 @@ async def recreate_identity(accord: Context, f: Finding, actor: str) -> bool:
     user_id = UUID(f.ids["user_id"])
     async with accord.store.transaction() as tx:
         row = await _locked_row(tx, f, LIVE)
-    remote, created = await _ensure_remote(accord, user_id, f.email, row.full_name)
+    remote = await _ensure_remote(accord, user_id, f.email, row.full_name)
     try:
         async with accord.store.transaction() as tx:
             await _locked_row(tx, f, LIVE)
@@ -159,28 +159,26 @@ async def recreate_identity(accord: Context, f: Finding, actor: str) -> bool:
                 user_id=user_id,
                 provider=accord.idp.name,
                 remote_id=remote.remote_id,
-                created_by_accord=created,
+                created_by_accord=True,
             )
             await tx.users.update(user_id, status=UserStatus.PENDING)
             await _queue_setup_mail(tx, accord, row, remote.remote_id)
             await _audit(tx, actor, "reconcile.identity_recreated", f, remote_id=remote.remote_id)
     except Changed:
-        if created:
-            await accord.idp.delete(remote.remote_id)  # ours, and unused: undo it
+        await accord.idp.delete(remote.remote_id)  # ours (made for this row), unused: undo it
         raise
     return True
 
 
-async def _ensure_remote(
-    accord: Context, user_id: UUID, email: str, full_name: str
-) -> tuple[RemoteUser, bool]:
+async def _ensure_remote(accord: Context, user_id: UUID, email: str, full_name: str) -> RemoteUser:
+    """A new IdP user for the row, or the one an earlier attempt made for it (its stamp)."""
     try:
-        return await accord.idp.create(NewRemoteUser(user_id, email, full_name)), True
+        return await accord.idp.create(NewRemoteUser(user_id, email, full_name))
     except (errors.RemoteConflict, errors.OutcomeUnknown):
         found = await accord.idp.find_by_email(email)
     if found is None or found.accord_user_id != str(user_id):
         raise Changed("another IdP user has this e-mail now")
-    return found, True
+    return found
 
 
 async def _queue_setup_mail(
