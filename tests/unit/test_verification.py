@@ -104,3 +104,28 @@ async def test_a_mail_sent_again_carries_the_only_working_link(ctx: FakeContext)
     with pytest.raises(errors.TokenInvalid):
         await verify_registration(ctx, first)
     assert (await verify_registration(ctx, second))["user"]["email"] == "vera@example.com"
+
+
+async def test_of_two_uses_of_one_link_that_both_found_it_live_one_makes_the_account(
+    ctx: FakeContext,
+) -> None:
+    mailer = FakeMailer()
+    await request_registration(ctx, vera())
+    token = await mailed_token(ctx, mailer, "vera@example.com")
+    ((_, pending),) = ctx.store.tables.verifications.values()
+    await verify_registration(ctx, token)
+    # The second use read the link while it was live; its claim finds it used up.
+    with pytest.raises(errors.TokenInvalid):
+        await register(ctx, vera(), verification_id=pending.id)
+    assert len(ctx.store.tables.users) == len(ctx.store.tables.organizations) == 1
+
+
+async def test_a_link_that_expired_before_its_mail_went_out_is_not_mailed(
+    ctx: FakeContext,
+) -> None:
+    mailer = FakeMailer()
+    await request_registration(ctx, vera())
+    ctx.clock.advance(hours=ctx.settings.registration.link_ttl_hours + 1)
+    await worker.run_until_idle(ctx, mailer)
+    assert mailer.sent == []  # a mail whose link cannot work is not sent
+    assert all(m.sent_at is not None for m in ctx.store.tables.outbox.values())  # not retried
