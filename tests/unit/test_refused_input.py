@@ -12,6 +12,7 @@ from accord.domain.callers import Caller
 from accord.services import credentials, worker
 from accord.services.organizations import NewOrganization, create_organization
 from accord.services.provisioning import NewUser, create_user
+from accord.services.reads import list_users_page
 from accord.services.registration import Registration, register
 from accord.testing import FakeContext, FakeMailer, fake_context
 
@@ -75,3 +76,9 @@ async def test_an_organization_out_of_bounds_is_refused_and_not_made(
         await create_organization(ctx, request_, caller=PLATFORM)
     assert says in refused.value.message
     assert ctx.store.tables.organizations == {}
+
+
+@pytest.mark.parametrize("limit", [0, 201])
+async def test_a_user_listing_page_out_of_bounds_is_refused(ctx: FakeContext, limit: int) -> None:
+    with pytest.raises(errors.InvalidInput, match="limit must be between 1 and 200"):
+        await list_users_page(ctx, caller=PLATFORM, limit=limit)
