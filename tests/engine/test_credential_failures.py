@@ -143,3 +143,15 @@ async def test_a_temporary_password_of_an_identity_accord_does_not_hold_activate
             accord, "stray@example.com", "temporary secret 1", GOOD
         )
     assert await scalar(accord, "SELECT count(*) FROM users") == 0
+
+
+async def test_an_expired_temporary_password_signs_nobody_in(accord: Accord) -> None:
+    org = await new_org(accord)
+    request = NewUser("ada@example.com", "Ada", org, credential=CredentialMode.TEMP_PASSWORD)
+    temporary = (await create_user(accord, request, caller=PLATFORM))["temporary_password"]
+    await scalar(
+        accord, "UPDATE local_credentials SET expires_at = now() - interval '1 s' RETURNING 1"
+    )
+    # Not "change your password": an expired one proves nothing, so it is just wrong.
+    with pytest.raises(errors.InvalidCredentials):
+        await credentials.verify_password(accord, "ada@example.com", temporary)
