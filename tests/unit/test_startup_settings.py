@@ -1,5 +1,6 @@
-"""An ACCORD_SECRET_KEY that cannot be a key stops accord at start-up, saying what is wrong,
-instead of sealing secrets with something else; without one, the key file is made once."""
+"""Start-up settings that cannot work stop accord, saying what to fix: an ACCORD_SECRET_KEY that
+cannot be a key (instead of sealing secrets with something else; without one, the key file is
+made once), an embedded database directory that cannot be made."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from accord.adapters.db.embedded import start_embedded
 from accord.bootstrap import build_sealer
 from accord.config import Settings
 from accord.domain import errors
@@ -34,3 +36,10 @@ def test_without_a_key_one_is_made_once_and_kept_private(tmp_path: Path) -> None
     path = tmp_path / "secret.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert build_sealer(settings).open(sealed) == {"password": "p"}  # the same key, read back
+
+
+def test_an_embedded_database_directory_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the data directory should be")
+    with pytest.raises(errors.ConfigurationError, match="Set ACCORD_DATA_DIR to a writable"):
+        start_embedded(blocker)
