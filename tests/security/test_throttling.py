@@ -152,3 +152,24 @@ async def test_public_endpoints_are_limited_per_address_across_processes(
                     json={"email": "late@example.com", "password": PASSWORD, "full_name": "L"},
                 )
                 too_many(refused, "too_many_requests", 60)
+
+
+@pytest.mark.parametrize("how", ["disabled", "no throttle"])
+async def test_with_throttling_switched_off_nothing_is_counted(accord: Accord, how: str) -> None:
+    off = DEFAULTS.model_copy(update={"enabled": False})
+    if how == "disabled":
+        unthrottled = replace(accord, settings=accord.settings.model_copy(update={"throttle": off}))
+    else:
+        unthrottled = replace(accord, throttle=None)
+    email = await person(accord)
+    for _ in range(6):  # one more than the account's limit per minute from one address
+        with pytest.raises(errors.InvalidCredentials):
+            await throttling.sign_in(unthrottled, email, "guess", "192.0.2.1")
+    # Throttled again: none of those failures was counted, so the right password gets in.
+    assert (await throttling.sign_in(accord, email, PASSWORD, "192.0.2.1"))["email"] == email
+    for _ in range(61):  # one past the address's limit per minute
+        await throttling.admit_public(unthrottled, "192.0.2.9")
+    for _ in range(60):  # and none of them was counted either
+        await throttling.admit_public(accord, "192.0.2.9")
+    with pytest.raises(errors.TooManyRequests):
+        await throttling.admit_public(accord, "192.0.2.9")

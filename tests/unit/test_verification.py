@@ -9,13 +9,16 @@ import re
 import pytest
 
 from accord.domain import errors
+from accord.domain.callers import Caller
 from accord.domain.model import UserStatus
 from accord.services import worker
+from accord.services.deprovisioning import deprovision_user
 from accord.services.registration import Registration, register
 from accord.services.verification import request_registration, verify_registration
 from accord.testing import FakeContext, FakeMailer, fake_context
 
 PASSWORD = "a chosen passphrase"
+PLATFORM = Caller.platform("token:platform", "admin@platform.test")
 
 
 @pytest.fixture
@@ -104,3 +107,47 @@ async def test_a_mail_sent_again_carries_the_only_working_link(ctx: FakeContext)
     with pytest.raises(errors.TokenInvalid):
         await verify_registration(ctx, first)
     assert (await verify_registration(ctx, second))["user"]["email"] == "vera@example.com"
+
+
+async def test_of_two_uses_of_one_link_that_both_found_it_live_one_makes_the_account(
+    ctx: FakeContext,
+) -> None:
+    mailer = FakeMailer()
+    await request_registration(ctx, vera())
+    token = await mailed_token(ctx, mailer, "vera@example.com")
+    ((_, pending),) = ctx.store.tables.verifications.values()
+    await verify_registration(ctx, token)
+    # The second use read the link while it was live; its claim finds it used up.
+    with pytest.raises(errors.TokenInvalid):
+        await register(ctx, vera(), verification_id=pending.id)
+    assert len(ctx.store.tables.users) == len(ctx.store.tables.organizations) == 1
+
+
+async def test_a_link_that_expired_before_its_mail_went_out_is_not_mailed(
+    ctx: FakeContext,
+) -> None:
+    mailer = FakeMailer()
+    await request_registration(ctx, vera())
+    ctx.clock.advance(hours=ctx.settings.registration.link_ttl_hours + 1)
+    await worker.run_until_idle(ctx, mailer)
+    assert mailer.sent == []  # a mail whose link cannot work is not sent
+    assert all(m.sent_at is not None for m in ctx.store.tables.outbox.values())  # not retried
+
+
+async def test_a_notice_for_an_owner_deprovisioned_while_mail_goes_out_is_not_sent(
+    ctx: FakeContext,
+) -> None:
+    owner = await register(ctx, vera("owner@example.com"))
+    await request_registration(ctx, vera())  # a link for a new address, mailed first
+    await request_registration(ctx, vera("owner@example.com"))  # a notice, leased with it
+
+    class DeprovisionsOnFirstSend(FakeMailer):
+        async def send(self, recipient: str, subject: str, body: str) -> None:
+            if not self.sent:  # while the pass is sending: an admin removes the owner
+                await deprovision_user(ctx, owner["user"]["id"], caller=PLATFORM)
+            await super().send(recipient, subject, body)
+
+    mailer = DeprovisionsOnFirstSend()
+    await worker.run_until_idle(ctx, mailer)
+    assert [m.recipient for m in mailer.sent] == ["vera@example.com"]
+    assert all(m.sent_at is not None for m in ctx.store.tables.outbox.values())  # not retried
