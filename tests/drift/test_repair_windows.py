@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from accord.bootstrap import Accord
 from accord.domain.drift import DriftClass, Finding
@@ -38,15 +38,22 @@ async def status(app: Accord, user_id: Any) -> str:
 
 
 async def link_to_a_new_identity(app: Accord, user_id: Any, email: str) -> str:
-    """What another repair (or a person) does meanwhile: the row gets a working IdP user."""
-    remote = await app.idp.create(NewRemoteUser(UUID(str(user_id)), email, "Meanwhile"))
+    """What another repair (or a person) does meanwhile: reconcile links the row to a working
+    IdP user made elsewhere (so not marked as accord's own, and audited as a link)."""
+    remote = await app.idp.create(NewRemoteUser(uuid4(), email, "Meanwhile"))
     await sql(
         app,
         "INSERT INTO idp_links (user_id, provider, remote_id, created_by_accord) "
-        "VALUES (:u, :p, :r, true)",
+        "VALUES (:u, :p, :r, false)",
         u=UUID(str(user_id)),
         p=app.idp.name,
         r=remote.remote_id,
+    )
+    await sql(
+        app,
+        "INSERT INTO audit_events (actor, action, subject_user_id) "
+        "VALUES ('reconcile', 'reconcile.linked', :u)",
+        u=UUID(str(user_id)),
     )
     return remote.remote_id
 
