@@ -252,9 +252,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
+        "checkouts": {label: describe(checkout) for label, checkout in args.accord},
         "cases": cases,
         "ratios": wrk.ratios(cases),
     }
+
+
+def describe(checkout: Path) -> str:
+    """The commit a checkout serves, ``+dirty`` when its files differ from it."""
+    git = ["git", "-C", str(checkout)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "src"], capture_output=True)
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def default_database_url() -> str:

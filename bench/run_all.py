@@ -26,9 +26,9 @@ HELPERS = {"run_all", "skeleton", "wrk", "profile_p1"}  # modules here that are 
 # ``--quick`` under --quick and with no arguments otherwise.
 ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "p1_create": (["--quick"], []),
-    "cli_start": (["--runs", "3"], []),
+    "cli_start": (["--runs", "2"], []),
     "reconcile": (["--users", "10000"], ["--users", "100000"]),
-    "soak": (["--operations", "300"], ["--operations", "10000"]),
+    "soak": (["--operations", "100"], ["--operations", "10000"]),
 }
 ORDER = ["p1_create", "reconcile", "cli_start", "soak"]
 
