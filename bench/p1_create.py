@@ -218,6 +218,7 @@ def start_all(stack: ExitStack, args: argparse.Namespace, idp: str, smtp_port: i
 def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()
     runs: list[dict[str, Any]] = []
+    served: dict[str, dict[str, str]] = {}  # per IdP: the commit each checkout served
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         sink = SmtpServer(Inbox(), free_port())  # invitations are mailed by accord's worker
@@ -225,6 +226,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stack.callback(sink.stop)
         for idp in IDPS:
             with ExitStack() as servers:  # this IdP's processes and databases end with it
+                served[idp] = {label: describe(checkout) for label, checkout in args.accord}
                 targets = start_all(servers, args, idp, sink.port)
                 for target in targets.values():  # first creates: tokens, caches, plans
                     measure(target, tmp, orgs=64, connections=4, seconds=args.warmup)
@@ -252,7 +254,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
-        "checkouts": {label: describe(checkout) for label, checkout in args.accord},
+        "checkouts": served,
         "cases": cases,
         "ratios": wrk.ratios(cases),
     }
