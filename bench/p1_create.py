@@ -20,6 +20,7 @@ the end.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -215,6 +216,10 @@ def start_all(stack: ExitStack, args: argparse.Namespace, idp: str, smtp_port: i
     return targets
 
 
+def load(args: argparse.Namespace, case: dict[str, Any]) -> dict[str, Any]:
+    return {"connections": case["concurrency"], "seconds": args.seconds}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()
     runs: list[dict[str, Any]] = []
@@ -230,22 +235,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 targets = start_all(servers, args, idp, sink.port)
                 for target in targets.values():  # first creates: tokens, caches, plans
                     measure(target, tmp, orgs=64, connections=4, seconds=args.warmup)
-                for concurrency in CONCURRENCY:
-                    for orgs in ORGS:
-                        for _ in range(args.repeat):
-                            for server, target in targets.items():  # in turns: same load
-                                runs.append(
-                                    {"server": server, "idp": idp, "concurrency": concurrency}
-                                    | {"orgs": orgs}
-                                    | measure(
-                                        target,
-                                        tmp,
-                                        orgs=orgs,
-                                        connections=concurrency,
-                                        seconds=args.seconds,
-                                    )
-                                )
-                                print(json.dumps(runs[-1]), file=sys.stderr)
+                # Servers take turns within a case and the organization counts alternate
+                # within a repeat: load that drifts during the run falls on all alike.
+                for concurrency, _, orgs in itertools.product(
+                    CONCURRENCY, range(args.repeat), ORGS
+                ):
+                    for server, target in targets.items():
+                        case = {"server": server, "idp": idp, "concurrency": concurrency}
+                        case |= {"orgs": orgs}
+                        runs.append(case | measure(target, tmp, orgs=orgs, **load(args, case)))
+                        print(json.dumps(runs[-1]), file=sys.stderr)
     cases = wrk.medians(runs)
     return {
         "benchmark": "p1_create",

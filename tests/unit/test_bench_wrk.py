@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bench import run_all, wrk
+from bench import profile_p1, run_all, wrk
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000
   2 threads and 16 connections
@@ -87,3 +87,21 @@ def test_run_all_reads_the_object_a_benchmark_printed_last() -> None:
 
     assert run_all.last_json_object(printed) == {"b": {"c": 2}}
     assert run_all.last_json_object('{"a": 1}') == {"a": 1}
+
+
+def test_a_profile_counts_busy_samples_and_accords_own_functions() -> None:
+    base = "MainThread;run (uvicorn/main.py:1)"
+    create = "create_user (accord/services/provisioning.py"
+    collapsed = "\n".join(
+        [
+            f"{base};{create}:9);execute (sqlalchemy/engine/base.py:3) 30",
+            f"{base};{create}:12) 10",
+            f"{base};EpollSelector.select (selectors.py:4) 60",
+        ]
+    )
+
+    top = profile_p1.top_frames(collapsed, 5)
+
+    assert top["busy_samples"] == 40  # the loop's 60 idle samples left out
+    assert top["self_percent"][0] == ["execute (sqlalchemy/engine/base.py)", 75.0]
+    assert top["accord_total_percent"] == [["create_user (accord/services/provisioning.py)", 100.0]]
