@@ -1,0 +1,91 @@
+"""Every benchmark in bench/, one after another, as one JSON object.
+
+    uv run python bench/run_all.py [--quick] [--only p1_create,cli_start]
+
+``--quick`` (under 5 minutes on 2 busy cores) runs each with short settings; without it, with
+the settings its README section describes. Benchmarks run in turn, never side by side: each
+measures its own baseline and must not share the CPU with another. A benchmark that fails is
+reported under ``failed`` (with the end of its stderr); the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+HELPERS = {"run_all", "skeleton", "wrk", "profile_p1"}  # modules here that are not benchmarks
+
+# name: (quick arguments, full arguments). A benchmark added without an entry runs with
+# ``--quick`` under --quick and with no arguments otherwise.
+ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
+    "p1_create": (["--quick"], []),
+    "cli_start": (["--runs", "2"], []),
+    "reconcile": (["--users", "10000"], ["--users", "100000"]),
+    "soak": (["--operations", "100"], ["--operations", "10000"]),
+}
+ORDER = ["p1_create", "reconcile", "cli_start", "soak"]
+
+
+def benchmarks(only: list[str] | None = None) -> list[str]:
+    """The benchmarks present in bench/, known ones first, in ORDER."""
+    present = {p.stem for p in BENCH.glob("*.py")} - HELPERS
+    names = [n for n in ORDER if n in present] + sorted(present - set(ORDER))
+    return [n for n in names if only is None or n in only]
+
+
+def arguments(name: str, quick: bool) -> list[str]:
+    quick_args, full_args = ARGUMENTS.get(name, (["--quick"], []))
+    return quick_args if quick else full_args
+
+
+def last_json_object(stdout: str) -> Any:
+    """The JSON object a benchmark printed (the last one, should it print more)."""
+    start = stdout.rfind("\n{") + 1 if not stdout.startswith("{") else 0
+    return json.loads(stdout[start:])
+
+
+def run_one(name: str, quick: bool) -> tuple[dict[str, Any] | None, str, float]:
+    started = time.perf_counter()
+    command = [sys.executable, str(BENCH / f"{name}.py"), *arguments(name, quick)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = round(time.perf_counter() - started, 1)
+    try:
+        return last_json_object(done.stdout), done.stderr, seconds
+    except ValueError:
+        return None, f"exit {done.returncode}: {done.stderr[-3000:]}", seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", help="comma-separated names, e.g. p1_create,cli_start")
+    args = parser.parse_args()
+    report: dict[str, Any] = {"quick": args.quick, "cpus": os.cpu_count()}
+    report["load_before"] = [round(x, 2) for x in os.getloadavg()]
+    results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    for name in benchmarks(args.only.split(",") if args.only else None):
+        print(f"running {name} ...", file=sys.stderr)
+        result, stderr, seconds[name] = run_one(name, args.quick)
+        if result is None:
+            failed[name] = stderr
+        else:
+            results[name] = result
+    report |= {"seconds": seconds, "total_seconds": round(sum(seconds.values()), 1)}
+    report |= {"load_after": [round(x, 2) for x in os.getloadavg()], "results": results}
+    if failed:
+        report["failed"] = failed
+    print(json.dumps(report, indent=2))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The arithmetic of the P1 benchmark and run_all: what wrk reports becomes the right figures."""
+
+from __future__ import annotations
+
+import pytest
+from bench import profile_p1, run_all, wrk
+
+WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000
+  2 threads and 16 connections
+WRK_JSON {"requests": 130, "duration_us": 5000000, "created": 120, "pending": 6, \
+"other": 4, "timeouts": 1, "p50_us": 41250, "p99_us": 98765}
+"""
+
+
+def run(server: str, orgs: int, rate: float, *, idp: str = "local", c: int = 16) -> dict:
+    figures = {"creates_per_s": rate, "p50_ms": rate, "p99_ms": 2 * rate}
+    counts = {"created": 1, "pending": 0, "other": 0, "timeouts": 0}
+    return {"server": server, "idp": idp, "concurrency": c, "orgs": orgs} | figures | counts
+
+
+def test_the_script_sends_unique_invites_into_the_given_organizations() -> None:
+    script = wrk.lua_script("tok123", ["org-a", "org-b"], "run7")
+
+    assert '{"org-a", "org-b"}' in script
+    assert '"Bearer " .. token' in script and 'local token = "tok123"' in script
+    assert 'tag .. "-" .. tid .. "-" .. counter' in script  # the e-mail and Idempotency-Key
+    assert '"credential": "invite"' in script
+    assert "%(" not in script  # every placeholder filled
+
+
+def test_a_script_needs_an_organization() -> None:
+    with pytest.raises(ValueError):
+        wrk.lua_script("tok", [], "t")
+
+
+def test_only_created_users_count_as_creates() -> None:
+    figures = wrk.parse(WRK_OUTPUT)
+
+    assert figures["creates_per_s"] == 24.0  # 120 answers 201 in 5 s, not 130 requests
+    assert (figures["p50_ms"], figures["p99_ms"]) == (41.2, 98.8)
+    assert (figures["pending"], figures["other"], figures["timeouts"]) == (6, 4, 1)
+
+
+def test_repeats_give_their_median_and_counts_add_up() -> None:
+    runs = [run("accord", 1, rate) for rate in (10.0, 30.0, 20.0)]
+
+    [case] = wrk.medians(runs)
+
+    assert case["creates_per_s"] == 20.0 and case["p99_ms"] == 40.0
+    assert case["repeats"] == 3 and case["created"] == 3
+    assert case["too_short"]  # 3 answers at C=16: the run ended before a round trip
+
+
+def test_a_run_with_a_round_of_answers_is_long_enough() -> None:
+    [case] = wrk.medians([run("skeleton", 1, 50.0) | {"created": 16}])
+
+    assert not case["too_short"]
+
+
+def test_ratios_compare_servers_and_tenancy_within_one_case() -> None:
+    runs = [run("skeleton", 1, 100.0), run("skeleton", 64, 80.0)]
+    runs += [run("accord", 1, 20.0), run("accord", 64, 40.0)]
+    runs += [run("accord", 1, 5.0, idp="keycloak"), run("skeleton", 1, 0.0, idp="keycloak")]
+    cases = wrk.medians(runs)
+
+    ratios = wrk.ratios(cases)
+
+    assert ratios["accord/skeleton local C=16 orgs=1"] == 0.2
+    assert ratios["accord/skeleton local C=16 orgs=64"] == 0.5
+    assert ratios["accord one-org/64-orgs local C=16"] == 0.5
+    assert ratios["skeleton one-org/64-orgs local C=16"] == 1.25
+    assert ratios["accord/skeleton keycloak C=16 orgs=1"] is None  # no baseline, no ratio
+    assert "accord one-org/64-orgs keycloak C=16" not in ratios
+
+
+def test_run_all_finds_the_benchmarks_but_not_their_helpers() -> None:
+    names = run_all.benchmarks()
+
+    assert names[0] == "p1_create" and {"cli_start", "reconcile", "soak"} <= set(names)
+    assert not set(names) & run_all.HELPERS
+    assert run_all.benchmarks(["cli_start"]) == ["cli_start"]
+    assert run_all.arguments("p1_create", quick=True) == ["--quick"]
+
+
+def test_run_all_reads_the_object_a_benchmark_printed_last() -> None:
+    printed = 'settling...\n{"a": 1}\n{\n  "b": {\n    "c": 2\n  }\n}\n'
+
+    assert run_all.last_json_object(printed) == {"b": {"c": 2}}
+    assert run_all.last_json_object('{"a": 1}') == {"a": 1}
+
+
+def test_a_profile_counts_busy_samples_and_accords_own_functions() -> None:
+    base = "MainThread;run (uvicorn/main.py:1)"
+    create = "create_user (accord/services/provisioning.py"
+    collapsed = "\n".join(
+        [
+            f"{base};{create}:9);execute (sqlalchemy/engine/base.py:3) 30",
+            f"{base};{create}:12) 10",
+            f"{base};EpollSelector.select (selectors.py:4) 60",
+        ]
+    )
+
+    top = profile_p1.top_frames(collapsed, 5)
+
+    assert top["busy_samples"] == 40  # the loop's 60 idle samples left out
+    assert top["self_percent"][0] == ["execute (sqlalchemy/engine/base.py)", 75.0]
+    assert top["accord_total_percent"] == [["create_user (accord/services/provisioning.py)", 100.0]]
