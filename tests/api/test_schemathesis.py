@@ -21,6 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 
 from tests.api.conftest import ServeFactory, Tokens, bearer
+from tests.patience import PATIENCE
 
 SEED = 20261121
 EXAMPLES_PER_OPERATION = 72  # 15 operations x 72 + 3 small ones x 16: 1,128 requests
@@ -94,7 +95,7 @@ def exercise(operation: Any, url: str, creds: Tokens, known: dict[str, list[str]
             for name in list(case.path_parameters or {}):
                 if name in known:
                     case.path_parameters[name] = known[name][pick % len(known[name])]
-        response = case.call(base_url=url, session=session, timeout=30)
+        response = case.call(base_url=url, session=session, timeout=PATIENCE)
         sent += 1
         case.validate_response(response, checks=verify)
 
