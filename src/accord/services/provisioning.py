@@ -29,7 +29,7 @@ from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
 from accord.services.context import Context, Flow, Step
 from accord.services.hooks import ProvisionedUser
-from accord.services.identities import Origin, ensure_identity, set_credential
+from accord.services.identities import Origin, ensure_identity, revoke_credential, set_credential
 from accord.services.views import user_json
 
 MAX_NAME_LENGTH = 200
@@ -148,17 +148,7 @@ class CreateUser(Flow):
             if origin == Origin.OWN:  # accord's own, left by an earlier row: our metadata
                 await accord.idp.update(remote.remote_id, full_name=request["full_name"])
         if credential is not None:
-            temporary = step.secrets.get("temporary_password")
-            until = None
-            if temporary:
-                hours = accord.settings.temp_password_ttl_hours
-                until = accord.clock.now() + timedelta(hours=hours)
-            await set_credential(
-                accord,
-                remote.remote_id,
-                password=temporary or secrets.new_token(),
-                temporary_until=until,
-            )
+            await apply_credential(accord, step, remote.remote_id, reset=origin != Origin.CREATED)
         state["credential"] = credential
         return {
             "remote_id": remote.remote_id,
@@ -220,6 +210,24 @@ class CreateUser(Flow):
 
     def public_result(self, result: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
         return {**result, "temporary_password": secrets.get("temporary_password")}
+
+
+async def apply_credential(accord: Context, step: Step, remote_id: str, *, reset: bool) -> None:
+    """Give the identity the operation's credential: its temporary password, or for an
+    invitation no password anyone knows. An identity this operation created has none already
+    (created without one, or with a random one where the vendor requires it); an existing one
+    (``reset``) loses the password it had."""
+    temporary = step.secrets.get("temporary_password")
+    if temporary:
+        hours = accord.settings.temp_password_ttl_hours
+        await set_credential(
+            accord,
+            remote_id,
+            password=temporary,
+            temporary_until=accord.clock.now() + timedelta(hours=hours),
+        )
+    elif reset:
+        await revoke_credential(accord, remote_id)
 
 
 # -- pieces shared with registration -------------------------------------------------------------
