@@ -106,11 +106,13 @@ class CreateUser(Flow):
     async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
         org_id = UUID(request["organization_id"])
-        org = await tx.organizations.get(org_id, lock=True)
-        if org is None:
-            raise errors.OrganizationNotFound(f"No organization {org_id}.")
         user_id = await claim_row(tx, step, request)
-        taken = await tx.memberships.count(org_id) + await tx.operations.count_open_claims(org_id)
+        # The seat is counted last: the organization's lock is held only from here to commit,
+        # and only against other claims (G5).
+        seats = await tx.organizations.lock_seats(org_id)
+        if seats is None:
+            raise errors.OrganizationNotFound(f"No organization {org_id}.")
+        org, taken = seats
         if taken >= org.max_users:
             raise errors.OrganizationFull(
                 f"The organization {org.slug} has reached its limit of {org.max_users} "
@@ -160,7 +162,7 @@ class CreateUser(Flow):
         op, request = step.op, step.op.request
         org_id, user_id = UUID(request["organization_id"]), op.user_id
         assert user_id is not None and op.remote_id is not None
-        if await tx.organizations.get(org_id, lock=True) is None:
+        if await tx.organizations.keep(org_id) is None:
             raise errors.OrganizationNotFound(f"The organization {org_id} was removed meanwhile.")
         credential = op.flow_state.get("credential", request.get("credential") or "invite")
         temporary = credential == CredentialMode.TEMP_PASSWORD
