@@ -69,7 +69,9 @@ async def test_the_same_operation_resumes_from_its_record_alone(
     org = await new_org(accord_fake)
     fake_idp.script("update", Fault.GHOST)  # the credential was set, its answer lost
     with pytest.raises(errors.OperationPending) as pending:
-        await create_user(accord_fake, ada(org), caller=PLATFORM)
+        await create_user(
+            accord_fake, ada(org, credential=CredentialMode.TEMP_PASSWORD), caller=PLATFORM
+        )
     # No key: the worker's path. Resume it by id, as a worker would after a crash.
     result = await operations.resume(accord_fake, UUID(pending.value.operation_id))
     assert result is not None and result["user"]["status"] == "pending"
@@ -98,13 +100,27 @@ async def test_a_rejection_after_create_deletes_the_idp_user_it_created(
     org = await new_org(accord_fake)
     fake_idp.script("update", Fault.REJECTED)  # the credential is refused after the create
     with pytest.raises(errors.RemoteRejected):
-        await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
+        await create_user(
+            accord_fake,
+            ada(org, credential=CredentialMode.TEMP_PASSWORD),
+            caller=PLATFORM,
+            idempotency_key="k",
+        )
     await _assert_no_trace(accord_fake, fake_idp)
     assert [c[0] for c in fake_idp.calls].count("delete") == 1
     # The same key replays the failure; a new request succeeds.
     with pytest.raises(errors.RemoteRejected):
-        await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
-    assert (await create_user(accord_fake, ada(org), caller=PLATFORM))["reused_identity"] is False
+        await create_user(
+            accord_fake,
+            ada(org, credential=CredentialMode.TEMP_PASSWORD),
+            caller=PLATFORM,
+            idempotency_key="k",
+        )
+    assert (
+        await create_user(
+            accord_fake, ada(org, credential=CredentialMode.TEMP_PASSWORD), caller=PLATFORM
+        )
+    )["reused_identity"] is False
 
 
 async def test_compensation_never_deletes_an_adopted_identity(
@@ -131,10 +147,20 @@ async def test_a_deleted_idp_user_during_compensation_retry_is_postponed(
     fake_idp.script("update", Fault.REJECTED)
     fake_idp.script("delete", Fault.UNAVAILABLE)  # compensation cannot reach the IdP yet
     with pytest.raises(errors.OperationPending):
-        await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
+        await create_user(
+            accord_fake,
+            ada(org, credential=CredentialMode.TEMP_PASSWORD),
+            caller=PLATFORM,
+            idempotency_key="k",
+        )
     assert await scalar(accord_fake, "SELECT recovery_point FROM operations") == "compensating"
     with pytest.raises(errors.RemoteRejected):
-        await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
+        await create_user(
+            accord_fake,
+            ada(org, credential=CredentialMode.TEMP_PASSWORD),
+            caller=PLATFORM,
+            idempotency_key="k",
+        )
     await _assert_no_trace(accord_fake, fake_idp)
 
 

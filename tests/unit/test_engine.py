@@ -223,7 +223,7 @@ async def test_a_rejected_credential_compensates(ctx: FakeContext) -> None:
     org = await new_org(ctx)
     ctx.idp.script("update", Fault.REJECTED)
     with pytest.raises(errors.RemoteRejected):
-        await create(ctx, org)
+        await create(ctx, org, credential=CredentialMode.TEMP_PASSWORD)
     assert ctx.idp.users == {} and tables(ctx).users == {}
 
 
@@ -234,7 +234,7 @@ async def test_compensation_that_cannot_reach_the_idp_waits_and_finishes_later(
     ctx.idp.script("update", Fault.REJECTED)
     ctx.idp.script("delete", Fault.UNAVAILABLE)
     with pytest.raises(errors.OperationPending):
-        await create(ctx, org)
+        await create(ctx, org, credential=CredentialMode.TEMP_PASSWORD)
     op = only_operation(ctx)
     assert op.recovery_point == RecoveryPoint.COMPENSATING and op.error["code"] == "idp_rejected"
     ctx.clock.advance(seconds=600)
@@ -290,11 +290,11 @@ async def test_an_organization_removed_before_finalize_fails_the_operation(
     org = await new_org(ctx)
     ctx.idp.script("update", Fault.UNAVAILABLE)  # stop after the IdP user exists
     with pytest.raises(errors.OperationPending):
-        await create(ctx, org)
+        await create(ctx, org, credential=CredentialMode.TEMP_PASSWORD)
     async with ctx.store.transaction() as tx:
         await tx.organizations.delete(org)
     with pytest.raises(errors.OrganizationNotFound):
-        await create(ctx, org)
+        await create(ctx, org, credential=CredentialMode.TEMP_PASSWORD)
     assert ctx.idp.users == {} and tables(ctx).users == {}
 
 
@@ -307,7 +307,7 @@ async def test_a_second_runner_cannot_commit_a_phase_the_first_committed(
     org = await new_org(ctx)
     ctx.idp.script("update", Fault.UNAVAILABLE)
     with pytest.raises(errors.OperationPending):
-        await create(ctx, org)
+        await create(ctx, org, credential=CredentialMode.TEMP_PASSWORD)
     op = only_operation(ctx)
     async with ctx.store.transaction() as tx:
         first = await tx.operations.advance(op.id, RecoveryPoint.CLAIMED, remote_id="r1")
@@ -369,7 +369,7 @@ async def test_a_failed_recreation_leaves_the_deprovisioned_row_as_it_was(
     await deprovision_user(ctx, user_id, caller=PLATFORM)
     ctx.idp.script("update", Fault.REJECTED)
     with pytest.raises(errors.RemoteRejected):
-        await create(ctx, org, key="again")
+        await create(ctx, org, key="again", credential=CredentialMode.TEMP_PASSWORD)
     assert tables(ctx).users[user_id].status == UserStatus.DISABLED
     assert list(tables(ctx).users) == [user_id]
     assert tables(ctx).users[user_id].former_email == "ada@example.com"

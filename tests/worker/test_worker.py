@@ -50,9 +50,14 @@ async def test_an_operation_out_of_retries_is_compensated_and_failed(
     accord_fake: Accord, fake_idp: FakeIdentityProvider, smtp: SmtpServer
 ) -> None:
     org = await new_org(accord_fake)
-    fake_idp.script("update", Fault.UNAVAILABLE, times=1000)  # created, then never finished
+    fake_idp.script("update", Fault.UNAVAILABLE, times=1000)  # created, its password never set
     with pytest.raises(errors.OperationPending):
-        await create_user(accord_fake, user(org), caller=PLATFORM, idempotency_key="k")
+        await create_user(
+            accord_fake,
+            user(org, credential=CredentialMode.TEMP_PASSWORD),
+            caller=PLATFORM,
+            idempotency_key="k",
+        )
     assert len(fake_idp.users) == 1
     budget = accord_fake.settings.operation_max_attempts
     await scalar(accord_fake, f"UPDATE operations SET attempts = {budget} RETURNING 1")
@@ -64,7 +69,12 @@ async def test_an_operation_out_of_retries_is_compensated_and_failed(
     error = await scalar(accord_fake, "SELECT error->>'code' FROM operations")
     assert error == "retry_budget_exhausted"
     with pytest.raises(errors.RetryBudgetExhausted) as caught:
-        await create_user(accord_fake, user(org), caller=PLATFORM, idempotency_key="k")
+        await create_user(
+            accord_fake,
+            user(org, credential=CredentialMode.TEMP_PASSWORD),
+            caller=PLATFORM,
+            idempotency_key="k",
+        )
     assert "fake IdP: 503" in caught.value.message  # the last error says why
     assert smtp.inbox.messages == []
     await assert_guarantees(accord_fake)

@@ -99,6 +99,16 @@ class KeepsTemporaryPasswords(Protocol):
 
 
 @runtime_checkable
+class RevokesPasswords(Protocol):
+    """An IdP that can leave an identity with no password at all (the local IdP), so that an
+    invitation resets a credential without hashing a random one."""
+
+    async def revoke_password(self, remote_id: str) -> None:
+        """Remove the identity's password; RemoteNotFound if the identity is gone."""
+        ...
+
+
+@runtime_checkable
 class VerifiesPasswords(Protocol):
     """An IdP that accord signs people in to itself (the local IdP)."""
 

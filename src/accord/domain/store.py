@@ -178,6 +178,17 @@ class Organizations(Protocol):
         """Lock these organizations in id order (two lockers never deadlock)."""
         ...
 
+    async def lock_seats(self, organization_id: UUID) -> tuple[OrganizationRecord, int] | None:
+        """Lock the organization against other seat claims until this transaction ends (not
+        against finalizes), and count its seats taken (members plus open claims) as they are
+        once the lock is held (G5)."""
+        ...
+
+    async def keep(self, organization_id: UUID) -> OrganizationRecord | None:
+        """The organization, kept from deletion until this transaction ends, without holding
+        up other creates into it."""
+        ...
+
     async def by_slug(self, slug: str) -> OrganizationRecord | None: ...
 
     async def personal_of(self, owner_id: UUID) -> OrganizationRecord | None: ...

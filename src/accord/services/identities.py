@@ -20,8 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from accord.domain import errors
-from accord.domain.ports import KeepsTemporaryPasswords, NewRemoteUser, RemoteUser
+from accord.domain import errors, secrets
+from accord.domain.ports import KeepsTemporaryPasswords, NewRemoteUser, RemoteUser, RevokesPasswords
 from accord.domain.records import OperationRecord
 from accord.services import crashpoints
 from accord.services.context import Context
@@ -99,3 +99,16 @@ async def set_credential(
         await idp.set_temporary_password(remote_id, password, temporary_until)
     else:
         await idp.update(remote_id, password=password)
+
+
+async def revoke_credential(accord: Context, remote_id: str) -> None:
+    """Leave the IdP user with no password anyone knows (an invitation: the person sets one).
+
+    Where the IdP can hold no password, none; elsewhere a random one, which the vendor hashes
+    on its side: accord never spends a password hash on a secret nobody will type (G9).
+    """
+    idp = accord.idp
+    if isinstance(idp, RevokesPasswords):
+        await idp.revoke_password(remote_id)
+    else:
+        await idp.update(remote_id, password=secrets.new_token())

@@ -29,7 +29,7 @@ from accord.domain.store import OperationChanges, Transaction
 from accord.services import operations
 from accord.services.context import Context, Flow, Step
 from accord.services.hooks import ProvisionedUser
-from accord.services.identities import Origin, ensure_identity, set_credential
+from accord.services.identities import Origin, ensure_identity, revoke_credential, set_credential
 from accord.services.views import user_json
 
 MAX_NAME_LENGTH = 200
@@ -106,11 +106,13 @@ class CreateUser(Flow):
     async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
         org_id = UUID(request["organization_id"])
-        org = await tx.organizations.get(org_id, lock=True)
-        if org is None:
-            raise errors.OrganizationNotFound(f"No organization {org_id}.")
         user_id = await claim_row(tx, step, request)
-        taken = await tx.memberships.count(org_id) + await tx.operations.count_open_claims(org_id)
+        # The seat is counted last: the organization's lock is held only from here to commit,
+        # and only against other claims (G5).
+        seats = await tx.organizations.lock_seats(org_id)
+        if seats is None:
+            raise errors.OrganizationNotFound(f"No organization {org_id}.")
+        org, taken = seats
         if taken >= org.max_users:
             raise errors.OrganizationFull(
                 f"The organization {org.slug} has reached its limit of {org.max_users} "
@@ -148,17 +150,7 @@ class CreateUser(Flow):
             if origin == Origin.OWN:  # accord's own, left by an earlier row: our metadata
                 await accord.idp.update(remote.remote_id, full_name=request["full_name"])
         if credential is not None:
-            temporary = step.secrets.get("temporary_password")
-            until = None
-            if temporary:
-                hours = accord.settings.temp_password_ttl_hours
-                until = accord.clock.now() + timedelta(hours=hours)
-            await set_credential(
-                accord,
-                remote.remote_id,
-                password=temporary or secrets.new_token(),
-                temporary_until=until,
-            )
+            await apply_credential(accord, step, remote.remote_id, reset=origin != Origin.CREATED)
         state["credential"] = credential
         return {
             "remote_id": remote.remote_id,
@@ -170,7 +162,7 @@ class CreateUser(Flow):
         op, request = step.op, step.op.request
         org_id, user_id = UUID(request["organization_id"]), op.user_id
         assert user_id is not None and op.remote_id is not None
-        if await tx.organizations.get(org_id, lock=True) is None:
+        if await tx.organizations.keep(org_id) is None:
             raise errors.OrganizationNotFound(f"The organization {org_id} was removed meanwhile.")
         credential = op.flow_state.get("credential", request.get("credential") or "invite")
         temporary = credential == CredentialMode.TEMP_PASSWORD
@@ -220,6 +212,24 @@ class CreateUser(Flow):
 
     def public_result(self, result: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
         return {**result, "temporary_password": secrets.get("temporary_password")}
+
+
+async def apply_credential(accord: Context, step: Step, remote_id: str, *, reset: bool) -> None:
+    """Give the identity the operation's credential: its temporary password, or for an
+    invitation no password anyone knows. An identity this operation created has none already
+    (created without one, or with a random one where the vendor requires it); an existing one
+    (``reset``) loses the password it had."""
+    temporary = step.secrets.get("temporary_password")
+    if temporary:
+        hours = accord.settings.temp_password_ttl_hours
+        await set_credential(
+            accord,
+            remote_id,
+            password=temporary,
+            temporary_until=accord.clock.now() + timedelta(hours=hours),
+        )
+    elif reset:
+        await revoke_credential(accord, remote_id)
 
 
 # -- pieces shared with registration -------------------------------------------------------------

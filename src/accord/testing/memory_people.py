@@ -27,7 +27,7 @@ from accord.domain.records import (
     UserView,
 )
 from accord.domain.store import UserChanges
-from accord.testing.memory_tables import PLACEHOLDER_NAME, Repository
+from accord.testing.memory_tables import PLACEHOLDER_NAME, Repository, open_claims
 
 
 class MemoryUsers(Repository):
@@ -190,6 +190,16 @@ class MemoryOrganizations(Repository):
 
     async def lock_many(self, ids: Sequence[UUID]) -> dict[UUID, OrganizationRecord]:
         return {i: copy.deepcopy(self.t.organizations[i]) for i in ids if i in self.t.organizations}
+
+    async def lock_seats(self, organization_id: UUID) -> tuple[OrganizationRecord, int] | None:
+        org = self.t.organizations.get(organization_id)
+        if org is None:
+            return None
+        members = sum(1 for (_, o) in self.t.memberships if o == organization_id)
+        return copy.deepcopy(org), members + open_claims(self.t, organization_id)
+
+    async def keep(self, organization_id: UUID) -> OrganizationRecord | None:
+        return copy.deepcopy(self.t.organizations.get(organization_id))
 
     async def by_slug(self, slug: str) -> OrganizationRecord | None:
         found = (o for o in self.t.organizations.values() if o.slug == slug)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from accord.domain.model import OperationKind, OperationState, RecoveryPoint
 from accord.domain.ports import Clock
 from accord.domain.records import (
     ApiTokenRecord,
@@ -47,3 +48,15 @@ class Repository:
         self.t = tables
         self.now = clock.now
         self.ids = ids
+
+
+def open_claims(tables: Tables, organization_id: UUID) -> int:
+    """Open user creations holding a place in the organization (not those being undone)."""
+    return sum(
+        1
+        for op in tables.operations.values()
+        if op.organization_id == organization_id
+        and op.state == OperationState.OPEN
+        and op.kind == OperationKind.CREATE_USER
+        and op.recovery_point != RecoveryPoint.COMPENSATING
+    )

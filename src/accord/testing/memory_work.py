@@ -28,7 +28,7 @@ from accord.domain.records import (
     OutboxMessage,
 )
 from accord.domain.store import OperationChanges, Row
-from accord.testing.memory_tables import Repository
+from accord.testing.memory_tables import Repository, open_claims
 
 
 class MemoryOperations(Repository):
@@ -103,14 +103,7 @@ class MemoryOperations(Repository):
         return copy.deepcopy(moved)
 
     async def count_open_claims(self, organization_id: UUID) -> int:
-        return sum(
-            1
-            for op in self.t.operations.values()
-            if op.organization_id == organization_id
-            and op.state == OperationState.OPEN
-            and op.kind == OperationKind.CREATE_USER
-            and op.recovery_point != RecoveryPoint.COMPENSATING
-        )
+        return open_claims(self.t, organization_id)
 
     async def open_for_user(self, user_id: UUID) -> OperationRecord | None:
         found = (o for o in self._open() if o.user_id == user_id)

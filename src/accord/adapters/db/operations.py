@@ -33,6 +33,22 @@ _OPEN = operations.c.state == OperationState.OPEN
 _UNLEASED = (operations.c.lease_until.is_(None)) | (operations.c.lease_until < func.now())
 
 
+def open_claims(organization_id: UUID) -> Any:
+    """The number of open user creations holding a place in the organization (not those
+    being undone), as a scalar subquery."""
+    return (
+        select(func.count())
+        .select_from(operations)
+        .where(
+            operations.c.organization_id == organization_id,
+            _OPEN,
+            operations.c.kind == OperationKind.CREATE_USER,
+            operations.c.recovery_point != RecoveryPoint.COMPENSATING,
+        )
+        .scalar_subquery()
+    )
+
+
 class PgOperations:
     """``Operations`` on PostgreSQL."""
 
@@ -85,17 +101,7 @@ class PgOperations:
         )
 
     async def count_open_claims(self, organization_id: UUID) -> int:
-        query = (
-            select(func.count())
-            .select_from(operations)
-            .where(
-                operations.c.organization_id == organization_id,
-                _OPEN,
-                operations.c.kind == OperationKind.CREATE_USER,
-                operations.c.recovery_point != RecoveryPoint.COMPENSATING,
-            )
-        )
-        return (await self._conn.execute(query)).scalar_one()
+        return (await self._conn.execute(select(open_claims(organization_id)))).scalar_one()
 
     async def open_for_user(self, user_id: UUID) -> OperationRecord | None:
         query = select(operations).where(operations.c.user_id == user_id, _OPEN)

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.operations import open_claims
 from accord.adapters.db.tables import memberships, organizations, users
 from accord.adapters.db.users import membership_record
 from accord.domain.model import OrganizationKind, Role
@@ -59,6 +60,32 @@ class PgOrganizations:
             .with_for_update()
         )
         return {row.id: organization_record(row) for row in await self._conn.execute(query)}
+
+    async def lock_seats(self, organization_id: UUID) -> tuple[OrganizationRecord, int] | None:
+        # FOR NO KEY UPDATE: seat claims queue here, finalizes (FOR KEY SHARE) do not.
+        query = select(organizations).where(organizations.c.id == organization_id)
+        row = (await self._conn.execute(query.with_for_update(key_share=True))).first()
+        if row is None:
+            return None
+        # A statement of its own, so that its snapshot is taken once the lock is held and sees
+        # every claim committed before; both counts in that one snapshot, so a finalize that
+        # turns a claim into a membership meanwhile is seen whole or not at all.
+        members = (
+            select(func.count())
+            .select_from(memberships)
+            .where(memberships.c.organization_id == organization_id)
+            .scalar_subquery()
+        )
+        taken = (
+            await self._conn.execute(select(members + open_claims(organization_id)))
+        ).scalar_one()
+        return organization_record(row), taken
+
+    async def keep(self, organization_id: UUID) -> OrganizationRecord | None:
+        # FOR KEY SHARE: what a membership's foreign key takes anyway; blocks only a delete.
+        query = select(organizations).where(organizations.c.id == organization_id)
+        row = (await self._conn.execute(query.with_for_update(read=True, key_share=True))).first()
+        return organization_record(row) if row else None
 
     async def by_slug(self, slug: str) -> OrganizationRecord | None:
         query = select(organizations).where(organizations.c.slug == slug)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
@@ -20,7 +21,7 @@ PLACEHOLDER_NAME = "(held by reconcile)"
 
 
 def user_record(row: Any) -> UserRecord:
-    values = dict(row._mapping)
+    values = dict(row) if isinstance(row, dict) else dict(row._mapping)
     values["status"] = UserStatus(values["status"])
     return UserRecord(**values)
 
@@ -32,6 +33,43 @@ def membership_record(row: Any) -> MembershipRecord:
         role=Role(row.role),
         permissions=tuple(row.permissions),
     )
+
+
+# A user's memberships as one JSON array, oldest first.
+_held = (
+    select(
+        func.coalesce(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_object(
+                        "organization_id",
+                        memberships.c.organization_id,
+                        "role",
+                        memberships.c.role,
+                        "permissions",
+                        memberships.c.permissions,
+                    ),
+                    memberships.c.created_at,
+                    memberships.c.organization_id,
+                )
+            ),
+            literal_column("'[]'::json"),
+        )
+    )
+    .where(memberships.c.user_id == users.c.id)
+    .scalar_subquery()
+    .label("held")
+)
+
+
+def _membership(user_id: UUID, held: list[dict[str, Any]]) -> Iterator[MembershipRecord]:
+    for m in held:
+        yield MembershipRecord(
+            user_id=user_id,
+            organization_id=UUID(m["organization_id"]),
+            role=Role(m["role"]),
+            permissions=tuple(m["permissions"]),
+        )
 
 
 class PgUsers:
@@ -137,18 +175,16 @@ class PgUsers:
         return await self._views(ids)
 
     async def _views(self, ids: Sequence[UUID]) -> list[UserView]:
-        """The users with these ids (in this order) and their memberships: two statements."""
+        """The users with these ids (in this order) and their memberships: one statement."""
         if not ids:
             return []
-        rows = {
-            row.id: user_record(row)
-            for row in await self._conn.execute(select(users).where(users.c.id.in_(ids)))
-        }
-        held: dict[UUID, list[MembershipRecord]] = {}
-        query = select(memberships).where(memberships.c.user_id.in_(ids))
-        for row in await self._conn.execute(query.order_by(memberships.c.created_at)):
-            held.setdefault(row.user_id, []).append(membership_record(row))
-        return [UserView(rows[i], tuple(held.get(i, ()))) for i in ids if i in rows]
+        query = select(users, _held).where(users.c.id.in_(ids))
+        views = {}
+        for row in await self._conn.execute(query):
+            values = dict(row._mapping)
+            held = values.pop("held")
+            views[row.id] = UserView(user_record(values), tuple(_membership(row.id, held)))
+        return [views[i] for i in ids if i in views]
 
     async def hold_email(self, email: str) -> tuple[bool, UUID | None]:
         query = select(users.c.id, users.c.status).where(users.c.email == email).with_for_update()
@@ -189,17 +225,13 @@ class PgLinks:
     async def link(
         self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
     ) -> None:
+        # One statement: the user's link to this provider is replaced (its primary key).
+        values = {"remote_id": remote_id, "created_by_accord": created_by_accord}
         await self._conn.execute(
-            delete(idp_links).where(
-                idp_links.c.user_id == user_id, idp_links.c.provider == provider
-            )
-        )
-        await self._conn.execute(
-            insert(idp_links).values(
-                user_id=user_id,
-                provider=provider,
-                remote_id=remote_id,
-                created_by_accord=created_by_accord,
+            pg_insert(idp_links)
+            .values(user_id=user_id, provider=provider, **values)
+            .on_conflict_do_update(
+                index_elements=[idp_links.c.user_id, idp_links.c.provider], set_=values
             )
         )
 

@@ -183,6 +183,23 @@ class LocalProvider:
                 conn, remote_id, _SHA256_PREFIX + secrets.digest(password), expires_at
             )
 
+    async def revoke_password(self, remote_id: str) -> None:
+        """Remove the identity's credential: no password signs in until one is set again."""
+        async with self._db.transaction() as conn:
+            found = (
+                await conn.execute(
+                    update(local_identities)
+                    .where(local_identities.c.id == remote_id)
+                    .values(updated_at=func.now())
+                    .returning(local_identities.c.id)
+                )
+            ).first()
+            if found is None:
+                raise RemoteNotFound(f"No local identity {remote_id}.")
+            await conn.execute(
+                delete(local_credentials).where(local_credentials.c.identity_id == remote_id)
+            )
+
     async def set_password(self, remote_id: str, password: str) -> None:
         """Replace the credential with a password the person chose (argon2id)."""
         await self.update(remote_id, password=password)
