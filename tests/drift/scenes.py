@@ -24,9 +24,14 @@ class Flaky:
         self._inner = inner
         self.name = inner.name
         self._failures: Counter[str] = Counter()
+        self._lost: Counter[str] = Counter()
 
     def fail(self, method: str, times: int = 1) -> None:
         self._failures[method] += times
+
+    def lose_answer(self, method: str) -> None:
+        """The next call of ``method`` is carried out, and then fails as if the IdP were down."""
+        self._lost[method] += 1
 
     def _maybe_fail(self, method: str) -> None:
         if self._failures[method]:
@@ -35,7 +40,11 @@ class Flaky:
 
     async def create(self, user: NewRemoteUser) -> Any:
         self._maybe_fail("create")
-        return await self._inner.create(user)
+        made = await self._inner.create(user)
+        if self._lost["create"]:
+            self._lost["create"] -= 1
+            raise errors.ProviderUnavailable("flaky: the answer to create was lost")
+        return made
 
     async def update(self, remote_id: str, **changes: Any) -> Any:
         self._maybe_fail("update")
@@ -96,7 +105,10 @@ async def stuck_operation(app: Accord, email: str, org: UUID, *, past_deadline: 
     """An open operation nobody runs: past its deadline (its IdP user already created), or
     merely idle for an hour (its IdP call never made)."""
     real, flaky = app.idp, Flaky(app.idp)
-    flaky.fail("update" if past_deadline else "create")
+    if past_deadline:
+        flaky.lose_answer("create")
+    else:
+        flaky.fail("create")
     app.idp = flaky
     try:
         with pytest.raises(errors.OperationPending):
