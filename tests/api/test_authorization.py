@@ -33,6 +33,8 @@ def requests_for(creds: Tokens, user_b: str) -> list[tuple[str, str, dict | None
         ("GET", f"/api/admin/users?organization_id={creds.b}", None),
         ("GET", f"/api/admin/users/{user_b}", None),
         ("DELETE", f"/api/admin/users/{user_b}", None),
+        ("DELETE", f"/api/admin/organizations/{creds.b}", None),
+        ("DELETE", f"/api/admin/organizations/{creds.a}", None),  # its own too: platform only
     ]
 
 
@@ -102,6 +104,7 @@ ADMIN_REQUESTS = [
     ("POST", f"/api/admin/organizations/{uuid4()}/users"),
     ("GET", f"/api/admin/users/{uuid4()}"),
     ("DELETE", f"/api/admin/users/{uuid4()}"),
+    ("DELETE", f"/api/admin/organizations/{uuid4()}"),
 ]
 
 

@@ -222,6 +222,21 @@ async def test_deleting_an_organization_removes_memberships_and_tokens(store: St
         assert await tx.api_tokens.live("d" * 64) is None
 
 
+async def test_the_leavers_of_an_organization_are_its_members_with_nowhere_else(
+    store: Store,
+) -> None:
+    acme, globex, empty = await org(store), await org(store, "globex"), await org(store, "empty")
+    only_acme, both = await user(store), await user(store, "bob@example.com")
+    async with store.transaction() as tx:
+        for person, place in ((only_acme, acme), (both, acme), (both, globex)):
+            await tx.memberships.put(
+                user_id=person, organization_id=place, role=Role.ORG_USER, permissions=[]
+            )
+        assert await tx.memberships.lock_leavers(acme) == [only_acme]
+        assert await tx.memberships.lock_leavers(globex) == []
+        assert await tx.memberships.lock_leavers(empty) == []
+
+
 # -- operations -----------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from accord.domain.callers import Caller
 from accord.domain.model import CredentialMode, Role
 from accord.services import reads
 from accord.services.deprovisioning import deprovision_user
+from accord.services.offboarding import delete_organization
 from accord.services.provisioning import NewUser, create_user
 from tests.drift.conftest import OPENERS, Planted, sql
 from tests.engine.conftest import PLATFORM, new_org
@@ -122,3 +123,24 @@ async def test_another_tenants_user_looks_missing(planted: Planted) -> None:
         with pytest.raises(errors.UserNotFound, match=f"^No user {user_id}.$"):
             await deprovision_user(app, user_id, caller=mine)
     assert await app.idp.find_by_email("bea@example.com") is not None
+
+
+async def test_offboarding_an_organization_keeps_a_foreign_identity_it_adopted(
+    planted: Planted,
+) -> None:
+    """The organization goes, and the person with it, but an identity another system made is
+    only unlinked: offboarding names an organization, not that identity."""
+    app = planted.app
+    acme = await new_org(app, "Acme")
+    await planted.plant_foreign("staff@example.com")
+    before = await app.idp.find_by_email("staff@example.com")
+    request = NewUser("staff@example.com", "Staff", acme, adopt_existing=True)
+    staff = (await create_user(app, request, caller=PLATFORM))["user"]["id"]
+
+    report = await delete_organization(app, acme, caller=PLATFORM)
+
+    assert (report["users_deprovisioned"], report["identities_kept"]) == (1, 1)
+    assert await app.idp.find_by_email("staff@example.com") == before  # untouched
+    assert await sql(app, "SELECT status FROM users WHERE id = :u", u=staff) == "disabled"
+    assert await sql(app, "SELECT count(*) FROM idp_links") == 0
+    await assert_guarantees(app)

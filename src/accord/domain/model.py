@@ -46,6 +46,7 @@ class OperationKind(StrEnum):
     CREATE_USER = "create_user"
     REGISTER = "register"
     DEPROVISION = "deprovision"
+    DELETE_ORGANIZATION = "delete_organization"
 
 
 class OperationState(StrEnum):

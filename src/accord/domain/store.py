@@ -164,6 +164,12 @@ class Memberships(Protocol):
 
     async def count(self, organization_id: UUID) -> int: ...
 
+    async def lock_leavers(self, organization_id: UUID) -> list[UUID]:
+        """Lock the user rows of the organization's members (in id order), then return, in id
+        order, those with no membership in another organization: the people who would leave
+        with it. While the locks are held no membership can be added to them."""
+        ...
+
     async def members(self, organization_id: UUID) -> dict[UUID, MemberRecord]:
         """The organization's memberships by user id, with each member's e-mail."""
         ...

@@ -176,6 +176,11 @@ class MemoryMemberships(Repository):
     async def count(self, organization_id: UUID) -> int:
         return sum(1 for _, org in self.t.memberships if org == organization_id)
 
+    async def lock_leavers(self, organization_id: UUID) -> list[UUID]:
+        here = {uid for uid, org in self.t.memberships if org == organization_id}
+        elsewhere = {uid for uid, org in self.t.memberships if org != organization_id}
+        return sorted(here - elsewhere)
+
     async def members(self, organization_id: UUID) -> dict[UUID, MemberRecord]:
         return {
             uid: MemberRecord(m, self.t.users[uid].email)

@@ -181,6 +181,23 @@ class PgMemberships:
         )
         return (await self._conn.execute(query)).scalar_one()
 
+    async def lock_leavers(self, organization_id: UUID) -> list[UUID]:
+        here = select(memberships.c.user_id).where(memberships.c.organization_id == organization_id)
+        # Locked first, counted after: a membership added elsewhere before the lock is seen by
+        # the second statement (read committed), and none can be added while it is held (its
+        # foreign key check waits for the row lock).
+        await self._conn.execute(
+            select(users.c.id).where(users.c.id.in_(here)).order_by(users.c.id).with_for_update()
+        )
+        elsewhere = (
+            select(memberships.c.user_id)
+            .where(memberships.c.organization_id != organization_id)
+            .where(memberships.c.user_id == users.c.id)
+            .exists()
+        )
+        query = select(users.c.id).where(users.c.id.in_(here), ~elsewhere).order_by(users.c.id)
+        return list((await self._conn.execute(query)).scalars())
+
     async def members(self, organization_id: UUID) -> dict[UUID, MemberRecord]:
         query = (
             select(memberships, users.c.email)

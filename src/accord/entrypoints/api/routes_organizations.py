@@ -1,16 +1,31 @@
-"""Organizations: create (platform token), list and read (an organization token: its own)."""
+"""Organizations: create and delete (platform token), list and read (an organization token: its
+own)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 
-from accord.entrypoints.api.problems import AUTHENTICATED, DATABASE, WITH_BODY, documented
-from accord.entrypoints.api.schemas import NewOrganization, Organization, OrganizationList
+from accord.domain.model import OperationKind
+from accord.entrypoints.api.problems import (
+    AUTHENTICATED,
+    DATABASE,
+    OPERATION,
+    PENDING_RESPONSE,
+    WITH_BODY,
+    documented,
+)
+from accord.entrypoints.api.routing import run_operation
+from accord.entrypoints.api.schemas import (
+    NewOrganization,
+    Organization,
+    OrganizationDeleted,
+    OrganizationList,
+)
 from accord.entrypoints.api.security import AccordDep, AnyCaller, IdempotencyKey, PlatformCaller
-from accord.services import organizations, reads
+from accord.services import offboarding, organizations, reads
 
 router = APIRouter(tags=["organizations"])
 
@@ -67,3 +82,42 @@ async def get_organization(
 ) -> dict[str, Any]:
     """One organization, with its member count."""
     return await reads.get_organization(accord, organization_id, caller=caller)
+
+
+@router.delete(
+    "/api/admin/organizations/{organization_id}",
+    response_model=OrganizationDeleted,
+    responses={
+        **PENDING_RESPONSE,
+        **documented(
+            "invalid_input", "organization_not_found", *AUTHENTICATED, *DATABASE, *OPERATION
+        ),
+    },
+    summary="Offboard an organization (platform token)",
+    description=(
+        "One durable operation: the organization's API tokens and pending invitations are "
+        "revoked, its memberships removed, and the members it leaves with no organization "
+        "deprovisioned (their identity deleted where accord created it), unless "
+        "`keep_users=true`. Access ends at once; the answer is the report, also audited as "
+        "`organization.deleted`. With the identity provider unreachable: 202 and the "
+        "operation's URL; a retry with the same `Idempotency-Key` replays the report."
+    ),
+)
+async def delete_organization(
+    request: Request,
+    organization_id: UUID,
+    accord: AccordDep,
+    caller: PlatformCaller,
+    key: IdempotencyKey,
+    keep_users: Annotated[
+        bool, Query(description="Keep the members it leaves without organization.")
+    ] = False,
+) -> dict[str, Any]:
+    """Offboard an organization."""
+    return await run_operation(
+        request,
+        OperationKind.DELETE_ORGANIZATION,
+        lambda: offboarding.delete_organization(
+            accord, organization_id, caller=caller, keep_users=keep_users, idempotency_key=key
+        ),
+    )

@@ -374,3 +374,26 @@ class AuditEventPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
+
+
+class OrganizationDeleted(BaseModel):
+    """What offboarding an organization did (``services/offboarding.py``)."""
+
+    operation_id: UUID
+    organization_id: UUID
+    slug: str
+    members_removed: int
+    users_deprovisioned: int = Field(
+        description="Members who had no other organization, deprovisioned with it (0 with "
+        "`keep_users=true`)."
+    )
+    invitations_revoked: int
+    tokens_revoked: int
+    identities_kept: int = Field(
+        description="Deprovisioned users whose identity accord did not create: unlinked, but "
+        "kept in the identity provider (other systems may use it)."
+    )
+    identity_deletes_refused: list[UUID] = Field(
+        description="Deprovisioned users whose identity the provider refused to delete: they "
+        "stay disabled and linked, and `accord reconcile` reports them."
+    )

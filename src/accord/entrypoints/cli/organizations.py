@@ -1,4 +1,4 @@
-"""``accord orgs``: list, create and merge organizations."""
+"""``accord orgs``: list, create, merge and delete organizations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import typer
 
 from accord.entrypoints.cli.common import (
     ActingUser,
+    IdempotencyKey,
     JsonFlag,
     Yes,
     cli_caller,
@@ -94,3 +95,50 @@ def print_merge_plan(plan: dict[str, Any], *, applied: bool) -> None:
         console.print(f"  API tokens of the source removed with it: {plan['api_tokens_removed']}")
     if not applied:
         console.print("nothing changed: run again with --yes to merge")
+
+
+@command(app, "delete")
+def orgs_delete(
+    organization_id: Annotated[str, typer.Argument(help="The organization's id.")],
+    keep_users: Annotated[
+        bool,
+        typer.Option("--keep-users", help="Keep the members it leaves without organization."),
+    ] = False,
+    yes: Yes = False,
+    idempotency_key: IdempotencyKey = None,
+    acting_user: ActingUser = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Offboard an organization: revoke its tokens and invitations, remove its memberships and
+    deprovision the members it leaves with no organization (unless --keep-users)."""
+    from accord.services import directory, offboarding
+
+    if not yes:
+        org = run_with_accord(lambda a: directory.get_organization(a, organization_id))
+        if as_json:
+            print_json({"would_delete": org})
+        else:
+            out().print(
+                f"would delete {org['slug']} ({org['id']}) and its {org['members']} memberships"
+                f"{'' if keep_users else ', deprovisioning members with no other organization'}"
+                "; nothing changed: run again with --yes"
+            )
+        return
+    caller, key = cli_caller(acting_user), idempotency_key
+    report = run_with_accord(
+        lambda a: offboarding.delete_organization(
+            a, organization_id, caller=caller, keep_users=keep_users, idempotency_key=key
+        )
+    )
+    if as_json:
+        print_json(report)
+    else:
+        out().print(
+            f"deleted {report['slug']}: {report['members_removed']} memberships removed, "
+            f"{report['users_deprovisioned']} users deprovisioned "
+            f"({report['identities_kept']} identities kept), "
+            f"{report['invitations_revoked']} invitations and {report['tokens_revoked']} tokens "
+            "revoked"
+        )
+        for user_id in report["identity_deletes_refused"]:
+            out().print(f"  the identity provider refused to delete {user_id}'s identity")
