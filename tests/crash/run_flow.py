@@ -15,6 +15,7 @@ from accord.bootstrap import Accord, build
 from accord.domain.callers import Caller
 from accord.domain.errors import AccordError
 from accord.services.deprovisioning import deprovision_user
+from accord.services.offboarding import delete_organization
 from accord.services.provisioning import NewUser, create_user
 from accord.services.registration import Registration, register
 
@@ -60,6 +61,9 @@ async def run(accord: Accord, flow: str, args: dict) -> dict:
     if flow == "deprovision":
         caller = Caller.platform("crash")
         return await deprovision_user(accord, args["user_id"], caller=caller, idempotency_key=key)
+    if flow == "delete_organization":
+        caller = Caller.platform("crash")
+        return await delete_organization(accord, args["org"], caller=caller, idempotency_key=key)
     raise SystemExit(f"unknown flow {flow}")
 
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from sqlalchemy import insert, text
@@ -29,6 +30,7 @@ from accord.adapters.idp.keycloak import KeycloakProvider
 from accord.adapters.idp.local import LocalProvider
 from accord.bootstrap import Accord, build
 from accord.config import KeycloakSettings, Settings
+from accord.domain.model import Role
 from accord.emulators import keycloak as keycloak_emulator
 from accord.services import worker
 from accord.services.crashpoints import COMPENSATION_POINTS, OPERATION_POINTS, CrashPoint
@@ -420,3 +422,41 @@ async def test_reregister_killed_then_a_new_person(
     assert same_answer(await retry_in_process(accord, "register", args), stored)
     assert await scalar(accord, "SELECT count(*) FROM users") == 2
     assert await scalar(accord, "SELECT count(*) FROM organizations") == 2
+
+
+# -- offboarding an organization (issue 13) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("point", OPERATION_POINTS)
+async def test_offboarding_killed_then_finished_once(
+    crash_env: tuple[Accord, dict[str, str]], smtp: SmtpServer, point: CrashPoint
+) -> None:
+    accord, env = crash_env
+    acme, globex = await new_org(accord, "Acme"), await new_org(accord, "Globex")
+    await create_user(accord, NewUser("leaving@example.com", "L", acme), caller=PLATFORM)
+    staying = await create_user(accord, NewUser("staying@example.com", "S", acme), caller=PLATFORM)
+    async with accord.store.transaction() as tx:  # a member of Globex too: stays
+        await tx.memberships.put(
+            user_id=UUID(staying["user"]["id"]),
+            organization_id=globex,
+            role=Role.ORG_USER,
+            permissions=[],
+        )
+    await worker.run_until_idle(accord, smtp.mailer())
+    args = {"org": str(acme), "key": CRASH_KEY}
+
+    assert run_flow("delete_organization", args, env, point) == -signal.SIGKILL, point
+    await settle(accord, smtp)
+
+    stored = await stored_answer(accord)
+    assert stored["result"]["users_deprovisioned"] == 1
+    assert stored["result"]["members_removed"] == 2
+    assert await accord.idp.find_by_email("leaving@example.com") is None
+    assert await accord.idp.find_by_email("staying@example.com") is not None
+    assert await scalar(accord, "SELECT count(*) FROM organizations") == 1
+    statuses = await scalar(accord, "SELECT array_agg(status ORDER BY status) FROM users")
+    assert statuses == ["disabled", "pending"]
+    await assert_guarantees(accord)
+    assert same_answer(await retry_in_process(accord, "delete_organization", args), stored)
+    deleted = "SELECT count(*) FROM audit_events WHERE action = 'organization.deleted'"
+    assert await scalar(accord, deleted) == 1
