@@ -174,6 +174,7 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("post", "/api/admin/organizations"),
         ("get", "/api/admin/organizations"),
         ("get", "/api/admin/organizations/{organization_id}"),
+        ("delete", "/api/admin/organizations/{organization_id}"),
         ("get", "/api/operations/{operation_id}"),
         ("get", "/api/admin/audit-events"),
         ("post", "/api/auth/password/setup-link"),

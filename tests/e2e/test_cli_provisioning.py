@@ -111,3 +111,23 @@ def test_failures_are_one_line_or_json(cli_env: dict[str, str]) -> None:
     bad = run_accord("register", "nope", "--password", "pw12345678", "--name", "N", env=cli_env)
     assert bad.code == 1
     assert bad.stderr.count("\n") == 1 and "email_invalid" in bad.stderr
+
+
+def test_orgs_delete_shows_first_and_offboards_with_yes(cli_env: dict[str, str]) -> None:
+    org_id = run_accord("orgs", "create", "Leaving Co", "--json", env=cli_env).json()["id"]
+    made = run_accord(
+        "users", "create", "lee@example.com", "--name", "Lee", "--org", org_id, "--json",
+        env=cli_env,
+    )  # fmt: skip
+    assert made.code == 0, made.stderr
+
+    preview = run_accord("orgs", "delete", org_id, "--json", env=cli_env)
+    assert preview.code == 0, preview.stderr
+    assert preview.json()["would_delete"]["members"] == 1
+    assert run_accord("orgs", "list", "--json", env=cli_env).json() != []  # nothing changed
+
+    done = run_accord("orgs", "delete", org_id, "--yes", "--json", env=cli_env)
+    assert done.code == 0, done.stderr
+    assert (done.json()["members_removed"], done.json()["users_deprovisioned"]) == (1, 1)
+    again = run_accord("orgs", "delete", org_id, "--yes", "--json", env=cli_env)
+    assert again.code == 1 and again.json()["code"] == "organization_not_found"
