@@ -46,6 +46,7 @@ class OperationKind(StrEnum):
     CREATE_USER = "create_user"
     REGISTER = "register"
     DEPROVISION = "deprovision"
+    ACCEPT_INVITATION = "accept_invitation"
 
 
 class OperationState(StrEnum):
@@ -73,3 +74,12 @@ class TokenScope(StrEnum):
 
 
 TERMINAL_STATES = frozenset({OperationState.SUCCEEDED, OperationState.FAILED})
+
+
+class InvitationStatus(StrEnum):
+    """An invitation's life: it holds a seat while ``pending``; the other states are final."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
