@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from uuid import uuid4
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from accord.bootstrap import Accord
@@ -113,6 +116,8 @@ async def test_invitations_are_listed_by_status_a_page_at_a_time(
     }
     bad = await client.get(url, params={"status": "lost"}, headers=bearer(creds.platform))
     problem(bad, 422, "invalid_input")
+    misspelt = await client.get(url, params={"stauts": "pending"}, headers=bearer(creds.platform))
+    assert "stauts" in problem(misspelt, 422, "invalid_input")["detail"]
 
 
 async def test_the_link_shows_the_invitation_and_nothing_for_a_wrong_token(
@@ -323,3 +328,15 @@ async def test_thirty_invitations_race_into_five_free_seats(
         headers=bearer(creds.platform),
     )
     assert len(pending.json()["items"]) == 5
+
+
+async def test_the_access_log_never_records_a_link_token(
+    client: httpx.AsyncClient, accord: Accord, creds: Tokens, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="accord.api")
+    _, token = await invited_token(client, accord, creds, creds.email("logged"))
+    assert (await client.get(f"/api/invitations/{token}")).status_code == 200
+    assert (await accept(client, token)).status_code == 200
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "accord.api"]
+    assert any(line.get("route") == "/api/invitations/{token}" for line in lines)
+    assert token not in "\n".join(r.getMessage() for r in caplog.records)

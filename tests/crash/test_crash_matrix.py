@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -420,3 +421,44 @@ async def test_reregister_killed_then_a_new_person(
     assert same_answer(await retry_in_process(accord, "register", args), stored)
     assert await scalar(accord, "SELECT count(*) FROM users") == 2
     assert await scalar(accord, "SELECT count(*) FROM organizations") == 2
+
+
+# -- accepting an invitation (issue 13) ----------------------------------------------------------
+
+
+async def invited_token(accord: Accord, smtp: SmtpServer, org: uuid.UUID, email: str) -> str:
+    """Invite ``email`` into ``org``; the token of the link the worker mailed."""
+    from accord.services.invitations import Invite, invite
+
+    await invite(accord, Invite(org, email), caller=PLATFORM)
+    await worker.run_until_idle(accord, smtp.mailer())
+    [mail] = smtp.inbox.to(email)
+    [token] = re.findall(r"#token=([A-Za-z0-9_\-]+)", mail.get_content())
+    return token
+
+
+@pytest.mark.parametrize("point", OPERATION_POINTS)
+async def test_accept_killed_at_every_point_then_the_worker_settles_it(
+    crash_env: tuple[Accord, dict[str, str]], smtp: SmtpServer, point: CrashPoint
+) -> None:
+    accord, env = crash_env
+    org = await new_org(accord, max_users=1)  # the invitation holds the only seat
+    token = await invited_token(accord, smtp, org, "crash@example.com")
+    args = {"token": token}
+
+    assert run_flow("accept_invitation", args, env, point) == -signal.SIGKILL, point
+
+    await make_everything_due(accord)
+    await worker.run_until_idle(accord, smtp.mailer())
+    assert await scalar(accord, "SELECT count(*) FROM operations WHERE state = 'open'") == 0
+    assert await scalar(accord, "SELECT array_agg(DISTINCT state) FROM operations") == ["succeeded"]
+    await assert_guarantees(accord)
+    assert await scalar(accord, "SELECT status FROM users") == "active"
+    assert await scalar(accord, "SELECT status FROM invitations") == "accepted"
+    assert await scalar(accord, "SELECT count(*) FROM memberships") == 1
+    # The person's retry answers the accepted invitation, and changes nothing.
+    retry = await retry_in_process(accord, "accept_invitation", args)
+    user_id = await scalar(accord, "SELECT id::text FROM users")
+    assert retry["result"]["user"]["id"] == user_id and retry["result"]["new_user"] is True
+    assert await scalar(accord, "SELECT count(*) FROM users") == 1
+    assert len(smtp.inbox.to("crash@example.com")) == 1  # the invitation only

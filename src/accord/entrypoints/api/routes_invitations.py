@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from accord.domain import errors
 from accord.domain.model import InvitationStatus, OperationKind
 from accord.entrypoints.api.problems import (
     AUTHENTICATED,
@@ -25,7 +26,7 @@ from accord.entrypoints.api.schemas import (
     InvitationPreview,
     NewInvitation,
 )
-from accord.entrypoints.api.security import AccordDep, AnyCaller, public_client
+from accord.entrypoints.api.security import AccordDep, AnyCaller, IdempotencyKey, public_client
 from accord.services import acceptance, invitations, reads
 
 router = APIRouter(tags=["invitations"])
@@ -34,6 +35,19 @@ public = APIRouter(tags=["invitations"], dependencies=[Depends(public_client)])
 
 NOT_FOUND = ("invalid_input", "invitation_not_found", *AUTHENTICATED, *DATABASE)
 GONE = ("invitation_revoked", "invitation_expired")
+NOT_REPLAYED = (
+    " The `Idempotency-Key` header is accepted and checked but not needed: repeating this "
+    "request changes nothing more, or is refused with the same error."
+)
+
+
+def refuse_unknown_query(request: Request, known: set[str]) -> None:
+    """A strict query string, as bodies are: a misspelt filter must not silently list all."""
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise errors.InvalidInput(
+            f"Unknown query parameter {unknown[0]!r}; this list takes {', '.join(sorted(known))}."
+        )
 
 
 @router.post(
@@ -58,11 +72,16 @@ GONE = ("invitation_revoked", "invitation_expired")
         "Holds a seat from now on (members plus pending invitations never exceed `max_users`: "
         "409 `organization_full`) and mails an accept link after commit. The same address "
         "invited again while its invitation is pending answers **200** with that invitation; "
-        "a current member answers 409 `already_member`."
+        "a current member answers 409 `already_member`." + NOT_REPLAYED
     ),
 )
 async def create_invitation(
-    org_id: UUID, body: NewInvitation, response: Response, accord: AccordDep, caller: AnyCaller
+    org_id: UUID,
+    body: NewInvitation,
+    response: Response,
+    accord: AccordDep,
+    caller: AnyCaller,
+    key: IdempotencyKey,
 ) -> dict[str, Any]:
     """Invite a person by e-mail."""
     request = invitations.Invite(
@@ -86,6 +105,7 @@ async def create_invitation(
     description="Ordered by id; `status=expired` includes pending ones past their time.",
 )
 async def list_invitations(
+    request: Request,
     org_id: UUID,
     accord: AccordDep,
     caller: AnyCaller,
@@ -100,6 +120,7 @@ async def list_invitations(
     limit: Annotated[int, Query(ge=1, le=reads.MAX_PAGE_SIZE)] = 50,
 ) -> dict[str, Any]:
     """A page of invitations and the cursor of the next."""
+    refuse_unknown_query(request, {"status", "cursor", "limit"})
     wanted = InvitationStatus(status) if status else None
     return await invitations.list_invitations(
         accord, org_id, caller=caller, status=wanted, cursor=cursor, limit=limit
@@ -124,9 +145,11 @@ async def get_invitation(
     response_model=Invitation,
     responses=documented(*NOT_FOUND, *GONE, "already_member"),
     summary="Mail a fresh link (the previous one stops working)",
+    description="Each resend mails once; the link of the latest mail is the only one that works."
+    " The `Idempotency-Key` header is accepted and checked but not used.",
 )
 async def resend_invitation(
-    invitation_id: UUID, accord: AccordDep, caller: AnyCaller
+    invitation_id: UUID, accord: AccordDep, caller: AnyCaller, key: IdempotencyKey
 ) -> dict[str, Any]:
     """Mail the invitation again, with a new link."""
     return await invitations.resend(accord, invitation_id, caller=caller)
@@ -137,10 +160,11 @@ async def resend_invitation(
     response_model=Invitation,
     responses=documented(*NOT_FOUND, "already_member"),
     summary="Revoke an invitation (its seat is free again)",
-    description="Revoking twice succeeds; an accepted invitation answers 409 `already_member`.",
+    description="Revoking twice succeeds; an accepted invitation answers 409 `already_member`."
+    + NOT_REPLAYED,
 )
 async def revoke_invitation(
-    invitation_id: UUID, accord: AccordDep, caller: AnyCaller
+    invitation_id: UUID, accord: AccordDep, caller: AnyCaller, key: IdempotencyKey
 ) -> dict[str, Any]:
     """Revoke a pending invitation."""
     return await invitations.revoke(accord, invitation_id, caller=caller)
@@ -171,6 +195,7 @@ async def preview_invitation(token: str, accord: AccordDep) -> dict[str, Any]:
             "password_too_weak",
             "identity_exists",
             "email_exists",
+            "already_member",
             "organization_not_found",
             "too_many_requests",
             *OPERATION,
@@ -184,11 +209,12 @@ async def preview_invitation(token: str, accord: AccordDep) -> dict[str, Any]:
         "organization, their password neither needed nor changed. Accepting again, or "
         "concurrently, answers the same and adds nothing. An account in the identity provider "
         "that accord did not create answers 409 `identity_exists`. **202** while the identity "
-        "provider is unavailable: the account is finished in the background."
+        "provider is unavailable: the account is finished in the background. The "
+        "idempotency key is the invitation's own; an `Idempotency-Key` header is checked only."
     ),
 )
 async def accept_invitation(
-    request: Request, body: InvitationAcceptance, accord: AccordDep
+    request: Request, body: InvitationAcceptance, accord: AccordDep, key: IdempotencyKey
 ) -> dict[str, Any]:
     """Accept the invitation the token stands for."""
     return await run_operation(
