@@ -253,6 +253,22 @@ async def test_an_identity_accord_did_not_create_is_not_adopted(
     assert rows == 0
     found = await fake.find_by_email(email)
     assert found is not None and found.full_name == "Someone Else"
+    problem(await accept(client, token), 409, "identity_exists")  # the same answer again
+    # Once that account is gone, a resent link may try again (a new mailing, a new attempt).
+    await fake.delete(found.remote_id)
+    invitation_id = (await client.get(f"/api/invitations/{token}")).json()
+    assert invitation_id["status"] == "pending"
+    listed = await client.get(
+        f"/api/admin/organizations/{creds.a}/invitations", headers=bearer(creds.platform)
+    )
+    [mine] = [i for i in listed.json()["items"] if i["email"] == email]
+    resent = await client.post(
+        f"/api/admin/invitations/{mine['id']}/resend", headers=bearer(creds.platform)
+    )
+    assert resent.status_code == 200, resent.text
+    [fresh] = await mailed_tokens(accord, email)
+    accepted = await accept(client, fresh)
+    assert accepted.status_code == 200 and accepted.json()["new_user"] is True
 
 
 async def test_an_organization_token_manages_only_its_own_invitations(
@@ -340,3 +356,17 @@ async def test_the_access_log_never_records_a_link_token(
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "accord.api"]
     assert any(line.get("route") == "/api/invitations/{token}" for line in lines)
     assert token not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+async def test_an_acceptance_waits_out_an_unavailable_identity_provider(
+    client: httpx.AsyncClient, accord: Accord, creds: Tokens, fake: FakeIdentityProvider
+) -> None:
+    email = creds.email("later")
+    _, token = await invited_token(client, accord, creds, email)
+    fake.script("create", "unavailable")
+    waiting = await accept(client, token)
+    assert waiting.status_code == 202, waiting.text
+    assert waiting.headers["location"] == f"/api/operations/{waiting.json()['operation_id']}"
+    answered = await accept(client, token)  # the same link again: it resumes the operation
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["new_user"] is True and answered.json()["user"]["status"] == "active"

@@ -10,9 +10,10 @@
   and the invitation ``accepted``. Their password is not asked for and, if sent, ignored: they
   keep signing in as before.
 
-Its idempotency key is derived from the invitation, so accepting twice, or concurrently, runs
-one operation and gives one membership; every acceptance answers the same, built from the
-accepted invitation. A revoked invitation answers ``invitation_revoked``, one past its time
+Its idempotency key is derived from the invitation (and its latest mailing), so accepting
+twice, or concurrently, runs one operation and gives one membership; every acceptance answers
+the same, built from the accepted invitation; after a failed acceptance, a resent link may try
+again. A revoked invitation answers ``invitation_revoked``, one past its time
 ``invitation_expired``.
 """
 
@@ -24,6 +25,7 @@ from uuid import UUID
 
 from accord.domain import errors
 from accord.domain.callers import Caller
+from accord.domain.invitation_store import InvitationRecord
 from accord.domain.model import InvitationStatus, OperationKind, Role, UserStatus
 from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent, OperationRecord
@@ -46,8 +48,10 @@ from accord.services.provisioning import (
 from accord.services.registration import MAX_PASSWORD_LENGTH
 
 
-def idempotency_key(invitation_id: UUID) -> str:
-    return f"invitation:{invitation_id}"
+def idempotency_key(invitation_id: UUID, send: int) -> str:
+    """The acceptance's key: the invitation's, per mailing, so that after a failed acceptance
+    (``identity_exists``, a failing hook) a resent link may try again."""
+    return f"invitation:{invitation_id}:{send}"
 
 
 async def accept(accord: Context, token: str, *, full_name: str, password: str) -> dict[str, Any]:
@@ -62,24 +66,26 @@ async def accept(accord: Context, token: str, *, full_name: str, password: str) 
     require_usable(record, accord.clock.now())
     async with accord.store.transaction() as tx:
         holder = await tx.users.by_email(record.email)
-    if holder is not None and holder.status == UserStatus.PROVISIONING:
+    ours = record.accept_operation_id is not None  # this invitation's account is under way
+    if holder is not None and holder.status == UserStatus.PROVISIONING and not ours:
         raise errors.OperationInProgress(
             "An account for this address is being created right now; try again in a moment."
         )
-    if holder is not None and holder.status != UserStatus.DISABLED:
+    if holder is not None and holder.status not in (UserStatus.DISABLED, UserStatus.PROVISIONING):
         return await _join_existing(accord, record.id)
-    await _create_person(accord, record.id, record.email, full_name, password)
+    await _create_person(accord, record, full_name, password)
     return await answer(accord, record.id)
 
 
 async def _create_person(
-    accord: Context, invitation_id: UUID, email: str, full_name: str, password: str
+    accord: Context, record: InvitationRecord, full_name: str, password: str
 ) -> None:
+    invitation_id, email = record.id, record.email
     if not password or len(password) > MAX_PASSWORD_LENGTH:
         raise errors.PasswordRejected("A password of at most 1024 characters is required.")
     name = clean_name(full_name)
     check_chosen_password(accord, password, email, name)
-    caller, key = Caller.public(), idempotency_key(invitation_id)
+    caller, key = Caller.public(), idempotency_key(invitation_id, record.sends)
     try:
         await operations.execute(
             accord,

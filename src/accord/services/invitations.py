@@ -224,6 +224,10 @@ async def resend(accord: Context, invitation_id: str | UUID, *, caller: Caller) 
         require_usable(record, now)
         if record.expires_at <= now:
             raise errors.InvitationExpired()
+        if record.accept_operation_id is not None:  # its link is in use right now
+            raise errors.OperationInProgress(
+                "The invitation is being accepted right now; nothing to resend."
+            )
         updated = await tx.invitations.resend(found_id)
         assert updated is not None, "pending under its row lock"
         await _audit(tx, caller, updated, "invitation.resent", {"send": updated.sends})

@@ -143,7 +143,7 @@ async def get_invitation(
 @router.post(
     "/api/admin/invitations/{invitation_id}/resend",
     response_model=Invitation,
-    responses=documented(*NOT_FOUND, *GONE, "already_member"),
+    responses=documented(*NOT_FOUND, *GONE, "already_member", "operation_in_progress"),
     summary="Mail a fresh link (the previous one stops working)",
     description="Each resend mails once; the link of the latest mail is the only one that works."
     " The `Idempotency-Key` header is accepted and checked but not used.",
