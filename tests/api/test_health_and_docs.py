@@ -40,6 +40,10 @@ async def test_liveness_and_readiness(
 # API's contract, and must be made on purpose in both.
 ERROR_STATUSES = {
     "accord_error": 500,
+    "already_member": 409,
+    "invitation_not_found": 404,
+    "invitation_revoked": 410,
+    "invitation_expired": 410,
     "api_token_not_found": 404,
     "configuration_invalid": 500,
     "constraint_violated": 500,
@@ -184,6 +188,13 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
+        ("post", "/api/admin/organizations/{org_id}/invitations"),
+        ("get", "/api/admin/organizations/{org_id}/invitations"),
+        ("get", "/api/admin/invitations/{invitation_id}"),
+        ("post", "/api/admin/invitations/{invitation_id}/resend"),
+        ("delete", "/api/admin/invitations/{invitation_id}"),
+        ("get", "/api/invitations/{token}"),
+        ("post", "/api/invitations/accept"),
     }
     found = {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert found == expected

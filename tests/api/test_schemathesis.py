@@ -24,7 +24,7 @@ from tests.api.conftest import ServeFactory, Tokens, bearer
 from tests.patience import PATIENCE
 
 SEED = 20261121
-EXAMPLES_PER_OPERATION = 72  # 15 operations x 72 + 3 small ones x 16: 1,128 requests
+EXAMPLES_PER_OPERATION = 72  # 22 operations x 72 + 3 small ones x 16: 1,632 requests
 # A fixed number of examples, not a time budget: a busy machine makes the run slower (about
 # 47 s of CPU in this process, drawing cases is most of it), never smaller.
 MIN_REQUESTS = 1000
@@ -52,12 +52,19 @@ def seed_data(url: str, creds: Tokens) -> dict[str, list[str]]:
         headers=platform,
     )
     assert created.status_code == 201, created.text
+    invited = httpx.post(
+        f"{url}/api/admin/organizations/{creds.a}/invitations",
+        json={"email": "invited-seed@example.com"},
+        headers=platform,
+    )
+    assert invited.status_code == 201, invited.text
     orgs = [str(creds.a), str(creds.b)]
     return {
         "org_id": orgs,
         "organization_id": orgs,
         "user_id": [created.json()["user"]["id"]],
         "operation_id": [created.json()["operation_id"]],
+        "invitation_id": [invited.json()["id"]],
     }
 
 
@@ -114,7 +121,7 @@ def test_generated_requests_conform_to_the_openapi_document(
         known = seed_data(url, creds)
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 19
+        assert len(operations) == 26
         total = 0
         for operation in operations:
             sent = exercise(operation, url, creds, known)

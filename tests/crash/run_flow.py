@@ -58,6 +58,12 @@ async def run(accord: Accord, flow: str, args: dict) -> dict:
     if flow == "register":
         request = Registration(args["email"], "a long enough password", "Crash Test")
         return await register(accord, request, idempotency_key=key)
+    if flow == "accept_invitation":  # the invitation's own key: ``key`` is not used
+        from accord.services.acceptance import accept
+
+        return await accept(
+            accord, args["token"], full_name="Crash Test", password="a long enough password"
+        )
     if flow == "deprovision":
         caller = Caller.platform("crash")
         return await deprovision_user(accord, args["user_id"], caller=caller, idempotency_key=key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -460,3 +461,70 @@ async def test_offboarding_killed_then_finished_once(
     assert same_answer(await retry_in_process(accord, "delete_organization", args), stored)
     deleted = "SELECT count(*) FROM audit_events WHERE action = 'organization.deleted'"
     assert await scalar(accord, deleted) == 1
+
+
+# -- accepting an invitation (issue 13) ----------------------------------------------------------
+
+
+async def invited_token(accord: Accord, smtp: SmtpServer, org: uuid.UUID, email: str) -> str:
+    """Invite ``email`` into ``org``; the token of the link the worker mailed."""
+    from accord.services.invitations import Invite, invite
+
+    await invite(accord, Invite(org, email), caller=PLATFORM)
+    await worker.run_until_idle(accord, smtp.mailer())
+    [mail] = smtp.inbox.to(email)
+    [token] = re.findall(r"#token=([A-Za-z0-9_\-]+)", mail.get_content())
+    return token
+
+
+@pytest.mark.parametrize("point", OPERATION_POINTS)
+async def test_accept_killed_at_every_point_then_the_worker_settles_it(
+    crash_env: tuple[Accord, dict[str, str]], smtp: SmtpServer, point: CrashPoint
+) -> None:
+    accord, env = crash_env
+    org = await new_org(accord, max_users=1)  # the invitation holds the only seat
+    token = await invited_token(accord, smtp, org, "crash@example.com")
+    args = {"token": token}
+
+    assert run_flow("accept_invitation", args, env, point) == -signal.SIGKILL, point
+
+    await make_everything_due(accord)
+    await worker.run_until_idle(accord, smtp.mailer())
+    assert await scalar(accord, "SELECT count(*) FROM operations WHERE state = 'open'") == 0
+    assert await scalar(accord, "SELECT array_agg(DISTINCT state) FROM operations") == ["succeeded"]
+    await assert_guarantees(accord)
+    assert await scalar(accord, "SELECT status FROM users") == "active"
+    assert await scalar(accord, "SELECT status FROM invitations") == "accepted"
+    assert await scalar(accord, "SELECT count(*) FROM memberships") == 1
+    # The person's retry answers the accepted invitation, and changes nothing.
+    retry = await retry_in_process(accord, "accept_invitation", args)
+    user_id = await scalar(accord, "SELECT id::text FROM users")
+    assert retry["result"]["user"]["id"] == user_id and retry["result"]["new_user"] is True
+    assert await scalar(accord, "SELECT count(*) FROM users") == 1
+    assert len(smtp.inbox.to("crash@example.com")) == 1  # the invitation only
+
+
+@pytest.mark.parametrize("point", sorted(COMPENSATION_POINTS))
+async def test_accept_killed_while_compensating_leaves_the_invitation_usable(
+    crash_env: tuple[Accord, dict[str, str]], smtp: SmtpServer, point: CrashPoint
+) -> None:
+    accord, env = crash_env
+    org = await new_org(accord, max_users=1)
+    token = await invited_token(accord, smtp, org, "crash@example.com")
+    args = {"token": token, "fail_hook": True}
+
+    assert run_flow("accept_invitation", args, env, point) == -signal.SIGKILL, point
+
+    await make_everything_due(accord)
+    await worker.run_until_idle(accord, smtp.mailer())
+    assert await scalar(accord, "SELECT count(*) FROM operations WHERE state = 'open'") == 0
+    assert await scalar(accord, "SELECT error->>'code' FROM operations") == "hook_failed"
+    assert await scalar(accord, "SELECT count(*) FROM users") == 0
+    assert await scalar(accord, "SELECT count(*) FROM memberships") == 0
+    assert [u async for u in accord.idp.iter_users()] == []
+    # G7: the invitation is as it was: pending, holding its seat, no acceptance under way.
+    assert await scalar(accord, "SELECT status FROM invitations") == "pending"
+    assert await scalar(accord, "SELECT accept_operation_id FROM invitations") is None
+    await assert_guarantees(accord)
+    # Its link answers the stored failure (the same answer for the same link).
+    assert await retry_in_process(accord, "accept_invitation", args) == {"error": "hook_failed"}

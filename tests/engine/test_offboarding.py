@@ -11,7 +11,7 @@ from accord.bootstrap import Accord
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.model import Role
-from accord.services import tokens, worker
+from accord.services import invitations, tokens, worker
 from accord.services.offboarding import delete_organization
 from accord.services.provisioning import NewUser, create_user
 from accord.testing import FakeIdentityProvider, FakeMailer
@@ -45,6 +45,7 @@ async def test_offboarding_removes_the_organization_and_the_people_it_leaves(
             user_id=UUID(bob), organization_id=globex, role=Role.ORG_USER, permissions=[]
         )
     token, _ = await tokens.create_token(app, name="acme", organization_id=acme)
+    await invitations.invite(app, invitations.Invite(acme, "ivy@example.com"), caller=PLATFORM)
 
     report = await delete_organization(app, acme, caller=PLATFORM)
 
@@ -53,7 +54,7 @@ async def test_offboarding_removes_the_organization_and_the_people_it_leaves(
         "slug": "acme",
         "members_removed": 2,
         "users_deprovisioned": 1,
-        "invitations_revoked": 0,
+        "invitations_revoked": 1,
         "tokens_revoked": 1,
         "identities_kept": 0,
         "identity_deletes_refused": [],

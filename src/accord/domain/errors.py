@@ -303,6 +303,33 @@ class MailUnavailable(AccordError):
     code = "mail_unavailable"
 
 
+# -- invitations -------------------------------------------------------------------------------
+
+
+class InvitationNotFound(AccordError):
+    """There is no such invitation."""
+
+    code = "invitation_not_found"
+
+
+class InvitationRevoked(AccordError):
+    """This invitation was revoked; ask the organization for a new one."""
+
+    code = "invitation_revoked"
+
+
+class InvitationExpired(AccordError):
+    """This invitation has expired; ask the organization for a new one."""
+
+    code = "invitation_expired"
+
+
+class AlreadyMember(AccordError):
+    """This person is already a member of the organization."""
+
+    code = "already_member"
+
+
 # -- the catalogue -----------------------------------------------------------------------------
 
 # Every error class, listed by hand: a new class that is not here fails tests/unit/test_errors.py.
@@ -346,6 +373,10 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     StorageUnavailable,
     ConstraintViolated,
     MailUnavailable,
+    InvitationNotFound,
+    InvitationRevoked,
+    InvitationExpired,
+    AlreadyMember,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

@@ -47,6 +47,7 @@ class OperationKind(StrEnum):
     REGISTER = "register"
     DEPROVISION = "deprovision"
     DELETE_ORGANIZATION = "delete_organization"
+    ACCEPT_INVITATION = "accept_invitation"
 
 
 class OperationState(StrEnum):
@@ -74,3 +75,12 @@ class TokenScope(StrEnum):
 
 
 TERMINAL_STATES = frozenset({OperationState.SUCCEEDED, OperationState.FAILED})
+
+
+class InvitationStatus(StrEnum):
+    """An invitation's life: it holds a seat while ``pending``; the other states are final."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from typing_extensions import Unpack
 
+from accord.domain.invitation_store import Invitations
 from accord.domain.model import RecoveryPoint, Role, TokenPurpose, TokenScope, UserStatus
 from accord.domain.records import (
     ApiTokenRecord,
@@ -379,6 +380,7 @@ class Transaction(Protocol):
     api_tokens: ApiTokens
     drift: DriftQueries
     verifications: Verifications
+    invitations: Invitations
 
     @property
     def connection(self) -> Any:

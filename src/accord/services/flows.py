@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from accord.domain.model import OperationKind
+from accord.services.acceptance import AcceptInvitation
 from accord.services.context import Flow, FlowTable
 from accord.services.deprovisioning import Deprovision
 from accord.services.offboarding import DeleteOrganization
@@ -18,7 +19,13 @@ from accord.services.registration import Register
 
 def flow_table() -> FlowTable:
     """Every operation kind with its flow; a kind without one is a bug caught here."""
-    flows: tuple[Flow, ...] = (CreateUser(), Register(), Deprovision(), DeleteOrganization())
+    flows: tuple[Flow, ...] = (
+        CreateUser(),
+        Register(),
+        Deprovision(),
+        AcceptInvitation(),
+        DeleteOrganization(),
+    )
     table = MappingProxyType({flow.kind: flow for flow in flows})
     missing = set(OperationKind) - set(table)
     assert not missing, f"operation kinds without a flow: {sorted(missing)}"

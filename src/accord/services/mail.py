@@ -16,7 +16,7 @@ from uuid import UUID
 
 from accord.domain.ports import Mailer
 from accord.domain.records import OutboxMessage
-from accord.services import crashpoints, verification
+from accord.services import crashpoints, invitations, verification
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
 from accord.services.credentials import issue_password_setup, setup_link
@@ -58,6 +58,8 @@ async def _compose(accord: Context, message: OutboxMessage) -> tuple[str, str] |
     """The message's subject and text, its link minted now; None if nobody is left to mail."""
     if message.kind in verification.MAIL_KINDS:
         return await verification.compose_mail(accord, message)
+    if message.kind in invitations.MAIL_KINDS:
+        return await invitations.compose_mail(accord, message)
     user_id = UUID(message.payload["user_id"])
     async with accord.store.transaction() as tx:
         user = await tx.users.get(user_id)

@@ -77,7 +77,7 @@ class DeleteOrganization(Flow):
             "slug": org.slug,
             "members_removed": await tx.memberships.count(org_id),
             "tokens_revoked": await tx.api_tokens.live_count(org_id),
-            "invitations_revoked": 0,
+            "invitations_revoked": await tx.invitations.revoke_pending(org_id),
         }
         departing = [] if request.get("keep_users") else await _retire(tx, accord, leavers)
         await tx.organizations.delete(org_id)  # its memberships and tokens go with it

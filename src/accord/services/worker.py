@@ -38,6 +38,7 @@ class Pass:
     mail: Delivery = field(default_factory=Delivery)
     expired_tokens: int = 0
     expired_verifications: int = 0
+    expired_invitations: int = 0
     forgotten_keys: int = 0
     deleted_operations: int = 0
     deleted_audit_events: int = 0
@@ -87,6 +88,7 @@ async def housekeeping(accord: Context, result: Pass) -> None:
             return
         result.expired_tokens = await tx.one_time_tokens.expire()
         result.expired_verifications = await tx.verifications.expire()
+        result.expired_invitations = await tx.invitations.expire()  # their seats are free
         result.forgotten_keys = await tx.operations.forget_idempotency(
             settings.idempotency_ttl_hours
         )

@@ -27,6 +27,7 @@ from accord.domain.records import (
     UserView,
 )
 from accord.domain.store import UserChanges
+from accord.testing.memory_invitations import held_seats
 from accord.testing.memory_tables import PLACEHOLDER_NAME, Repository, open_claims
 
 
@@ -84,6 +85,9 @@ class MemoryUsers(Repository):
             del self.t.memberships[key]
         for key in [k for k, v in self.t.tokens.items() if v.user_id == user_id]:
             del self.t.tokens[key]
+        for key, (digest, invitation) in list(self.t.invitations.items()):
+            if invitation.accepted_user_id == user_id:  # ON DELETE SET NULL
+                self.t.invitations[key] = (digest, replace(invitation, accepted_user_id=None))
         for org in list(self.t.organizations.values()):
             if org.owner_user_id == user_id:
                 self.t.organizations[org.id] = replace(org, owner_user_id=None)
@@ -201,7 +205,9 @@ class MemoryOrganizations(Repository):
         if org is None:
             return None
         members = sum(1 for (_, o) in self.t.memberships if o == organization_id)
-        return copy.deepcopy(org), members + open_claims(self.t, organization_id)
+        # Pending invitations hold seats too: creates, member adds and invitations share one count.
+        held = held_seats(self.t, organization_id, self.now())
+        return copy.deepcopy(org), members + open_claims(self.t, organization_id) + held
 
     async def keep(self, organization_id: UUID) -> OrganizationRecord | None:
         return copy.deepcopy(self.t.organizations.get(organization_id))
@@ -246,6 +252,10 @@ class MemoryOrganizations(Repository):
         for key, (_, token) in list(self.t.api_tokens.items()):
             if token.organization_id == organization_id:
                 del self.t.api_tokens[key]
+        for key in [
+            k for k, (_, r) in self.t.invitations.items() if r.organization_id == organization_id
+        ]:
+            del self.t.invitations[key]
 
     async def summary(self, organization_id: UUID) -> OrganizationSummary | None:
         return next(iter(await self.summaries([organization_id])), None)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from accord.domain.invitation_store import InvitationRecord
 from accord.domain.model import OperationKind, OperationState, RecoveryPoint
 from accord.domain.ports import Clock
 from accord.domain.records import (
@@ -41,6 +42,8 @@ class Tables:
     api_tokens: dict[UUID, tuple[str, ApiTokenRecord]] = field(default_factory=dict)
     # id → (the link's digest, once mailed; the pending registration)
     verifications: dict[UUID, tuple[str | None, VerificationRecord]] = field(default_factory=dict)
+    # id → (the live link's digest, once mailed; the invitation)
+    invitations: dict[UUID, tuple[str | None, InvitationRecord]] = field(default_factory=dict)
 
 
 class Repository:

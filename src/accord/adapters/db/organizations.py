@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.invitations import held_seats
 from accord.adapters.db.operations import open_claims
 from accord.adapters.db.tables import memberships, organizations, users
 from accord.adapters.db.users import membership_record
@@ -76,9 +77,9 @@ class PgOrganizations:
             .where(memberships.c.organization_id == organization_id)
             .scalar_subquery()
         )
-        taken = (
-            await self._conn.execute(select(members + open_claims(organization_id)))
-        ).scalar_one()
+        # Pending invitations hold seats too: creates, member adds and invitations share one count.
+        seats = members + open_claims(organization_id) + held_seats(organization_id)
+        taken = (await self._conn.execute(select(seats))).scalar_one()
         return organization_record(row), taken
 
     async def keep(self, organization_id: UUID) -> OrganizationRecord | None:

@@ -311,3 +311,46 @@ api_tokens = Table(
         "(scope = 'platform') = (organization_id IS NULL)", name="organization_matches_scope"
     ),
 )
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "organization_id",
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("email", Text, nullable=False),  # normalized, as a user's
+    Column("role", Text, nullable=False),
+    Column("permissions", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("invited_by", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    # SHA-256 of the live link's token, set when its mail is sent; the token is only mailed.
+    Column("digest", Text, nullable=True),
+    Column("sends", Integer, nullable=False, server_default=text("1")),
+    Column("accept_operation_id", UUID(as_uuid=True), nullable=True),
+    Column(
+        "accepted_user_id",
+        UUID(as_uuid=True),
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    *_timestamps(),
+    UniqueConstraint("digest"),
+    CheckConstraint("digest ~ '^[0-9a-f]{64}$'", name="digest_sha256"),
+    CheckConstraint(_one_of("status", model.InvitationStatus), name="status"),
+    CheckConstraint(_one_of("role", model.Role), name="role"),
+    # One pending invitation per address and organization: a second invite returns the first.
+    Index(
+        "uq_invitations_pending_email",
+        "organization_id",
+        "email",
+        unique=True,
+        postgresql_where=text("status = 'pending'"),
+    ),
+)

@@ -25,6 +25,7 @@ from accord.entrypoints.api import (
     routes_audit,
     routes_auth,
     routes_health,
+    routes_invitations,
     routes_operations,
     routes_organizations,
     routes_users,
@@ -109,6 +110,8 @@ def create_app(
     problems.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(routes_invitations.router)
+    app.include_router(routes_invitations.public)
     app.add_middleware(RequestMiddleware, max_body_bytes=max_body_bytes, metrics=app.state.metrics)
     if settings.throttle.trusted_proxies:  # outermost: the client address is set before all else
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.throttle.trusted_proxies)

@@ -121,7 +121,8 @@ class RequestMiddleware:
             try:
                 await self._handle(scope, receive, sending)
             except Exception:
-                log.error("unhandled exception", path=scope.get("path"), exc_info=True)
+                path = _loggable_path(scope, metric_labels(scope)[1])
+                log.error("unhandled exception", path=path, exc_info=True)
                 if not response["started"]:
                     await problems.internal_error(Request(scope))(scope, receive, sending)
             finally:
@@ -143,10 +144,16 @@ class RequestMiddleware:
         log.info(
             "request",
             method=scope["method"],
-            path=scope.get("path"),
+            path=_loggable_path(scope, route),
             route=route,
             status=status,
             duration_ms=round(seconds * 1000, 1),
             caller=state.get("caller"),
             operation_id=state.get("operation_id"),
         )
+
+
+def _loggable_path(scope: Scope, route: str) -> str | None:
+    """The request's path, unless a secret is part of it (an invitation link's token): then
+    its route's template."""
+    return route if "{token}" in route else scope.get("path")

@@ -65,6 +65,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "retry_budget_exhausted": 503,
     "mail_unavailable": 503,
     "database_unavailable": 503,
+    "invitation_not_found": 404,
+    "invitation_revoked": 410,
+    "invitation_expired": 410,
+    "already_member": 409,
 }
 
 # Problems the HTTP layer itself produces (not AccordErrors): code → (status, title).

@@ -397,3 +397,79 @@ class OrganizationDeleted(BaseModel):
         description="Deprovisioned users whose identity the provider refused to delete: they "
         "stay disabled and linked, and `accord reconcile` reports them."
     )
+
+
+# -- invitations ---------------------------------------------------------------------------------
+
+InvitationToken = text(512)
+
+
+class NewInvitation(StrictBody):
+    """A person to invite into the organization named by the URL."""
+
+    email: Email
+    role: Role = Role.ORG_USER
+    permissions: list[Permission] = Field(default_factory=list, max_length=200)
+    expires_in_hours: float = Field(72, gt=0, le=720, description="At most 30 days.")
+
+
+class InvitationAcceptance(StrictBody):
+    """The token from an invitation link; a new person's name and chosen password."""
+
+    token: InvitationToken
+    full_name: FullName = Field(description="Ignored for a person who has an account already.")
+    password: Password | None = Field(
+        None,
+        description="Required for a new person (the password strength rules apply); ignored "
+        "for one who has an account already: they keep signing in as before.",
+    )
+
+
+class Invitation(BaseModel):
+    """An invitation (its link is only ever mailed)."""
+
+    id: UUID
+    organization_id: UUID
+    email: str
+    role: Role
+    permissions: list[str]
+    status: Literal["pending", "accepted", "revoked", "expired"]
+    expires_at: datetime
+    invited_by: str
+    accepted_user_id: UUID | None
+    created_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+class InvitationPage(BaseModel):
+    """One page of invitations."""
+
+    items: list[Invitation]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+class InvitedOrganization(BaseModel):
+    id: UUID
+    name: str
+
+
+class InvitationPreview(BaseModel):
+    """What an invitation link's page shows."""
+
+    organization: InvitedOrganization
+    inviter: str
+    email: str
+    role: Role
+    status: Literal["pending", "accepted", "revoked", "expired"]
+    expires_at: datetime
+
+
+class AcceptedInvitation(BaseModel):
+    """The accepted invitation and its member: the same answer for every acceptance."""
+
+    invitation: Invitation
+    user: User
+    new_user: bool = Field(description="Whether accepting created the account.")

@@ -11,7 +11,15 @@ from typing import Annotated
 
 import typer
 
-from accord.entrypoints.cli import database, drift, organizations, service, tokens, users
+from accord.entrypoints.cli import (
+    database,
+    drift,
+    invitations,
+    organizations,
+    service,
+    tokens,
+    users,
+)
 from accord.entrypoints.cli.common import err
 
 INTERNAL_ERROR = 2
@@ -22,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: typer's rich help loads rich, pygments and markdown
 )
-for group in (database.app, organizations.app, users.app, tokens.app):
+for group in (database.app, organizations.app, users.app, tokens.app, invitations.app):
     app.add_typer(group)
 for commands in (users.registration_app, service.app, drift.app):
     app.add_typer(commands)  # no name: their commands join the top level
