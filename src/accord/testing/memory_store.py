@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from accord.domain.ports import Clock
 from accord.domain.store import DriftSession
 from accord.testing.memory_audit import MemoryAudit
+from accord.testing.memory_mailbox import MemoryMailbox
 from accord.testing.memory_people import (
     MemoryLinks,
     MemoryMemberships,
@@ -54,6 +55,7 @@ class MemoryTransaction:
         self.api_tokens = MemoryApiTokens(tables, clock, ids)
         self.drift = MemoryDriftQueries(tables, clock, ids)
         self.verifications = MemoryVerifications(tables, clock, ids)
+        self.mailbox = MemoryMailbox(tables, clock, ids)
 
     @property
     def connection(self) -> None:

@@ -13,6 +13,7 @@ from accord.domain.records import (
     ApiTokenRecord,
     AuditEntry,
     LinkRecord,
+    MailRecord,
     MembershipRecord,
     OneTimeTokenRecord,
     OperationRecord,
@@ -41,6 +42,7 @@ class Tables:
     api_tokens: dict[UUID, tuple[str, ApiTokenRecord]] = field(default_factory=dict)
     # id → (the link's digest, once mailed; the pending registration)
     verifications: dict[UUID, tuple[str | None, VerificationRecord]] = field(default_factory=dict)
+    mailbox: dict[int, MailRecord] = field(default_factory=dict)
 
 
 class Repository:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from accord.adapters.db.audit import PgAuditLog
 from accord.adapters.db.database import Database
 from accord.adapters.db.drift import PgDriftQueries, PgDriftSession
+from accord.adapters.db.mailbox import PgMailbox
 from accord.adapters.db.operations import PgOperations
 from accord.adapters.db.organizations import PgMemberships, PgOrganizations
 from accord.adapters.db.outbox import PgOneTimeTokens, PgOutbox
@@ -37,6 +38,7 @@ class PgTransaction:
         self.api_tokens = PgApiTokens(conn)
         self.drift = PgDriftQueries(conn)
         self.verifications = PgVerifications(conn)
+        self.mailbox = PgMailbox(conn)
 
     @property
     def connection(self) -> AsyncConnection:

@@ -311,3 +311,17 @@ api_tokens = Table(
         "(scope = 'platform') = (organization_id IS NULL)", name="organization_matches_scope"
     ),
 )
+
+# The embedded mailbox (adapters/mail/mailbox.py): mail kept here when no SMTP server is
+# configured, read with `accord mail list`; housekeeping deletes it after mailbox_retention_days.
+mailbox = Table(
+    "mailbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("recipient", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index(None, "recipient"),
+    Index(None, "created_at"),
+)

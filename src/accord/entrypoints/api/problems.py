@@ -65,6 +65,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "retry_budget_exhausted": 503,
     "mail_unavailable": 503,
     "database_unavailable": 503,
+    "last_admin": 409,
+    "owner_membership": 409,
+    "membership_not_found": 404,
+    "limit_below_usage": 409,
+    "mail_not_found": 404,
 }
 
 # Problems the HTTP layer itself produces (not AccordErrors): code → (status, title).

@@ -8,7 +8,12 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from accord.entrypoints.api.problems import AUTHENTICATED, DATABASE, WITH_BODY, documented
-from accord.entrypoints.api.schemas import NewOrganization, Organization, OrganizationList
+from accord.entrypoints.api.schemas import (
+    NewOrganization,
+    Organization,
+    OrganizationList,
+    OrganizationPatch,
+)
 from accord.entrypoints.api.security import AccordDep, AnyCaller, IdempotencyKey, PlatformCaller
 from accord.services import organizations, reads
 
@@ -67,3 +72,33 @@ async def get_organization(
 ) -> dict[str, Any]:
     """One organization, with its member count."""
     return await reads.get_organization(accord, organization_id, caller=caller)
+
+
+@router.patch(
+    "/api/admin/organizations/{organization_id}",
+    response_model=Organization,
+    responses=documented(
+        *WITH_BODY,
+        *AUTHENTICATED,
+        *DATABASE,
+        "organization_not_found",
+        "limit_below_usage",
+    ),
+    summary="Change an organization's display name, member limit or status",
+    description=(
+        "Fields left out stay as they are; each change grows `version` by one and is audited "
+        "`organization.updated` (a request that changes nothing changes nothing). A platform "
+        "token may change every field; the organization's own token only `display_name` "
+        "(403 `forbidden` for `max_users` or `status`); another organization answers 404 "
+        "`organization_not_found`. `max_users` below the seats taken (members, and creations "
+        "in progress) answers 409 `limit_below_usage`."
+    ),
+)
+async def update_organization(
+    organization_id: UUID, body: OrganizationPatch, accord: AccordDep, caller: AnyCaller
+) -> dict[str, Any]:
+    """Change an organization."""
+    change = organizations.OrganizationUpdate(
+        display_name=body.display_name, max_users=body.max_users, status=body.status
+    )
+    return await organizations.update_organization(accord, organization_id, change, caller=caller)
