@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from accord.entrypoints.cli import database, drift, organizations, service, tokens, users
+from accord.entrypoints.cli import (
+    database,
+    drift,
+    mail,
+    members,
+    organizations,
+    service,
+    tokens,
+    users,
+)
 from accord.entrypoints.cli.common import err
 
 INTERNAL_ERROR = 2
@@ -23,6 +32,8 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: typer's rich help loads rich, pygments and markdown
 )
 for group in (database.app, organizations.app, users.app, tokens.app):
+    app.add_typer(group)
+for group in (members.app, mail.app):
     app.add_typer(group)
 for commands in (users.registration_app, service.app, drift.app):
     app.add_typer(commands)  # no name: their commands join the top level
