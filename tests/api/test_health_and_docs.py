@@ -40,6 +40,11 @@ async def test_liveness_and_readiness(
 # API's contract, and must be made on purpose in both.
 ERROR_STATUSES = {
     "accord_error": 500,
+    "last_admin": 409,
+    "limit_below_usage": 409,
+    "mail_not_found": 404,
+    "membership_not_found": 404,
+    "owner_membership": 409,
     "api_token_not_found": 404,
     "configuration_invalid": 500,
     "constraint_violated": 500,
@@ -183,6 +188,13 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
+        # members, organization changes, the mailbox
+        ("get", "/api/admin/organizations/{org_id}/members"),
+        ("put", "/api/admin/organizations/{org_id}/members/{user_id}"),
+        ("delete", "/api/admin/organizations/{org_id}/members/{user_id}"),
+        ("patch", "/api/admin/organizations/{organization_id}"),
+        ("get", "/api/admin/mailbox"),
+        ("get", "/api/admin/mailbox/{message_id}"),
     }
     found = {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert found == expected

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from accord.entrypoints.api.problems import AUTHENTICATED, DATABASE, WITH_BODY, documented
 from accord.entrypoints.api.schemas import Member, MemberChange, MemberPage, MemberRemoved
-from accord.entrypoints.api.security import AccordDep, AnyCaller
+from accord.entrypoints.api.security import AccordDep, AnyCaller, IdempotencyKey
 from accord.services import members, reads
 
 router = APIRouter(tags=["members"])
@@ -102,11 +102,13 @@ async def put_member(
         "`ACCORD_LAST_MEMBERSHIP_REMOVED=deprovision` (`deprovision_operation_id`). 404 "
         "`membership_not_found` if the user is not a member (so a repeated DELETE answers "
         "404); 409 `last_admin` for a team's last `org_admin`, 409 `owner_membership` for a "
-        "personal organization's owner. Audited `membership.removed`."
+        "personal organization's owner. Audited `membership.removed`. The "
+        "`Idempotency-Key` header is accepted and checked, but no response is stored: a retry "
+        "of a removal that succeeded answers 404 `membership_not_found` and removes nothing."
     ),
 )
 async def remove_member(
-    org_id: UUID, user_id: UUID, accord: AccordDep, caller: AnyCaller
+    org_id: UUID, user_id: UUID, accord: AccordDep, caller: AnyCaller, key: IdempotencyKey
 ) -> dict[str, Any]:
     """Remove a membership."""
     return await members.remove_member(accord, org_id, user_id, caller=caller)
