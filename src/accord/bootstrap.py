@@ -17,7 +17,8 @@ from accord.adapters.db.rate_limits import pg_throttle
 from accord.adapters.db.store import PgStore
 from accord.adapters.sealing import Sealer, decode_key, load_or_create_key
 from accord.config import Settings
-from accord.domain.ports import IdentityProvider
+from accord.domain.ports import IdentityProvider, Mailer
+from accord.domain.store import Store
 from accord.services.context import Context
 from accord.services.doctor import Diagnosis, Installation, examine
 from accord.services.flows import flow_table
@@ -55,6 +56,18 @@ def build_idp(settings: Settings, db: Database) -> IdentityProvider:
     from accord.adapters.idp import registry  # vendor modules load only when chosen
 
     return registry.build(settings, db)
+
+
+def build_mailer(settings: Settings, store: Store) -> Mailer:
+    """The one choice of mail transport: SMTP when ``ACCORD_SMTP__HOST`` is set, else the
+    embedded mailbox (mail works out of the box; ``accord mail list`` reads it)."""
+    if settings.smtp.host:
+        from accord.adapters.mail.smtp import SmtpMailer
+
+        return SmtpMailer(settings.smtp)
+    from accord.adapters.mail.mailbox import MailboxMailer
+
+    return MailboxMailer(store)
 
 
 def build(
@@ -99,11 +112,14 @@ async def diagnose(settings: Settings, *, sample: int = 200, seconds: float = 10
 
     engine = async_engine(url, pool_size=2)
     db = Database(engine)
+    store = PgStore(db)
+    mailer = build_mailer(settings, store)
     install = Installation(
-        store=PgStore(db),
+        store=store,
         where=redact(url),
         schema=schema,
         identity_provider=lambda: build_idp(settings, db),
+        mail=getattr(mailer, "check", None),
     )
     try:
         return await examine(install, report, sample=sample, seconds=seconds)

@@ -41,7 +41,11 @@ class KeycloakSettings(BaseModel):
 
 
 class SmtpSettings(BaseModel):
-    host: str = "localhost"
+    host: str | None = Field(
+        None,
+        description="The SMTP server; unset, mail goes to the embedded mailbox "
+        "(`accord mail list`).",
+    )
     port: int = 25
     username: str | None = None
     password: SecretStr | None = None
@@ -188,4 +192,15 @@ class Settings(BaseSettings):
     serve: ServeSettings = ServeSettings()
     audit_retention_days: float = Field(
         365.0, ge=0, description="Audit events older than this are deleted; 0 keeps them for ever."
+    )
+    mailbox_retention_days: float = Field(
+        7.0,
+        gt=0,
+        description="Messages of the embedded mailbox (no SMTP server) older than this are "
+        "deleted: their links are secrets in transit.",
+    )
+    last_membership_removed: Literal["keep", "deprovision"] = Field(
+        "keep",
+        description="What becomes of a user whose last membership is removed: `keep` the "
+        "account, or `deprovision` it (the deprovision operation starts after the removal).",
     )

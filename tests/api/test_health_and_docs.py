@@ -44,6 +44,11 @@ ERROR_STATUSES = {
     "invitation_not_found": 404,
     "invitation_revoked": 410,
     "invitation_expired": 410,
+    "last_admin": 409,
+    "limit_below_usage": 409,
+    "mail_not_found": 404,
+    "membership_not_found": 404,
+    "owner_membership": 409,
     "api_token_not_found": 404,
     "configuration_invalid": 500,
     "constraint_violated": 500,
@@ -195,6 +200,13 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("delete", "/api/admin/invitations/{invitation_id}"),
         ("get", "/api/invitations/{token}"),
         ("post", "/api/invitations/accept"),
+        # members, organization changes, the mailbox
+        ("get", "/api/admin/organizations/{org_id}/members"),
+        ("put", "/api/admin/organizations/{org_id}/members/{user_id}"),
+        ("delete", "/api/admin/organizations/{org_id}/members/{user_id}"),
+        ("patch", "/api/admin/organizations/{organization_id}"),
+        ("get", "/api/admin/mailbox"),
+        ("get", "/api/admin/mailbox/{message_id}"),
     }
     found = {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert found == expected

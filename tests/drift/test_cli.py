@@ -166,5 +166,6 @@ def test_doctor_passes_on_a_healthy_installation(cli_env: dict[str, str]) -> Non
         ("configuration", True),
         ("database", True),
         ("migrations", True),
+        ("mail", True),  # no SMTP settings: the embedded mailbox
         ("identity provider", True),
     ]

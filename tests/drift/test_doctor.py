@@ -31,8 +31,11 @@ async def test_a_healthy_installation_passes_within_its_bound(settings: Settings
         "configuration": True,
         "database": True,
         "migrations": True,
+        "mail": True,
         "identity provider": True,
     }
+    [mail] = [c for c in diagnosis.checks if c["name"] == "mail"]
+    assert "embedded mailbox" in mail["detail"]  # no SMTP settings: mail works out of the box
     assert diagnosis.healthy
     assert diagnosis.drift_sample["sampled"] == 2  # the row, and the IdP user
     assert "cut_short" not in diagnosis.drift_sample  # the sample finished within its bound
@@ -201,3 +204,17 @@ async def test_a_sample_the_idp_refuses_makes_the_installation_unhealthy(
         "ok": False,
         "detail": "fake: fake IdP: 401 invalid credentials",
     }
+
+
+async def test_an_smtp_server_that_does_not_answer_is_named(settings: Settings, smtp) -> None:
+    port = smtp.port
+    smtp.stop()
+    away = settings.model_copy(
+        update={"smtp": settings.smtp.model_copy(update={"host": "127.0.0.1", "port": port})}
+    )
+    diagnosis = await diagnose(away)
+    [mail] = [c for c in diagnosis.checks if c["name"] == "mail"]
+    assert not mail["ok"] and f"127.0.0.1:{port}" in mail["detail"]
+    smtp.start()
+    diagnosis = await diagnose(away)
+    assert checks(diagnosis)["mail"] is True

@@ -182,6 +182,36 @@ class ReconcileRunning(AccordError):
     code = "reconcile_running"
 
 
+class LastAdmin(AccordError):
+    """A team organization keeps at least one org_admin: make another member org_admin first."""
+
+    code = "last_admin"
+
+
+class OwnerMembership(AccordError):
+    """The owner of a personal organization stays its org_admin member."""
+
+    code = "owner_membership"
+
+
+class MembershipNotFound(AccordError):
+    """The user is not a member of this organization."""
+
+    code = "membership_not_found"
+
+
+class LimitBelowUsage(AccordError):
+    """The member limit cannot go below the seats already taken."""
+
+    code = "limit_below_usage"
+
+
+class MailNotFound(AccordError):
+    """No such message in the mailbox."""
+
+    code = "mail_not_found"
+
+
 # -- idempotency and operations ----------------------------------------------------------------
 
 
@@ -377,6 +407,11 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     InvitationRevoked,
     InvitationExpired,
     AlreadyMember,
+    LastAdmin,
+    OwnerMembership,
+    MembershipNotFound,
+    LimitBelowUsage,
+    MailNotFound,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

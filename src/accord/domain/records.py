@@ -285,3 +285,14 @@ class VerificationRecord:
     sealed_secrets: bytes = field(repr=False)
     expires_at: datetime
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class MailRecord:
+    """A message kept in the embedded mailbox (no SMTP server configured)."""
+
+    id: int
+    recipient: str
+    subject: str
+    body: str
+    created_at: datetime

@@ -29,7 +29,9 @@ from accord.domain.records import (
     AuditEvent,
     AuditQuery,
     LinkRecord,
+    MailRecord,
     MemberRecord,
+    MembershipRecord,
     NewOperation,
     NewOrganizationRecord,
     OneTimeTokenRecord,
@@ -68,6 +70,14 @@ class UserChanges(TypedDict, total=False):
     status: UserStatus
     full_name: str
     require_password_change: bool
+
+
+class OrganizationChanges(TypedDict, total=False):
+    """The columns of an organization that an update may set (version and updated_at follow)."""
+
+    display_name: str
+    max_users: int
+    status: str
 
 
 class Users(Protocol):
@@ -175,6 +185,21 @@ class Memberships(Protocol):
         """The organization's memberships by user id, with each member's e-mail."""
         ...
 
+    async def get(self, user_id: UUID, organization_id: UUID) -> MembershipRecord | None:
+        """This one membership, if any."""
+        ...
+
+    async def page(
+        self, organization_id: UUID, *, after: UUID | None = None, limit: int = 50
+    ) -> list[MemberRecord]:
+        """Up to ``limit`` of the organization's memberships, ordered by user id, after
+        ``after``, each with the member's e-mail."""
+        ...
+
+    async def count_admins(self, organization_id: UUID) -> int:
+        """How many members are ``org_admin`` (count under the organization lock)."""
+        ...
+
 
 class Organizations(Protocol):
     async def get(
@@ -205,6 +230,12 @@ class Organizations(Protocol):
         ...
 
     async def update_settings(self, organization_id: UUID, settings: dict[str, Any]) -> None: ...
+
+    async def update(
+        self, organization_id: UUID, **changes: Unpack[OrganizationChanges]
+    ) -> OrganizationRecord | None:
+        """Change the given columns; the version grows by one. The row after, or None."""
+        ...
 
     async def delete(self, organization_id: UUID) -> None:
         """Remove it; its memberships and API tokens go with it."""
@@ -350,6 +381,27 @@ class ApiTokens(Protocol):
     async def live_count(self, organization_id: UUID) -> int: ...
 
 
+class Mailbox(Protocol):
+    """The embedded mailbox: where mail goes when no SMTP server is configured."""
+
+    async def deliver(self, *, recipient: str, subject: str, body: str) -> int:
+        """Keep a message; its id."""
+        ...
+
+    async def list(
+        self, *, recipient: str | None = None, before: int | None = None, limit: int = 50
+    ) -> list[MailRecord]:
+        """Up to ``limit`` messages (to ``recipient`` only, if given), newest first, with ids
+        below ``before``."""
+        ...
+
+    async def get(self, message_id: int) -> MailRecord | None: ...
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        """Delete up to ``limit`` messages kept more than ``days``; return how many."""
+        ...
+
+
 class DriftQueries(Protocol):
     """Bounded reads for ``accord doctor``'s drift sample."""
 
@@ -381,6 +433,7 @@ class Transaction(Protocol):
     drift: DriftQueries
     verifications: Verifications
     invitations: Invitations
+    mailbox: Mailbox
 
     @property
     def connection(self) -> Any:

@@ -7,8 +7,7 @@ import signal
 
 from rich.console import Console
 
-from accord.adapters.mail.smtp import SmtpMailer
-from accord.bootstrap import Accord
+from accord.bootstrap import Accord, build_mailer
 from accord.services import worker
 
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -16,7 +15,7 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 async def run(accord: Accord, *, once: bool) -> worker.Pass | None:
     """Run the worker on ``accord`` until SIGTERM/SIGINT (or, with ``once``, until idle)."""
-    mailer = SmtpMailer(accord.settings.smtp)
+    mailer = build_mailer(accord.settings, accord.store)
     if once:
         return await worker.run_until_idle(accord, mailer)
     stop = asyncio.Event()

@@ -51,6 +51,8 @@ class Installation:
     where: str  # the database, for people (its URL without the password)
     schema: Callable[[], Awaitable[tuple[str | None, str | None]]]  # (current, needed) revisions
     identity_provider: Callable[[], IdentityProvider]  # builds it; may raise AccordError
+    # The mail transport's probe: a sentence naming it, or an AccordError (None: not checked).
+    mail: Callable[[], Awaitable[str]] | None = None
 
 
 async def examine(
@@ -58,6 +60,7 @@ async def examine(
 ) -> Diagnosis:
     """Run every check; a failed one stops the checks that depend on it."""
     if await _database(install, report):
+        await _mail(install, report, seconds)
         idp = await _identity_provider(install, report, seconds)
         if idp is not None:
             try:
@@ -79,6 +82,20 @@ async def _database(install: Installation, report: Diagnosis) -> bool:
         detail = f"at revision {current}, this accord needs {head}: run `accord db upgrade`"
         return report.check("migrations", False, detail)
     return report.check("migrations", True, f"at revision {head} (current)")
+
+
+async def _mail(install: Installation, report: Diagnosis, seconds: float) -> None:
+    """Which transport mail takes, and whether it answers (SMTP: a connection; the mailbox:
+    its table)."""
+    if install.mail is None:
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            detail = await install.mail()
+    except (errors.AccordError, TimeoutError) as exc:
+        report.check("mail", False, getattr(exc, "message", f"no answer within {seconds:g} s"))
+        return
+    report.check("mail", True, detail)
 
 
 async def _identity_provider(

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from accord.domain.records import (
     ApiTokenRecord,
+    MemberRecord,
     MembershipRecord,
     OrganizationRecord,
     OrganizationSummary,
@@ -86,4 +87,16 @@ def api_token_json(token: ApiTokenRecord) -> dict[str, Any]:
         "organization_id": _text(token.organization_id),
         "created_at": _text(token.created_at),
         "revoked_at": _text(token.revoked_at),
+    }
+
+
+def member_json(member: MemberRecord) -> dict[str, Any]:
+    """One member of an organization: the user, their e-mail, role and permissions."""
+    membership = member.membership
+    return {
+        "user_id": str(membership.user_id),
+        "organization_id": str(membership.organization_id),
+        "email": member.email,
+        "role": membership.role.value,
+        "permissions": list(membership.permissions),
     }

@@ -43,6 +43,7 @@ class Pass:
     deleted_operations: int = 0
     deleted_audit_events: int = 0
     swept_rate_limits: int = 0
+    deleted_mail: int = 0
 
     @property
     def busy(self) -> bool:
@@ -80,8 +81,8 @@ async def housekeeping(accord: Context, result: Pass) -> None:
     """Expire one-time tokens, verification links (their sealed passwords with them) and
     idempotency keys past their lifetime; delete finished operations once their key no longer
     replays (``idempotency_ttl_hours``), audit events past ``audit_retention_days`` (0: kept for
-    ever) and spent throttle counters, each in batches of ``HOUSEKEEPING_BATCH`` (one worker at
-    a time)."""
+    ever), embedded mailbox messages past ``mailbox_retention_days`` and spent throttle
+    counters, each in batches of ``HOUSEKEEPING_BATCH`` (one worker at a time)."""
     settings = accord.settings
     async with accord.store.transaction() as tx:
         if not await tx.try_singleton_lock(HOUSEKEEPING_LOCK_KEY):
@@ -99,6 +100,10 @@ async def housekeeping(accord: Context, result: Pass) -> None:
             result.deleted_audit_events = await tx.audit.delete_older_than(
                 settings.audit_retention_days, limit=HOUSEKEEPING_BATCH
             )
+        # The embedded mailbox's links are secrets in transit: kept only so long.
+        result.deleted_mail = await tx.mailbox.delete_older_than(
+            settings.mailbox_retention_days, limit=HOUSEKEEPING_BATCH
+        )
     if accord.throttle is not None:
         result.swept_rate_limits = await accord.throttle.sweep(limit=HOUSEKEEPING_BATCH)
 

@@ -26,7 +26,7 @@ from accord.domain.records import (
     UserRecord,
     UserView,
 )
-from accord.domain.store import UserChanges
+from accord.domain.store import OrganizationChanges, UserChanges
 from accord.testing.memory_invitations import held_seats
 from accord.testing.memory_tables import PLACEHOLDER_NAME, Repository, open_claims
 
@@ -192,6 +192,26 @@ class MemoryMemberships(Repository):
             if org == organization_id
         }
 
+    async def get(self, user_id: UUID, organization_id: UUID) -> MembershipRecord | None:
+        return self.t.memberships.get((user_id, organization_id))
+
+    async def page(
+        self, organization_id: UUID, *, after: UUID | None = None, limit: int = 50
+    ) -> list[MemberRecord]:
+        found = sorted(
+            (uid, m)
+            for (uid, org), m in self.t.memberships.items()
+            if org == organization_id and (after is None or uid > after)
+        )
+        return [MemberRecord(m, self.t.users[uid].email or "") for uid, m in found[:limit]]
+
+    async def count_admins(self, organization_id: UUID) -> int:
+        return sum(
+            1
+            for (_, org), m in self.t.memberships.items()
+            if org == organization_id and m.role == Role.ORG_ADMIN
+        )
+
 
 class MemoryOrganizations(Repository):
     async def get(self, organization_id: UUID, *, lock: bool = False) -> OrganizationRecord | None:
@@ -244,6 +264,18 @@ class MemoryOrganizations(Repository):
         self.t.organizations[organization_id] = replace(
             org, settings=dict(settings), version=org.version + 1, updated_at=self.now()
         )
+
+    async def update(
+        self, organization_id: UUID, **changes: Unpack[OrganizationChanges]
+    ) -> OrganizationRecord | None:
+        org = self.t.organizations.get(organization_id)
+        if org is None:
+            return None
+        if changes.get("max_users", 1) < 1:
+            raise errors.ConstraintViolated("ck_organizations_max_users_positive")
+        changed = replace(org, **changes, version=org.version + 1, updated_at=self.now())
+        self.t.organizations[organization_id] = changed
+        return copy.deepcopy(changed)
 
     async def delete(self, organization_id: UUID) -> None:
         self.t.organizations.pop(organization_id, None)

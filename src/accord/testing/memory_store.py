@@ -23,6 +23,7 @@ from accord.domain.ports import Clock
 from accord.domain.store import DriftSession
 from accord.testing.memory_audit import MemoryAudit
 from accord.testing.memory_invitations import MemoryInvitations
+from accord.testing.memory_mailbox import MemoryMailbox
 from accord.testing.memory_people import (
     MemoryLinks,
     MemoryMemberships,
@@ -56,6 +57,7 @@ class MemoryTransaction:
         self.drift = MemoryDriftQueries(tables, clock, ids)
         self.verifications = MemoryVerifications(tables, clock, ids)
         self.invitations = MemoryInvitations(tables, clock, ids)
+        self.mailbox = MemoryMailbox(tables, clock, ids)
 
     @property
     def connection(self) -> None:

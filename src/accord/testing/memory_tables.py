@@ -14,6 +14,7 @@ from accord.domain.records import (
     ApiTokenRecord,
     AuditEntry,
     LinkRecord,
+    MailRecord,
     MembershipRecord,
     OneTimeTokenRecord,
     OperationRecord,
@@ -44,6 +45,7 @@ class Tables:
     verifications: dict[UUID, tuple[str | None, VerificationRecord]] = field(default_factory=dict)
     # id → (the live link's digest, once mailed; the invitation)
     invitations: dict[UUID, tuple[str | None, InvitationRecord]] = field(default_factory=dict)
+    mailbox: dict[int, MailRecord] = field(default_factory=dict)
 
 
 class Repository:

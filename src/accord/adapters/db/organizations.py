@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from typing_extensions import Unpack
 
 from accord.adapters.db.invitations import held_seats
 from accord.adapters.db.operations import open_claims
@@ -19,10 +20,12 @@ from accord.adapters.db.users import membership_record
 from accord.domain.model import OrganizationKind, Role
 from accord.domain.records import (
     MemberRecord,
+    MembershipRecord,
     NewOrganizationRecord,
     OrganizationRecord,
     OrganizationSummary,
 )
+from accord.domain.store import OrganizationChanges
 
 
 def organization_record(row: Any) -> OrganizationRecord:
@@ -118,6 +121,18 @@ class PgOrganizations:
             .values(settings=settings, version=organizations.c.version + 1, updated_at=func.now())
         )
 
+    async def update(
+        self, organization_id: UUID, **changes: Unpack[OrganizationChanges]
+    ) -> OrganizationRecord | None:
+        statement = (
+            update(organizations)
+            .where(organizations.c.id == organization_id)
+            .values(**changes, version=organizations.c.version + 1, updated_at=func.now())
+            .returning(*organizations.c)
+        )
+        row = (await self._conn.execute(statement)).first()
+        return organization_record(row) if row else None
+
     async def delete(self, organization_id: UUID) -> None:
         await self._conn.execute(delete(organizations).where(organizations.c.id == organization_id))
 
@@ -209,3 +224,38 @@ class PgMemberships:
             row.user_id: MemberRecord(membership_record(row), row.email)
             for row in await self._conn.execute(query)
         }
+
+    async def get(self, user_id: UUID, organization_id: UUID) -> MembershipRecord | None:
+        query = select(memberships).where(
+            memberships.c.user_id == user_id, memberships.c.organization_id == organization_id
+        )
+        row = (await self._conn.execute(query)).first()
+        return membership_record(row) if row else None
+
+    async def page(
+        self, organization_id: UUID, *, after: UUID | None = None, limit: int = 50
+    ) -> list[MemberRecord]:
+        query = (
+            select(memberships, users.c.email)
+            .join(users, users.c.id == memberships.c.user_id)
+            .where(memberships.c.organization_id == organization_id)
+            .order_by(memberships.c.user_id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(memberships.c.user_id > after)
+        return [
+            MemberRecord(membership_record(row), row.email)
+            for row in await self._conn.execute(query)
+        ]
+
+    async def count_admins(self, organization_id: UUID) -> int:
+        query = (
+            select(func.count())
+            .select_from(memberships)
+            .where(
+                memberships.c.organization_id == organization_id,
+                memberships.c.role == str(Role.ORG_ADMIN),
+            )
+        )
+        return (await self._conn.execute(query)).scalar_one()

@@ -14,6 +14,7 @@ from accord.adapters.db.audit import PgAuditLog
 from accord.adapters.db.database import Database
 from accord.adapters.db.drift import PgDriftQueries, PgDriftSession
 from accord.adapters.db.invitations import PgInvitations
+from accord.adapters.db.mailbox import PgMailbox
 from accord.adapters.db.operations import PgOperations
 from accord.adapters.db.organizations import PgMemberships, PgOrganizations
 from accord.adapters.db.outbox import PgOneTimeTokens, PgOutbox
@@ -39,6 +40,7 @@ class PgTransaction:
         self.drift = PgDriftQueries(conn)
         self.verifications = PgVerifications(conn)
         self.invitations = PgInvitations(conn)
+        self.mailbox = PgMailbox(conn)
 
     @property
     def connection(self) -> AsyncConnection:

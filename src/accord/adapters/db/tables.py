@@ -354,3 +354,17 @@ invitations = Table(
         postgresql_where=text("status = 'pending'"),
     ),
 )
+
+# The embedded mailbox (adapters/mail/mailbox.py): mail kept here when no SMTP server is
+# configured, read with `accord mail list`; housekeeping deletes it after mailbox_retention_days.
+mailbox = Table(
+    "mailbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("recipient", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index(None, "recipient"),
+    Index(None, "created_at"),
+)

@@ -26,6 +26,8 @@ from accord.entrypoints.api import (
     routes_auth,
     routes_health,
     routes_invitations,
+    routes_mailbox,
+    routes_members,
     routes_operations,
     routes_organizations,
     routes_users,
@@ -43,6 +45,8 @@ ROUTERS = (
     routes_operations,
     routes_audit,
     routes_health,
+    routes_members,
+    routes_mailbox,
 )
 
 
@@ -59,11 +63,12 @@ async def _in_process_worker(accord: Accord) -> AsyncIterator[None]:
     if not accord.settings.serve_worker:
         yield
         return
-    from accord.adapters.mail.smtp import SmtpMailer
+    from accord.bootstrap import build_mailer
     from accord.services.worker import run_forever
 
     stop = asyncio.Event()
-    task = asyncio.create_task(run_forever(accord, SmtpMailer(accord.settings.smtp), stop))
+    mailer = build_mailer(accord.settings, accord.store)
+    task = asyncio.create_task(run_forever(accord, mailer, stop))
     try:
         yield
     finally:

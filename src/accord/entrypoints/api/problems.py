@@ -69,6 +69,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "invitation_revoked": 410,
     "invitation_expired": 410,
     "already_member": 409,
+    "last_admin": 409,
+    "owner_membership": 409,
+    "membership_not_found": 404,
+    "limit_below_usage": 409,
+    "mail_not_found": 404,
 }
 
 # Problems the HTTP layer itself produces (not AccordErrors): code → (status, title).

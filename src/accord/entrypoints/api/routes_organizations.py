@@ -23,6 +23,7 @@ from accord.entrypoints.api.schemas import (
     Organization,
     OrganizationDeleted,
     OrganizationList,
+    OrganizationPatch,
 )
 from accord.entrypoints.api.security import AccordDep, AnyCaller, IdempotencyKey, PlatformCaller
 from accord.services import offboarding, organizations, reads
@@ -121,3 +122,33 @@ async def delete_organization(
             accord, organization_id, caller=caller, keep_users=keep_users, idempotency_key=key
         ),
     )
+
+
+@router.patch(
+    "/api/admin/organizations/{organization_id}",
+    response_model=Organization,
+    responses=documented(
+        *WITH_BODY,
+        *AUTHENTICATED,
+        *DATABASE,
+        "organization_not_found",
+        "limit_below_usage",
+    ),
+    summary="Change an organization's display name, member limit or status",
+    description=(
+        "Fields left out stay as they are; each change grows `version` by one and is audited "
+        "`organization.updated` (a request that changes nothing changes nothing). A platform "
+        "token may change every field; the organization's own token only `display_name` "
+        "(403 `forbidden` for `max_users` or `status`); another organization answers 404 "
+        "`organization_not_found`. `max_users` below the seats taken (members, and creations "
+        "in progress) answers 409 `limit_below_usage`."
+    ),
+)
+async def update_organization(
+    organization_id: UUID, body: OrganizationPatch, accord: AccordDep, caller: AnyCaller
+) -> dict[str, Any]:
+    """Change an organization."""
+    change = organizations.OrganizationUpdate(
+        display_name=body.display_name, max_users=body.max_users, status=body.status
+    )
+    return await organizations.update_organization(accord, organization_id, change, caller=caller)

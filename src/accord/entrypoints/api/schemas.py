@@ -186,6 +186,7 @@ class Organization(BaseModel):
     created_at: datetime
     updated_at: datetime
     members: int
+    version: int = Field(description="Grows by one with every change of the organization.")
 
 
 class CreatedUser(BaseModel):
@@ -429,6 +430,22 @@ class Invitation(BaseModel):
     """An invitation (its link is only ever mailed)."""
 
     id: UUID
+
+
+# -- memberships, organization changes, the mailbox -----------------------------------------------
+
+
+class MemberChange(StrictBody):
+    """The role and permissions a member has in the organization (replacing what they had)."""
+
+    role: Role = Role.ORG_USER
+    permissions: list[Permission] = Field(default_factory=list, max_length=200)
+
+
+class Member(BaseModel):
+    """A member of an organization."""
+
+    user_id: UUID
     organization_id: UUID
     email: str
     role: Role
@@ -446,6 +463,12 @@ class InvitationPage(BaseModel):
     """One page of invitations."""
 
     items: list[Invitation]
+
+
+class MemberPage(BaseModel):
+    """One page of an organization's members, ordered by user id."""
+
+    items: list[Member]
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
@@ -473,3 +496,48 @@ class AcceptedInvitation(BaseModel):
     invitation: Invitation
     user: User
     new_user: bool = Field(description="Whether accepting created the account.")
+
+
+class MemberRemoved(BaseModel):
+    """The membership is gone."""
+
+    organization_id: UUID
+    user_id: UUID
+    memberships_left: int = Field(description="The user's memberships in other organizations.")
+    deprovision_operation_id: UUID | None = Field(
+        description="With `ACCORD_LAST_MEMBERSHIP_REMOVED=deprovision`, when this was the user's "
+        "last membership: the deprovision operation that was started (`/api/operations/{id}`)."
+    )
+
+
+class OrganizationPatch(StrictBody):
+    """The fields to change; omitted ones stay as they are."""
+
+    display_name: DisplayName | None = None
+    max_users: int | None = Field(None, ge=1, le=100_000)
+    status: OrganizationStatus | None = None
+
+
+class MailSummary(BaseModel):
+    """A message in the embedded mailbox."""
+
+    id: int
+    to: str
+    subject: str
+    created_at: datetime
+    links: list[str] = Field(description="The http(s) links in its text, in order.")
+
+
+class MailMessage(MailSummary):
+    """A message with its text."""
+
+    body: str
+
+
+class MailPage(BaseModel):
+    """One page of the mailbox, newest first."""
+
+    items: list[MailSummary]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next (older) page; null on the last page."
+    )

@@ -15,6 +15,8 @@ from accord.entrypoints.cli import (
     database,
     drift,
     invitations,
+    mail,
+    members,
     organizations,
     service,
     tokens,
@@ -31,6 +33,8 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: typer's rich help loads rich, pygments and markdown
 )
 for group in (database.app, organizations.app, users.app, tokens.app, invitations.app):
+    app.add_typer(group)
+for group in (members.app, mail.app):
     app.add_typer(group)
 for commands in (users.registration_app, service.app, drift.app):
     app.add_typer(commands)  # no name: their commands join the top level

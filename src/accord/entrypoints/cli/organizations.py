@@ -1,4 +1,4 @@
-"""``accord orgs``: list, create, merge and delete organizations."""
+"""``accord orgs``: list, create, update, merge and delete organizations."""
 
 from __future__ import annotations
 
@@ -142,3 +142,33 @@ def orgs_delete(
         )
         for user_id in report["identity_deletes_refused"]:
             out().print(f"  the identity provider refused to delete {user_id}'s identity")
+
+
+@command(app, "update")
+def orgs_update(
+    organization_id: Annotated[str, typer.Argument(help="The organization's id.")],
+    name: Annotated[str | None, typer.Option("--name", help="The new display name.")] = None,
+    max_users: Annotated[
+        int | None, typer.Option("--max-users", min=1, help="The new member limit.")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="trial, active or suspended.")
+    ] = None,
+    acting_user: ActingUser = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change an organization's display name, member limit or status."""
+    from accord.services import organizations
+
+    change = organizations.OrganizationUpdate(display_name=name, max_users=max_users, status=status)
+    caller = cli_caller(acting_user)
+    org = run_with_accord(
+        lambda a: organizations.update_organization(a, organization_id, change, caller=caller)
+    )
+    if as_json:
+        print_json(org)
+    else:
+        out().print(
+            f"organization {org['slug']}: {org['display_name']!r}, up to {org['max_users']} "
+            f"members ({org['members']} now), {org['status']}, version {org['version']}"
+        )
