@@ -82,6 +82,7 @@ ERROR_STATUSES = {
     "too_many_requests": 429,
     "unauthenticated": 401,
     "user_not_found": 404,
+    "user_not_linked": 409,
 }
 
 

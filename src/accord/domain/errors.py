@@ -303,6 +303,12 @@ class MailUnavailable(AccordError):
     code = "mail_unavailable"
 
 
+class UserNotLinked(AccordError):
+    """The user has no identity in the identity provider to change: run `accord reconcile`."""
+
+    code = "user_not_linked"
+
+
 # -- the catalogue -----------------------------------------------------------------------------
 
 # Every error class, listed by hand: a new class that is not here fails tests/unit/test_errors.py.
@@ -346,6 +352,7 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     StorageUnavailable,
     ConstraintViolated,
     MailUnavailable,
+    UserNotLinked,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

@@ -46,6 +46,7 @@ class OperationKind(StrEnum):
     CREATE_USER = "create_user"
     REGISTER = "register"
     DEPROVISION = "deprovision"
+    CHANGE_EMAIL = "change_email"  # a profile change (e-mail, name) across both systems
 
 
 class OperationState(StrEnum):
@@ -65,6 +66,7 @@ class RecoveryPoint(StrEnum):
 
 class TokenPurpose(StrEnum):
     PASSWORD_SETUP = "password_setup"
+    EMAIL_CHANGE = "email_change"  # a self-service e-mail change, sent to the new address
 
 
 class TokenScope(StrEnum):
