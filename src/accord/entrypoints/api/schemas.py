@@ -374,3 +374,28 @@ class AuditEventPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
+
+
+# -- profile changes (services/profile.py) -------------------------------------------------------
+
+
+class UserChange(StrictBody):
+    """What to change of a user; an omitted (or null) field stays as it is."""
+
+    email: Email | None = Field(
+        None,
+        description="A new address: changed in the identity provider and in accord as one "
+        "operation; the old address gets a notice.",
+    )
+    full_name: FullName | None = None
+    is_platform_admin: bool | None = Field(None, description="Platform tokens only.")
+
+
+class UpdatedUser(BaseModel):
+    """200: the user as changed (or as they were, when nothing had to change)."""
+
+    operation_id: UUID | None = Field(
+        description="The change's operation; null when nothing was asked of the identity "
+        "provider (no change, or only `is_platform_admin`)."
+    )
+    user: User

@@ -1,0 +1,178 @@
+"""PATCH /api/admin/users/{id}: e-mail address, name and flag over real HTTP, every error code
+and the tenancy rule (G10)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import httpx
+from sqlalchemy import text
+
+from accord.bootstrap import Accord
+from accord.testing import FakeIdentityProvider
+from tests.api.conftest import Tokens, bearer, problem
+
+
+async def make_user(client: httpx.AsyncClient, creds: Tokens, name: str, org: Any = None) -> dict:
+    body = {"email": creds.email(name), "full_name": "Ada Lovelace"}
+    created = await client.post(
+        "/api/admin/users",
+        json={**body, "organization_id": str(org or creds.a)},
+        headers=bearer(creds.platform),
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["user"]
+
+
+async def patch(
+    client: httpx.AsyncClient, token: str, user_id: str, body: dict, **headers: str
+) -> httpx.Response:
+    return await client.patch(
+        f"/api/admin/users/{user_id}", json=body, headers=bearer(token, **headers)
+    )
+
+
+async def test_an_email_and_name_change_answers_the_changed_user(
+    client: httpx.AsyncClient, creds: Tokens, fake: FakeIdentityProvider
+) -> None:
+    ada = await make_user(client, creds, "ada")
+    new = creds.email("ada.king")
+    changed = await patch(
+        client, creds.org_a, ada["id"], {"email": new.upper(), "full_name": " Ada  King "}
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["operation_id"] is not None
+    assert (body["user"]["email"], body["user"]["full_name"]) == (new, "Ada King")
+    remote = await fake.find_by_email(new)
+    assert remote is not None and remote.full_name == "Ada King"
+    assert await fake.find_by_email(creds.email("ada")) is None
+    read = await client.get(f"/api/admin/users/{ada['id']}", headers=bearer(creds.platform))
+    assert read.json()["email"] == new
+
+
+async def test_the_same_values_again_are_a_no_op(client: httpx.AsyncClient, creds: Tokens) -> None:
+    ada = await make_user(client, creds, "ada")
+    same = await patch(
+        client, creds.platform, ada["id"], {"email": ada["email"], "full_name": None}
+    )
+    assert same.status_code == 200, same.text
+    assert same.json() == {"operation_id": None, "user": ada}
+
+
+async def test_the_platform_flag_needs_a_platform_token(
+    client: httpx.AsyncClient, creds: Tokens
+) -> None:
+    ada = await make_user(client, creds, "ada")
+    refused = await patch(client, creds.org_a, ada["id"], {"is_platform_admin": True})
+    problem(refused, 403, "forbidden")
+    made = await patch(client, creds.platform, ada["id"], {"is_platform_admin": True})
+    assert made.status_code == 200, made.text
+    assert made.json()["user"]["is_platform_admin"] is True
+    assert made.json()["operation_id"] is None  # the database's alone: no IdP call
+
+
+async def test_an_address_another_user_has_is_email_exists(
+    client: httpx.AsyncClient, creds: Tokens
+) -> None:
+    ada, bob = await make_user(client, creds, "ada"), await make_user(client, creds, "bob")
+    taken = await patch(client, creds.platform, ada["id"], {"email": bob["email"]})
+    body = problem(taken, 409, "email_exists")
+    assert bob["email"] in body["detail"]
+
+
+async def test_an_account_of_another_system_is_identity_exists(
+    client: httpx.AsyncClient, creds: Tokens, fake: FakeIdentityProvider
+) -> None:
+    ada = await make_user(client, creds, "ada")
+    await fake.create_direct(creds.email("foreign"), "Someone Else")
+    refused = await patch(client, creds.platform, ada["id"], {"email": creds.email("foreign")})
+    problem(refused, 409, "identity_exists")
+    read = await client.get(f"/api/admin/users/{ada['id']}", headers=bearer(creds.platform))
+    assert read.json()["email"] == ada["email"]  # the old address, in both systems
+    assert (await fake.find_by_email(ada["email"])) is not None
+
+
+async def test_another_tenants_user_is_not_found_like_a_missing_one(
+    client: httpx.AsyncClient, creds: Tokens, accord: Accord
+) -> None:
+    ada = await make_user(client, creds, "ada")
+    both = await make_user(client, creds, "both")
+    shared = await client.put(  # a member of B too, when memberships exist; else by SQL
+        f"/api/admin/organizations/{creds.b}/members/{both['id']}",
+        json={"role": "org_user", "permissions": []},
+        headers=bearer(creds.platform),
+    )
+    if shared.status_code != 200:
+        async with accord.db.transaction() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO memberships (user_id, organization_id, role) "
+                    "VALUES (:u, :o, 'org_user')"
+                ),
+                {"u": both["id"], "o": str(creds.b)},
+            )
+    missing = await patch(client, creds.org_b, str(uuid4()), {"full_name": "X"})
+    other = await patch(client, creds.org_b, ada["id"], {"full_name": "X"})
+    partly = await patch(client, creds.org_a, both["id"], {"full_name": "X"})
+    bodies = [problem(r, 404, "user_not_found") for r in (missing, other, partly)]
+    assert {b["title"] for b in bodies} == {bodies[0]["title"]}
+    read = await client.get(f"/api/admin/users/{ada['id']}", headers=bearer(creds.platform))
+    assert read.json()["full_name"] == "Ada Lovelace"  # nothing changed
+
+
+async def test_bad_input_answers_its_code(client: httpx.AsyncClient, creds: Tokens) -> None:
+    ada = await make_user(client, creds, "ada")
+    problem(await patch(client, creds.platform, ada["id"], {"nickname": "x"}), 422, "invalid_input")
+    problem(
+        await patch(client, creds.platform, ada["id"], {"full_name": "  "}), 422, "invalid_input"
+    )
+    problem(
+        await patch(client, creds.platform, ada["id"], {"email": "no-at"}), 422, "email_invalid"
+    )
+    problem(
+        await patch(client, creds.platform, "not-an-id", {"full_name": "X"}), 422, "invalid_input"
+    )
+    unauthenticated = await client.patch(f"/api/admin/users/{ada['id']}", json={"full_name": "X"})
+    problem(unauthenticated, 401, "unauthenticated")
+
+
+async def test_an_unlinked_user_is_user_not_linked(
+    client: httpx.AsyncClient, creds: Tokens, accord: Accord
+) -> None:
+    ada = await make_user(client, creds, "ada")
+    async with accord.db.transaction() as conn:
+        await conn.execute(text("DELETE FROM idp_links WHERE user_id = :u"), {"u": ada["id"]})
+    refused = await patch(client, creds.platform, ada["id"], {"email": creds.email("new")})
+    problem(refused, 409, "user_not_linked")
+
+
+async def test_an_outage_answers_202_and_a_retry_with_the_key_finishes(
+    client: httpx.AsyncClient, creds: Tokens, fake: FakeIdentityProvider
+) -> None:
+    ada = await make_user(client, creds, "ada")
+    new = creds.email("new")
+    fake.script("update", "unavailable")
+    waiting = await patch(
+        client, creds.platform, ada["id"], {"email": new}, **{"Idempotency-Key": "p1"}
+    )
+    assert waiting.status_code == 202, waiting.text
+    assert waiting.headers["location"].startswith("/api/operations/")
+    reused = await patch(
+        client,
+        creds.platform,
+        ada["id"],
+        {"email": creds.email("other")},
+        **{"Idempotency-Key": "p1"},
+    )
+    problem(reused, 422, "idempotency_key_reused")
+    done = await patch(
+        client, creds.platform, ada["id"], {"email": new}, **{"Idempotency-Key": "p1"}
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["user"]["email"] == new
+    again = await patch(
+        client, creds.platform, ada["id"], {"email": new}, **{"Idempotency-Key": "p1"}
+    )
+    assert again.json() == done.json()
