@@ -184,6 +184,9 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
+        ("patch", "/api/admin/users/{user_id}"),
+        ("post", "/api/auth/email-change"),
+        ("post", "/api/auth/email-change/confirm"),
     }
     found = {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert found == expected

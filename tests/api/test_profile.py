@@ -176,3 +176,104 @@ async def test_an_outage_answers_202_and_a_retry_with_the_key_finishes(
         client, creds.platform, ada["id"], {"email": new}, **{"Idempotency-Key": "p1"}
     )
     assert again.json() == done.json()
+
+
+# -- self-service, built-in identity provider ----------------------------------------------------
+
+PASSWORD = "a good long password"
+
+
+async def signed_in(local_client: httpx.AsyncClient, email: str) -> tuple[str, str]:
+    """Register ``email`` (active at once) and sign in; the user id and the login token."""
+    registered = await local_client.post(
+        "/api/auth/register",
+        json={"email": email, "password": PASSWORD, "full_name": "Self Service"},
+    )
+    assert registered.status_code == 201, registered.text
+    login = await local_client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return registered.json()["user"]["id"], login.json()["access_token"]
+
+
+async def mailed_tokens(accord: Accord) -> dict[str, str]:
+    """The tokens of the e-mail change links mailed now, by recipient."""
+    import re
+
+    from accord.services.mail import deliver_outbox
+    from accord.testing import FakeMailer
+
+    mailer = FakeMailer()
+    await deliver_outbox(accord, mailer, limit=500)
+    found = {m.recipient: re.search(r"/confirm-email#token=(\S+)", m.body) for m in mailer.sent}
+    return {to: match.group(1) for to, match in found.items() if match}
+
+
+async def test_a_signed_in_person_changes_their_address_with_a_link_used_once(
+    local_client: httpx.AsyncClient, creds: Tokens, accord: Accord
+) -> None:
+    old, new = creds.email("self"), creds.email("self.new")
+    user_id, login = await signed_in(local_client, old)
+    asked = await local_client.post(
+        "/api/auth/email-change", json={"new_email": new}, headers=bearer(login)
+    )
+    assert asked.status_code == 202, asked.text
+    read = await local_client.get(f"/api/admin/users/{user_id}", headers=bearer(creds.platform))
+    assert read.json()["email"] == old  # nothing changes before the link is used
+    token = (await mailed_tokens(accord))[new]
+    not_a_password_link = await local_client.post(
+        "/api/auth/password/setup", json={"token": token, "new_password": PASSWORD + "!"}
+    )
+    problem(not_a_password_link, 400, "token_invalid")
+    done = await local_client.post("/api/auth/email-change/confirm", json={"token": token})
+    assert done.status_code == 200, done.text
+    assert done.json()["user"]["email"] == new
+    again = await local_client.post("/api/auth/email-change/confirm", json={"token": token})
+    problem(again, 400, "token_invalid")
+    signed = await local_client.post("/api/auth/login", json={"email": new, "password": PASSWORD})
+    assert signed.status_code == 200, signed.text
+    gone = await local_client.post("/api/auth/login", json={"email": old, "password": PASSWORD})
+    problem(gone, 401, "invalid_credentials")
+
+
+async def test_a_link_refuses_when_expired_or_when_the_address_was_taken_meanwhile(
+    local_client: httpx.AsyncClient, creds: Tokens, accord: Accord
+) -> None:
+    _, login = await signed_in(local_client, creds.email("self"))
+    for new in (creds.email("late"), creds.email("taken")):
+        asked = await local_client.post(
+            "/api/auth/email-change", json={"new_email": new}, headers=bearer(login)
+        )
+        assert asked.status_code == 202, asked.text
+    links = await mailed_tokens(accord)
+    late, taken = links[creds.email("late")], links[creds.email("taken")]
+    async with accord.db.transaction() as conn:
+        await conn.execute(
+            text(
+                "UPDATE one_time_tokens SET expires_at = now() - interval '1 minute' "
+                "WHERE digest = :d"
+            ),
+            {"d": __import__("hashlib").sha256(late.encode()).hexdigest()},
+        )
+    expired = await local_client.post("/api/auth/email-change/confirm", json={"token": late})
+    problem(expired, 400, "token_invalid")
+    await signed_in(local_client, creds.email("taken"))  # someone registers the address first
+    refused = await local_client.post("/api/auth/email-change/confirm", json={"token": taken})
+    problem(refused, 409, "email_exists")
+
+
+async def test_asking_without_signing_in_is_unauthenticated(
+    local_client: httpx.AsyncClient, creds: Tokens
+) -> None:
+    body = {"new_email": creds.email("x")}
+    problem(await local_client.post("/api/auth/email-change", json=body), 401, "unauthenticated")
+    forged = bearer("a.b.c")
+    problem(
+        await local_client.post("/api/auth/email-change", json=body, headers=forged),
+        401,
+        "unauthenticated",
+    )
+    problem(
+        await local_client.post("/api/auth/email-change/confirm", json={"token": "nope"}),
+        400,
+        "token_invalid",
+    )

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from accord.domain.ports import Mailer
 from accord.domain.records import OutboxMessage
-from accord.services import crashpoints, verification
+from accord.services import crashpoints, email_change, verification
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
 from accord.services.credentials import issue_password_setup, setup_link
@@ -72,6 +72,8 @@ async def _compose(accord: Context, message: OutboxMessage) -> tuple[str, str] |
         return await verification.compose_mail(accord, message)
     if message.kind == "email_changed":
         return compose_email_changed(message.payload)
+    if message.kind == email_change.LINK_MAIL:
+        return await email_change.compose_link_mail(accord, message)
     user_id = UUID(message.payload["user_id"])
     async with accord.store.transaction() as tx:
         user = await tx.users.get(user_id)

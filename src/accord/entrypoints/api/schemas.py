@@ -399,3 +399,18 @@ class UpdatedUser(BaseModel):
         "provider (no change, or only `is_platform_admin`)."
     )
     user: User
+
+
+ChangeToken = text(1024)
+
+
+class EmailChangeRequest(StrictBody):
+    """A signed-in person's new address (built-in identity provider)."""
+
+    new_email: Email
+
+
+class EmailChangeConfirmation(StrictBody):
+    """The token from an e-mail change link."""
+
+    token: ChangeToken
