@@ -9,6 +9,11 @@ the answers (done at once / 202), the operations by state, the emulator's fault 
 whose e-mail or name differs between the systems (must be []) and reconcile's remaining drift
 (must be 0). The suite runs the same scenario with N = 60
 (tests/engine/test_email_change_faults.py).
+
+Latest (2026-12-02, 2 cores, load 8-9 from other work): 1,000 users, 465 s until every request
+was answered (319 at once, 681 with 202), 1,093 s until settled (10 worker rounds); the emulator
+served 2,145 5xx and 115 ghost writes; 1,000 operations succeeded, 0 mismatched users, reconcile
+drift 0.
 """
 
 from __future__ import annotations
