@@ -29,6 +29,7 @@ ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "cli_start": (["--runs", "2"], []),
     "reconcile": (["--users", "10000"], ["--users", "100000"]),
     "soak": (["--operations", "100"], ["--operations", "10000"]),
+    "email_faults": (["--users", "100"], ["--users", "1000"]),
 }
 ORDER = ["p1_create", "reconcile", "cli_start", "soak"]
 

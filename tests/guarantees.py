@@ -115,7 +115,8 @@ async def _all(conn: AsyncConnection, sql: str, **params: Any) -> list[Row]:
 async def _rows(conn: AsyncConnection, provider: str) -> list[Row]:
     return await _all(
         conn,
-        "SELECT u.id, u.email, u.former_email, u.status, l.remote_id FROM users u "
+        "SELECT u.id, u.email, u.former_email, u.status, u.full_name, l.remote_id, "
+        "l.created_by_accord FROM users u "
         "LEFT JOIN idp_links l ON l.user_id = u.id AND l.provider = :p",
         p=provider,
     )
@@ -156,6 +157,17 @@ async def _g2(conn: AsyncConnection, world: World) -> None:
             assert row.remote_id in world.remote, f"G2: {row.email} has no IdP user"
             found = world.remote[row.remote_id].email
             assert found == row.email, f"G2: {row.email} has the IdP e-mail {found}"
+            _same_name(row, world.remote[row.remote_id])
+
+
+def _same_name(row: Row, remote: RemoteUser) -> None:
+    """G2's profile half: the IdP's name is the row's, for an identity accord made (an adopted
+    foreign one keeps its own name, G11). An IdP that keeps no name (None) is not held to it."""
+    if not row.created_by_accord or remote.full_name is None:
+        return
+    assert " ".join(remote.full_name.split()) == row.full_name, (
+        f"G2: {row.email} has the IdP name {remote.full_name!r}, the database {row.full_name!r}"
+    )
 
 
 async def _g3(conn: AsyncConnection, world: World) -> None:

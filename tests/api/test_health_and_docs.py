@@ -91,6 +91,7 @@ ERROR_STATUSES = {
     "too_many_requests": 429,
     "unauthenticated": 401,
     "user_not_found": 404,
+    "user_not_linked": 409,
 }
 
 
@@ -207,6 +208,9 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("patch", "/api/admin/organizations/{organization_id}"),
         ("get", "/api/admin/mailbox"),
         ("get", "/api/admin/mailbox/{message_id}"),
+        ("patch", "/api/admin/users/{user_id}"),
+        ("post", "/api/auth/email-change"),
+        ("post", "/api/auth/email-change/confirm"),
     }
     found = {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert found == expected

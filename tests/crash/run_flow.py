@@ -70,7 +70,28 @@ async def run(accord: Accord, flow: str, args: dict) -> dict:
     if flow == "delete_organization":
         caller = Caller.platform("crash")
         return await delete_organization(accord, args["org"], caller=caller, idempotency_key=key)
+    if flow == "change_email":
+        from accord.services.profile import ProfileChange, update_user
+
+        if args.get("fail_finalize"):
+            _fail_change_finalize()
+        change = ProfileChange(email=args["new_email"], full_name=args.get("full_name"))
+        caller = Caller.platform("crash")
+        return await update_user(
+            accord, args["user_id"], change, caller=caller, idempotency_key=key
+        )
     raise SystemExit(f"unknown flow {flow}")
+
+
+def _fail_change_finalize() -> None:
+    """The database refuses an e-mail change after the IdP took it: it must be compensated."""
+    from accord.domain.errors import HookFailed
+    from accord.services.profile import ChangeProfile
+
+    async def refuse(*args: object, **kwargs: object) -> dict:
+        raise HookFailed("the change's finalize failed")
+
+    ChangeProfile.finalize = refuse  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

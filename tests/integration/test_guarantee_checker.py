@@ -133,6 +133,11 @@ async def test_g2_a_row_whose_idp_user_has_another_email(scene: Scene) -> None:
     await violated(scene, "G2")
 
 
+async def test_g2_a_row_whose_idp_user_has_another_name(scene: Scene) -> None:
+    await scene.app.idp.update(scene.ada["remote_id"], full_name="Somebody Else")
+    await violated(scene, "G2")
+
+
 # -- G3 no orphan IdP users ----------------------------------------------------------------------
 
 

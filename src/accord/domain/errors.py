@@ -360,6 +360,12 @@ class AlreadyMember(AccordError):
     code = "already_member"
 
 
+class UserNotLinked(AccordError):
+    """The user has no identity in the identity provider to change: run `accord reconcile`."""
+
+    code = "user_not_linked"
+
+
 # -- the catalogue -----------------------------------------------------------------------------
 
 # Every error class, listed by hand: a new class that is not here fails tests/unit/test_errors.py.
@@ -412,6 +418,7 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     MembershipNotFound,
     LimitBelowUsage,
     MailNotFound,
+    UserNotLinked,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

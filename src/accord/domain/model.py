@@ -48,6 +48,7 @@ class OperationKind(StrEnum):
     DEPROVISION = "deprovision"
     DELETE_ORGANIZATION = "delete_organization"
     ACCEPT_INVITATION = "accept_invitation"
+    CHANGE_EMAIL = "change_email"  # a profile change (e-mail, name) across both systems
 
 
 class OperationState(StrEnum):
@@ -67,6 +68,7 @@ class RecoveryPoint(StrEnum):
 
 class TokenPurpose(StrEnum):
     PASSWORD_SETUP = "password_setup"
+    EMAIL_CHANGE = "email_change"  # a self-service e-mail change, sent to the new address
 
 
 class TokenScope(StrEnum):

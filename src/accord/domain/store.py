@@ -70,6 +70,8 @@ class UserChanges(TypedDict, total=False):
     status: UserStatus
     full_name: str
     require_password_change: bool
+    email: str  # a committed e-mail change (services/profile.py); the address must be free
+    is_platform_admin: bool
 
 
 class OrganizationChanges(TypedDict, total=False):
@@ -140,6 +142,13 @@ class Users(Protocol):
         ...
 
     async def release_email(self, placeholder: UUID | None) -> None: ...
+
+    async def reserve_email(self, email: str, *, created_by: str) -> UUID | None:
+        """Reserve ``email`` for an e-mail change: a ``provisioning`` placeholder row takes the
+        unique index until the change commits or compensates (then it is deleted). Its id, or
+        None when a row has the address. Of a reservation and a claim racing for one address,
+        exactly one gets it."""
+        ...
 
 
 class Links(Protocol):

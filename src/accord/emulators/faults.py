@@ -70,6 +70,8 @@ class FaultConfig:
     rate_limit: int | None = None  # requests per second before 429 (token bucket)
     search_lag_ms: float = 0.0  # eventually consistent search (Auth0 /users?q=)
     seed: int | None = None
+    # updates (e-mail, name): applied, then answered with a 5xx, as a lost answer
+    write_ghost_rate: float = 0.0
 
     def merged(self, changes: dict[str, Any]) -> FaultConfig:
         """A copy with ``changes`` applied; unknown keys raise ValueError."""
@@ -208,6 +210,15 @@ class FaultInjector:
         )
         if hit:
             self._count("ghosts")
+        return hit
+
+    def ghost_write(self, endpoint: str) -> bool:
+        """Whether this update, already applied, should lose its answer (decided once)."""
+        scripted = self._take_scripted(endpoint, ghost=True) is not None
+        rate = self.config.write_ghost_rate
+        hit = scripted or (bool(rate) and self.random.random() < rate)
+        if hit:
+            self._count("write_ghosts")
         return hit
 
     async def ghost_response(self) -> Response:

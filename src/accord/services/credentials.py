@@ -74,6 +74,8 @@ async def complete_password_setup(accord: Context, token: str, new_password: str
     async with accord.store.transaction() as tx:
         found = await tx.one_time_tokens.find_live(digest)
         link = found and await tx.links.get(found.user_id, accord.idp.name)
+        if found is not None and found.purpose != TokenPurpose.PASSWORD_SETUP:
+            found = link = None  # another purpose's link (an e-mail change's) sets no password
         if found is None or not link or not await tx.one_time_tokens.consume(found.id):
             raise errors.TokenInvalid()
     try:

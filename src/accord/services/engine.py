@@ -53,6 +53,7 @@ FAILURES = (
     errors.IdentityExists,
     errors.OrganizationNotFound,
     errors.OrganizationFull,
+    errors.UserNotFound,  # the subject was deprovisioned while a change of it ran
 )
 
 

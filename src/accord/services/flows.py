@@ -13,6 +13,7 @@ from accord.services.acceptance import AcceptInvitation
 from accord.services.context import Flow, FlowTable
 from accord.services.deprovisioning import Deprovision
 from accord.services.offboarding import DeleteOrganization
+from accord.services.profile import ChangeProfile
 from accord.services.provisioning import CreateUser
 from accord.services.registration import Register
 
@@ -25,6 +26,7 @@ def flow_table() -> FlowTable:
         Deprovision(),
         AcceptInvitation(),
         DeleteOrganization(),
+        ChangeProfile(),
     )
     table = MappingProxyType({flow.kind: flow for flow in flows})
     missing = set(OperationKind) - set(table)

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from accord.domain.ports import Mailer
 from accord.domain.records import OutboxMessage
-from accord.services import crashpoints, invitations, verification
+from accord.services import crashpoints, email_change, invitations, verification
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
 from accord.services.credentials import issue_password_setup, setup_link
@@ -54,12 +54,28 @@ def compose(kind: str, payload: dict[str, Any], link: str, expires_at: datetime)
     return subject, body
 
 
+def compose_email_changed(payload: dict[str, Any]) -> tuple[str, str]:
+    """The notice to a user's old address that their account now uses another (no link)."""
+    name = payload.get("full_name") or "there"
+    body = (
+        f"Hello {name},\n\nThe e-mail address of your account was changed to "
+        f"{payload['new_email']}. From now on, sign in with that address; mail about your "
+        "account goes there.\n\nIf you did not ask for this change, contact your "
+        "administrator at once.\n"
+    )
+    return "The e-mail address of your account was changed", body
+
+
 async def _compose(accord: Context, message: OutboxMessage) -> tuple[str, str] | None:
     """The message's subject and text, its link minted now; None if nobody is left to mail."""
     if message.kind in verification.MAIL_KINDS:
         return await verification.compose_mail(accord, message)
     if message.kind in invitations.MAIL_KINDS:
         return await invitations.compose_mail(accord, message)
+    if message.kind == "email_changed":
+        return compose_email_changed(message.payload)
+    if message.kind == email_change.LINK_MAIL:
+        return await email_change.compose_link_mail(accord, message)
     user_id = UUID(message.payload["user_id"])
     async with accord.store.transaction() as tx:
         user = await tx.users.get(user_id)

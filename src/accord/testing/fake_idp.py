@@ -142,6 +142,10 @@ class FakeIdentityProvider:
         if password is not None and len(password) < 8:
             raise RemoteRejected("fake IdP: password too weak")
         current = self.users[remote_id]
+        if email is not None and any(
+            u.email == email and u.remote_id != remote_id for u in self.users.values()
+        ):
+            raise RemoteConflict(f"fake IdP: {email} exists")
         updated = replace(
             current, email=email or current.email, full_name=full_name or current.full_name
         )

@@ -71,6 +71,11 @@ class MemoryUsers(Repository):
 
     async def update(self, user_id: UUID, **changes: Unpack[UserChanges]) -> None:
         user = self.t.users.get(user_id)
+        email = changes.get("email")
+        if email is not None and any(
+            u.email == email and u.id != user_id for u in self.t.users.values()
+        ):
+            raise errors.EmailAlreadyExists(f"A user with the e-mail address {email} exists.")
         if user is not None:
             self.t.users[user_id] = replace(
                 user, **changes, version=user.version + 1, updated_at=self.now()
@@ -124,6 +129,12 @@ class MemoryUsers(Repository):
     async def release_email(self, placeholder: UUID | None) -> None:
         if placeholder is not None:
             await self.delete(placeholder)
+
+    async def reserve_email(self, email: str, *, created_by: str) -> UUID | None:
+        if await self.by_email(email) is not None:
+            return None
+        name = "(reserved for an e-mail change)"
+        return self._new(uuid4(), email, name, UserStatus.PROVISIONING, created_by)
 
 
 class MemoryLinks(Repository):

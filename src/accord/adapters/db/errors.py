@@ -24,6 +24,8 @@ CONSTRAINT_ERRORS: dict[str, type[errors.AccordError]] = {
     "fk_api_tokens_organization_id_organizations": errors.OrganizationNotFound,
     # A concurrent request with the same key inserted its operation first.
     "uq_operations_caller_idempotency_key": errors.OperationInProgress,
+    # The local IdP: an e-mail change to an address another identity has.
+    "uq_local_identities_email": errors.RemoteConflict,
 }
 
 

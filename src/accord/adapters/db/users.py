@@ -18,6 +18,7 @@ from accord.domain.records import LinkRecord, MembershipRecord, UserRecord, User
 from accord.domain.store import UserChanges
 
 PLACEHOLDER_NAME = "(held by reconcile)"
+RESERVED_NAME = "(reserved for an e-mail change)"
 
 
 def user_record(row: Any) -> UserRecord:
@@ -199,6 +200,9 @@ class PgUsers:
     async def release_email(self, placeholder: UUID | None) -> None:
         if placeholder is not None:
             await self.delete(placeholder)
+
+    async def reserve_email(self, email: str, *, created_by: str) -> UUID | None:
+        return await self._insert_if_free(email, RESERVED_NAME, UserStatus.PROVISIONING, created_by)
 
 
 class PgLinks:

@@ -155,6 +155,8 @@ class GoTrueAdmin:
         if rejected is not None:
             return rejected
         self.store.update(user, params)
+        if self.faults.ghost_write("update_user"):  # applied; the answer is lost
+            return await self.faults.ghost_response()
         return JSONResponse(user)
 
     def _check_update(self, user: dict[str, Any], params: dict[str, Any]) -> Response | None:

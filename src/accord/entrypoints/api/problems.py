@@ -55,6 +55,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "operation_in_progress": 409,
     "idp_conflict": 409,
     "reconcile_running": 409,
+    "user_not_linked": 409,
     "hook_failed": 500,
     "configuration_invalid": 500,
     "constraint_violated": 500,

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from accord.domain import errors
 from accord.domain.model import OperationKind
 from accord.entrypoints.api.problems import DATABASE, OPERATION, PENDING_RESPONSE, documented
 from accord.entrypoints.api.routing import run_operation
 from accord.entrypoints.api.schemas import (
     Accepted,
+    EmailChangeConfirmation,
+    EmailChangeRequest,
     Login,
     LoginResult,
     NewRegistration,
@@ -21,11 +25,25 @@ from accord.entrypoints.api.schemas import (
     Registered,
     RegistrationVerification,
     TemporaryPasswordReplacement,
+    UpdatedUser,
     User,
     VerificationSent,
 )
-from accord.entrypoints.api.security import AccordDep, IdempotencyKey, PublicClient, public_client
-from accord.services import credentials, registration, throttling, tokens, verification
+from accord.entrypoints.api.security import (
+    AccordDep,
+    Credentials,
+    IdempotencyKey,
+    PublicClient,
+    public_client,
+)
+from accord.services import (
+    credentials,
+    email_change,
+    registration,
+    throttling,
+    tokens,
+    verification,
+)
 
 # Every route here is public: each request counts against its client address's limit (429).
 router = APIRouter(tags=["registration and sign-in"], dependencies=[Depends(public_client)])
@@ -232,4 +250,71 @@ async def replace_temporary(
     """Swap the temporary password for the new one."""
     return await credentials.replace_temporary_password(
         accord, body.email, body.temporary_password, body.new_password
+    )
+
+
+@router.post(
+    "/api/auth/email-change",
+    status_code=202,
+    response_model=Accepted,
+    responses=documented(
+        *THROTTLED,
+        "invalid_input",
+        "email_invalid",
+        "email_confusable",
+        "unauthenticated",
+        "forbidden",
+        *DATABASE,
+    ),
+    summary="Ask to change your e-mail address (signed in, local identity provider)",
+    description=(
+        "Send the login token of `POST /api/auth/login` as `Authorization: Bearer`. The new "
+        "address receives a single-use link; the change applies when it is used "
+        "(`POST /api/auth/email-change/confirm`). The answer is the same whether or not the "
+        "address is taken. 403 `forbidden` when another identity provider handles sign-in."
+        + NOT_REPLAYED
+    ),
+)
+async def request_email_change(
+    body: EmailChangeRequest, accord: AccordDep, credentials: Credentials, key: IdempotencyKey
+) -> dict[str, Any]:
+    """Mail a link to the new address."""
+    if credentials is None:
+        raise errors.Unauthenticated("Sign in first: send the login token as a Bearer token.")
+    claims = tokens.verify_login_token(accord, credentials.credentials)
+    return await email_change.request_email_change(accord, UUID(claims["sub"]), body.new_email)
+
+
+@router.post(
+    "/api/auth/email-change/confirm",
+    response_model=UpdatedUser,
+    responses={
+        **PENDING_RESPONSE,
+        **documented(
+            *THROTTLED,
+            "invalid_input",
+            "token_invalid",
+            "email_exists",
+            "identity_exists",
+            "forbidden",
+            *OPERATION,
+            *DATABASE,
+        ),
+    },
+    summary="Use an e-mail change link: the account takes the new address",
+    description=(
+        "The link is single-use: of any number of uses, exactly one changes the address (200, "
+        "or 202 while the identity provider is unavailable); the others, and an expired link, "
+        "answer 400 `token_invalid`. A taken address answers 409 `email_exists` (or "
+        "`identity_exists`). The old address gets a notice." + NOT_REPLAYED
+    ),
+)
+async def confirm_email_change(
+    request: Request, body: EmailChangeConfirmation, accord: AccordDep, key: IdempotencyKey
+) -> dict[str, Any]:
+    """Apply the change a link stands for."""
+    return await run_operation(
+        request,
+        OperationKind.CHANGE_EMAIL,
+        lambda: email_change.confirm_email_change(accord, body.token),
     )

@@ -25,11 +25,13 @@ from accord.entrypoints.api.schemas import (
     Deprovisioned,
     NewMember,
     NewUser,
+    UpdatedUser,
     User,
+    UserChange,
     UserPage,
 )
 from accord.entrypoints.api.security import AccordDep, AnyCaller, IdempotencyKey, PlatformCaller
-from accord.services import deprovisioning, provisioning, reads
+from accord.services import deprovisioning, profile, provisioning, reads
 
 router = APIRouter(tags=["users"])
 
@@ -190,4 +192,53 @@ async def delete_user(
         lambda: deprovisioning.deprovision_user(
             accord, user_id, caller=caller, idempotency_key=key
         ),
+    )
+
+
+@router.patch(
+    "/api/admin/users/{user_id}",
+    response_model=UpdatedUser,
+    responses={
+        **PENDING_RESPONSE,
+        **documented(
+            *WITH_BODY,
+            *AUTHENTICATED,
+            *DATABASE,
+            *OPERATION,
+            "email_invalid",
+            "email_confusable",
+            "email_exists",
+            "identity_exists",
+            "user_not_found",
+            "user_not_linked",
+        ),
+    },
+    summary="Change a user's e-mail address, name or platform-administrator flag",
+    description=(
+        "A new e-mail address or name is changed in the identity provider and in accord as one "
+        "operation: the new address is reserved first (409 `email_exists` if a user has it), "
+        "an account of another system that has it answers 409 `identity_exists`, and a failure "
+        "puts the old address back in both. The old address gets a notice. The same values "
+        "again: 200, nothing changes. **202** with `Location` when the identity provider is "
+        "unavailable: the change goes on in the background. `is_platform_admin` needs a "
+        "platform token. An organization token may change only users whose every membership is "
+        "in its organization; any other user answers 404 `user_not_found`."
+    ),
+)
+async def update_user(
+    request: Request,
+    user_id: UUID,
+    body: UserChange,
+    accord: AccordDep,
+    caller: AnyCaller,
+    key: IdempotencyKey,
+) -> dict[str, Any]:
+    """Change a user's profile."""
+    change = profile.ProfileChange(
+        email=body.email, full_name=body.full_name, is_platform_admin=body.is_platform_admin
+    )
+    return await run_operation(
+        request,
+        OperationKind.CHANGE_EMAIL,
+        lambda: profile.update_user(accord, user_id, change, caller=caller, idempotency_key=key),
     )

@@ -430,6 +430,26 @@ class Invitation(BaseModel):
     """An invitation (its link is only ever mailed)."""
 
     id: UUID
+    organization_id: UUID
+    email: str
+    role: Role
+    permissions: list[str]
+    status: Literal["pending", "accepted", "revoked", "expired"]
+    expires_at: datetime
+    invited_by: str
+    accepted_user_id: UUID | None
+    created_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+class InvitationPage(BaseModel):
+    """One page of invitations."""
+
+    items: list[Invitation]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
 
 
 # -- memberships, organization changes, the mailbox -----------------------------------------------
@@ -450,19 +470,6 @@ class Member(BaseModel):
     email: str
     role: Role
     permissions: list[str]
-    status: Literal["pending", "accepted", "revoked", "expired"]
-    expires_at: datetime
-    invited_by: str
-    accepted_user_id: UUID | None
-    created_at: datetime
-    accepted_at: datetime | None
-    revoked_at: datetime | None
-
-
-class InvitationPage(BaseModel):
-    """One page of invitations."""
-
-    items: list[Invitation]
 
 
 class MemberPage(BaseModel):
@@ -541,3 +548,43 @@ class MailPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next (older) page; null on the last page."
     )
+
+
+# -- profile changes (services/profile.py) -------------------------------------------------------
+
+
+class UserChange(StrictBody):
+    """What to change of a user; an omitted (or null) field stays as it is."""
+
+    email: Email | None = Field(
+        None,
+        description="A new address: changed in the identity provider and in accord as one "
+        "operation; the old address gets a notice.",
+    )
+    full_name: FullName | None = None
+    is_platform_admin: bool | None = Field(None, description="Platform tokens only.")
+
+
+class UpdatedUser(BaseModel):
+    """200: the user as changed (or as they were, when nothing had to change)."""
+
+    operation_id: UUID | None = Field(
+        description="The change's operation; null when nothing was asked of the identity "
+        "provider (no change, or only `is_platform_admin`)."
+    )
+    user: User
+
+
+ChangeToken = text(1024)
+
+
+class EmailChangeRequest(StrictBody):
+    """A signed-in person's new address (built-in identity provider)."""
+
+    new_email: Email
+
+
+class EmailChangeConfirmation(StrictBody):
+    """The token from an e-mail change link."""
+
+    token: ChangeToken

@@ -1,4 +1,4 @@
-"""``accord users`` (create, list, delete) and ``accord register``."""
+"""``accord users`` (create, list, update, delete) and ``accord register``."""
 
 from __future__ import annotations
 
@@ -174,6 +174,33 @@ def users_delete(
         print_json(result)
     else:
         out().print(f"deprovisioned {result['user_id']}")
+
+
+@command(app, "update")
+def users_update(
+    user_id: Annotated[str, typer.Argument(help="The user's id.")],
+    name: Annotated[str | None, typer.Option("--name", help="A new full name.")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="A new e-mail address.")] = None,
+    idempotency_key: IdempotencyKey = None,
+    acting_user: ActingUser = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a user's e-mail address or name, in the IdP and in accord as one operation."""
+    from accord.services import profile
+
+    change = profile.ProfileChange(email=email, full_name=name)
+    caller = cli_caller(acting_user)
+    result = run_with_accord(
+        lambda a: profile.update_user(
+            a, user_id, change, caller=caller, idempotency_key=idempotency_key
+        )
+    )
+    if as_json:
+        print_json(result)
+        return
+    user = result["user"]
+    what = "updated" if result["operation_id"] else "nothing to change for"
+    out().print(f"{what} {user['email']} ({user['id']}), name {user['full_name']}")
 
 
 @command(registration_app, "register")
