@@ -303,6 +303,21 @@ class MailUnavailable(AccordError):
     code = "mail_unavailable"
 
 
+# -- suspension -------------------------------------------------------------------------------
+
+
+class UserSuspended(AccordError):
+    """This account is suspended: ask an administrator of your organization to reactivate it."""
+
+    code = "user_suspended"
+
+
+class UserDeprovisioned(AccordError):
+    """The user was deprovisioned: there is no account left to suspend or reactivate."""
+
+    code = "user_deprovisioned"
+
+
 # -- the catalogue -----------------------------------------------------------------------------
 
 # Every error class, listed by hand: a new class that is not here fails tests/unit/test_errors.py.
@@ -346,6 +361,8 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     StorageUnavailable,
     ConstraintViolated,
     MailUnavailable,
+    UserSuspended,
+    UserDeprovisioned,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

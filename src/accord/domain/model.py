@@ -12,6 +12,7 @@ class UserStatus(StrEnum):
     PROVISIONING = "provisioning"  # claimed by an open operation; the IdP user may not exist yet
     PENDING = "pending"  # IdP user exists; the person has not set a password yet
     ACTIVE = "active"
+    SUSPENDED = "suspended"  # an admin blocked it: the IdP refuses its sign-in, rows stay
     DISABLED = "disabled"  # deprovisioned: no IdP user, no memberships
 
 
@@ -46,6 +47,8 @@ class OperationKind(StrEnum):
     CREATE_USER = "create_user"
     REGISTER = "register"
     DEPROVISION = "deprovision"
+    SUSPEND = "suspend"
+    REACTIVATE = "reactivate"
 
 
 class OperationState(StrEnum):

@@ -65,6 +65,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "retry_budget_exhausted": 503,
     "mail_unavailable": 503,
     "database_unavailable": 503,
+    "user_suspended": 403,
+    "user_deprovisioned": 409,
 }
 
 # Problems the HTTP layer itself produces (not AccordErrors): code → (status, title).
