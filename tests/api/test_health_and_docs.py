@@ -82,6 +82,8 @@ ERROR_STATUSES = {
     "too_many_requests": 429,
     "unauthenticated": 401,
     "user_not_found": 404,
+    "user_suspended": 403,
+    "user_deprovisioned": 409,
 }
 
 
@@ -183,6 +185,9 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
+        ("post", "/api/admin/users/{user_id}/suspend"),
+        ("post", "/api/admin/users/{user_id}/reactivate"),
+        ("get", "/api/auth/session"),
     }
     found = {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert found == expected

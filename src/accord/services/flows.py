@@ -13,11 +13,12 @@ from accord.services.context import Flow, FlowTable
 from accord.services.deprovisioning import Deprovision
 from accord.services.provisioning import CreateUser
 from accord.services.registration import Register
+from accord.services.suspension import Reactivate, Suspend
 
 
 def flow_table() -> FlowTable:
     """Every operation kind with its flow; a kind without one is a bug caught here."""
-    flows: tuple[Flow, ...] = (CreateUser(), Register(), Deprovision())
+    flows: tuple[Flow, ...] = (CreateUser(), Register(), Deprovision(), Suspend(), Reactivate())
     table = MappingProxyType({flow.kind: flow for flow in flows})
     missing = set(OperationKind) - set(table)
     assert not missing, f"operation kinds without a flow: {sorted(missing)}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
+from accord.domain import errors
 from accord.domain.model import OperationKind
 from accord.entrypoints.api.problems import DATABASE, OPERATION, PENDING_RESPONSE, documented
 from accord.entrypoints.api.routing import run_operation
@@ -25,7 +26,14 @@ from accord.entrypoints.api.schemas import (
     VerificationSent,
 )
 from accord.entrypoints.api.security import AccordDep, IdempotencyKey, PublicClient, public_client
-from accord.services import credentials, registration, throttling, tokens, verification
+from accord.services import (
+    credentials,
+    registration,
+    sessions,
+    throttling,
+    tokens,
+    verification,
+)
 
 # Every route here is public: each request counts against its client address's limit (429).
 router = APIRouter(tags=["registration and sign-in"], dependencies=[Depends(public_client)])
@@ -233,3 +241,26 @@ async def replace_temporary(
     return await credentials.replace_temporary_password(
         accord, body.email, body.temporary_password, body.new_password
     )
+
+
+@router.get(
+    "/api/auth/session",
+    response_model=User,
+    responses=documented(*THROTTLED, "unauthenticated", "user_suspended", *DATABASE),
+    summary="The signed-in user of a login token, while its session holds",
+    description=(
+        "Send the login token of `POST /api/auth/login` as `Authorization: Bearer`. 401 "
+        "`unauthenticated` when it is invalid or expired, or its session ended (a suspension "
+        "ends every session issued before it, also after a reactivation); 403 "
+        "`user_suspended` while the user is suspended."
+    ),
+)
+async def session(
+    accord: AccordDep,
+    authorization: Annotated[str | None, Header(description="`Bearer <login token>`")] = None,
+) -> dict[str, Any]:
+    """The user whose session this login token is."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthenticated("Send the login token as `Authorization: Bearer <token>`.")
+    return await sessions.current_user(accord, token.strip())

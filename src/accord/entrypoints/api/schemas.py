@@ -374,3 +374,11 @@ class AuditEventPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
+
+
+class SuspensionResult(BaseModel):
+    """The user after a suspension or reactivation (``status`` says which)."""
+
+    operation_id: UUID
+    user_id: UUID
+    user: User
