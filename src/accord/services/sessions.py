@@ -39,7 +39,10 @@ async def current_user(accord: Context, login_token: str) -> dict[str, Any]:
     if user is None or view is None or link is None or not user.is_live:
         raise errors.Unauthenticated(ENDED)
     if isinstance(accord.idp, ChecksSessions):
-        issued_at = datetime.fromtimestamp(int(claims.get("iat") or 0), UTC)
+        micros = claims.get("iat_us")
+        if not isinstance(micros, int):
+            micros = int(claims.get("iat") or 0) * 1_000_000
+        issued_at = datetime.fromtimestamp(micros / 1_000_000, UTC)
         if not await accord.idp.session_allowed(link.remote_id, issued_at):
             raise errors.Unauthenticated(ENDED)
     return user_json(view)

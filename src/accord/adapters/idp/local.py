@@ -254,7 +254,6 @@ class LocalProvider:
             ).first()
         if row is None or not row.enabled:
             return False
-        # A token's iat has whole seconds: one issued in the second of a revocation is refused.
         revoked = row.sessions_revoked_at
         return revoked is None or issued_at > revoked
 
