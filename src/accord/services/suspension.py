@@ -7,7 +7,8 @@ commit), then the IdP blocks the identity (Auth0 ``blocked``, Keycloak ``enabled
 Supabase ``ban_duration``, local: sign-in refused and its sessions ended), then finalize audits
 ``user.suspended``. A reactivation gives access back only once the IdP has: the row stays
 ``suspended`` until finalize, after the IdP unblocked the identity, and then returns to the
-status it had before the suspension (``pending`` for someone who never set a password).
+status it had before the suspension (``pending`` for someone who never set a password, who
+then gets a fresh set-password mail: the suspension removed their links and unsent mail).
 
 **Compensation.** An IdP that refuses a suspension (``idp_rejected``) leaves the identity as it
 was, so the row goes back to its previous status: the two systems stay equal and the caller
@@ -161,6 +162,10 @@ class Suspend(Flow):
         state = await _state(tx, accord, user)
         if user.status != UserStatus.SUSPENDED:
             await tx.users.update(user.id, status=UserStatus.SUSPENDED)  # access is cut now
+            # Its set-password links and unsent mail go too: nobody sets a password meanwhile.
+            await tx.one_time_tokens.delete_for_user(user.id)
+            if user.email is not None:
+                await tx.outbox.delete_unsent(user.email)
         return {"user_id": user.id, "flow_state": state}
 
     async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
@@ -212,7 +217,10 @@ class Reactivate(Flow):
     async def finalize(self, tx: Transaction, accord: Context, step: Step) -> dict[str, Any]:
         restore = UserStatus(step.op.flow_state["restore_status"])
         changed = step.op.flow_state["previous_status"] == UserStatus.SUSPENDED
-        return await _finish(tx, step, restore, REACTIVATED, changed=changed)
+        result = await _finish(tx, step, restore, REACTIVATED, changed=changed)
+        if changed and restore == UserStatus.PENDING:
+            await _invite_again(tx, accord, step)  # the suspension took their link away
+        return result
 
     async def undo_remote(self, accord: Context, step: Step) -> bool:
         remote_id = step.op.flow_state.get("remote_id")
@@ -225,6 +233,24 @@ class Reactivate(Flow):
 
     async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
         return None  # the claim changed nothing: the user stays as they were
+
+
+async def _invite_again(tx: Transaction, accord: Context, step: Step) -> None:
+    """A fresh set-password mail for a reactivated user who never set a password."""
+    assert step.op.user_id is not None
+    user = await tx.users.get(step.op.user_id)
+    if user is None or user.email is None or user.status != UserStatus.PENDING:
+        return
+    await tx.outbox.enqueue(
+        kind="invitation",
+        dedupe_key=f"reactivation:{step.op.id}",
+        recipient=user.email,
+        payload={
+            "user_id": str(user.id),
+            "full_name": user.full_name,
+            "valid_hours": accord.settings.invite_ttl_hours,
+        },
+    )
 
 
 async def _restore_if(tx: Transaction, user_id: UUID, expected: UserStatus, to: UserStatus) -> None:
