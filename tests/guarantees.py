@@ -115,7 +115,8 @@ async def _all(conn: AsyncConnection, sql: str, **params: Any) -> list[Row]:
 async def _rows(conn: AsyncConnection, provider: str) -> list[Row]:
     return await _all(
         conn,
-        "SELECT u.id, u.email, u.former_email, u.status, l.remote_id FROM users u "
+        "SELECT u.id, u.email, u.former_email, u.status, l.remote_id, l.created_by_accord "
+        "FROM users u "
         "LEFT JOIN idp_links l ON l.user_id = u.id AND l.provider = :p",
         p=provider,
     )
@@ -160,7 +161,8 @@ async def _g2(conn: AsyncConnection, world: World) -> None:
 
 async def _g2_enabled(conn: AsyncConnection, world: World) -> None:
     """G2, suspension: the IdP refuses sign-in exactly for the suspended users (the IdP's
-    enabled state equals the database's), once no operation is working on the user."""
+    enabled state equals the database's), once no operation is working on the user. An
+    identity another system made may carry that system's own block (G11: not accord's)."""
     differ = sorted(
         f"{row.email} ({row.status}, enabled in the IdP: {world.remote[row.remote_id].enabled})"
         for row in world.rows
@@ -168,6 +170,7 @@ async def _g2_enabled(conn: AsyncConnection, world: World) -> None:
         and row.remote_id in world.remote
         and not world.claims.own_row(row)
         and world.remote[row.remote_id].enabled != (row.status != "suspended")
+        and (row.status == "suspended" or row.created_by_accord is not False)
     )
     assert differ == [], f"G2: the IdP's enabled state differs from the database's: {differ}"
 
