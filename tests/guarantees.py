@@ -104,7 +104,7 @@ async def assert_guarantees(accord: Accord) -> None:
     async with accord.db.transaction() as conn:
         world = World(remote, await _rows(conn, provider), await _open_claims(conn), provider)
         # Specific diagnoses first: a failed operation's leftover IdP user is G7, not just G3.
-        for check in (_g1, _g2, _g4, _g5, _g7, _g3, _g8, _g9, _g11):
+        for check in (_g1, _g2, _g2_enabled, _g4, _g5, _g7, _g3, _g8, _g9, _g11):
             await check(conn, world)
 
 
@@ -153,7 +153,7 @@ async def _g1(conn: AsyncConnection, world: World) -> None:
 
 async def _g2(conn: AsyncConnection, world: World) -> None:
     for row in world.rows:
-        if row.status in ("pending", "active"):
+        if row.status in ("pending", "active", "suspended"):  # suspended: blocked, still linked
             assert row.remote_id in world.remote, f"G2: {row.email} has no IdP user"
             found = world.remote[row.remote_id].email
             assert found == row.email, f"G2: {row.email} has the IdP e-mail {found}"
@@ -168,6 +168,22 @@ def _same_name(row: Row, remote: RemoteUser) -> None:
     assert " ".join(remote.full_name.split()) == row.full_name, (
         f"G2: {row.email} has the IdP name {remote.full_name!r}, the database {row.full_name!r}"
     )
+
+
+async def _g2_enabled(conn: AsyncConnection, world: World) -> None:
+    """G2, suspension: the IdP refuses sign-in exactly for the suspended users (the IdP's
+    enabled state equals the database's), once no operation is working on the user. An
+    identity another system made may carry that system's own block (G11: not accord's)."""
+    differ = sorted(
+        f"{row.email} ({row.status}, enabled in the IdP: {world.remote[row.remote_id].enabled})"
+        for row in world.rows
+        if row.status in ("pending", "active", "suspended")
+        and row.remote_id in world.remote
+        and not world.claims.own_row(row)
+        and world.remote[row.remote_id].enabled != (row.status != "suspended")
+        and (row.status == "suspended" or row.created_by_accord is not False)
+    )
+    assert differ == [], f"G2: the IdP's enabled state differs from the database's: {differ}"
 
 
 async def _g3(conn: AsyncConnection, world: World) -> None:

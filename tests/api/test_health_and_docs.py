@@ -92,6 +92,8 @@ ERROR_STATUSES = {
     "unauthenticated": 401,
     "user_not_found": 404,
     "user_not_linked": 409,
+    "user_suspended": 403,
+    "user_deprovisioned": 409,
 }
 
 
@@ -211,6 +213,9 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("patch", "/api/admin/users/{user_id}"),
         ("post", "/api/auth/email-change"),
         ("post", "/api/auth/email-change/confirm"),
+        ("post", "/api/admin/users/{user_id}/suspend"),
+        ("post", "/api/admin/users/{user_id}/reactivate"),
+        ("get", "/api/auth/session"),
     }
     found = {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert found == expected

@@ -30,6 +30,7 @@ ENDPOINTS = {
     "create": "create_user",
     "update": "update_user",
     "delete": "delete_user",
+    "set_enabled": "update_user",  # a PATCH (Auth0) or PUT (Keycloak, Supabase) of the user
     "iter_users": "export_users",
     "check": "users_by_email",
 }

@@ -31,6 +31,7 @@ ENDPOINTS = {
     "find_by_email": "search_users",
     "update": "update_user",
     "delete": "delete_user",
+    "set_enabled": "update_user",  # a PATCH (Auth0) or PUT (Keycloak, Supabase) of the user
     "iter_users": "list_users",
     "check": "count_users",
     "set_password": "reset_password",  # the second step of a create with a password

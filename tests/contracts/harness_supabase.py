@@ -20,6 +20,7 @@ ENDPOINTS = {
     "get": "get_user",
     "update": "update_user",
     "delete": "delete_user",
+    "set_enabled": "update_user",  # a PATCH (Auth0) or PUT (Keycloak, Supabase) of the user
     "find_by_email": "list_users",
     "iter_users": "list_users",
     "check": "get_user",

@@ -183,3 +183,57 @@ async def test_reads_and_deletes_fail_as_unavailable(faulty_harness: Harness, me
     }[method]
     with pytest.raises(ProviderUnavailable):
         await call()
+
+
+# -- suspension: set_enabled ---------------------------------------------------------------------
+
+
+async def test_set_enabled_blocks_and_unblocks_and_every_read_says_so(harness: Harness) -> None:
+    idp = harness.provider
+    created = await idp.create(new_user("ada@example.com"))
+    assert created.enabled and (await idp.get(created.remote_id)).enabled
+    blocked = await idp.set_enabled(created.remote_id, False)
+    assert (blocked.remote_id, blocked.enabled) == (created.remote_id, False)
+    await settle(harness)
+    assert not (await idp.get(created.remote_id)).enabled
+    found = await idp.find_by_email("ada@example.com")
+    assert found is not None and not found.enabled
+    listed = {u.remote_id: u.enabled async for u in idp.iter_users(page_size=100)}
+    assert listed[created.remote_id] is False
+    assert (await idp.set_enabled(created.remote_id, True)).enabled
+    await settle(harness)
+    assert (await idp.get(created.remote_id)).enabled
+    listed = {u.remote_id: u.enabled async for u in idp.iter_users(page_size=100)}
+    assert listed[created.remote_id] is True
+
+
+async def test_set_enabled_is_idempotent_and_keeps_the_rest(harness: Harness) -> None:
+    idp = harness.provider
+    created = await idp.create(new_user("ada@example.com"))
+    await idp.set_enabled(created.remote_id, False)
+    again = await idp.set_enabled(created.remote_id, False)
+    assert not again.enabled
+    kept = await idp.get(created.remote_id)
+    assert (kept.email, kept.full_name) == ("ada@example.com", "Ada Lovelace")
+    assert kept.accord_user_id == created.accord_user_id
+    assert (await idp.set_enabled(created.remote_id, True)).enabled
+    assert (await idp.set_enabled(created.remote_id, True)).enabled
+
+
+async def test_set_enabled_of_a_missing_user_is_not_found(harness: Harness) -> None:
+    idp = harness.provider
+    created = await idp.create(new_user("ada@example.com"))
+    await idp.delete(created.remote_id)
+    with pytest.raises(RemoteNotFound):
+        await idp.set_enabled(created.remote_id, False)
+
+
+async def test_set_enabled_fails_as_unavailable_and_changes_nothing(
+    faulty_harness: Harness,
+) -> None:
+    harness = faulty_harness
+    created = await harness.provider.create(new_user("ada@example.com"))
+    await harness.inject("unavailable", "set_enabled")
+    with pytest.raises(ProviderUnavailable):
+        await harness.provider.set_enabled(created.remote_id, False)
+    assert (await harness.provider.get(created.remote_id)).enabled

@@ -203,3 +203,22 @@ def test_a_password_cannot_change_with_the_email(raw: httpx.Client) -> None:
         f"/api/v2/users/{user_id}", json={"email": "both2@example.com", "password": "y" * 9}
     )
     assert answer.status_code == 400  # docs/idp/auth0.md#password-and-e-mail-in-separate-updates
+
+
+def test_blocked_is_set_and_cleared_by_update_and_read_back(auth0: Auth0) -> None:
+    # What Auth0Provider.set_enabled sends: PATCH /users/{id} {"blocked": bool}
+    # (docs/idp/auth0.md#blocking-users).
+    auth0.users.create(
+        connection=DEFAULT_CONNECTION,
+        email="sdk.blocked@example.com",
+        password="Passw0rd!x",
+        user_id="5dkb10c",
+    )
+    assert not auth0.users.get("auth0|5dkb10c").blocked
+    assert auth0.users.update("auth0|5dkb10c", blocked=True).blocked is True
+    assert auth0.users.get("auth0|5dkb10c").blocked is True
+    [found] = auth0.users.list_users_by_email(email="sdk.blocked@example.com")
+    assert found.blocked is True
+    assert auth0.users.update("auth0|5dkb10c", blocked=False).blocked is False
+    assert auth0.users.get("auth0|5dkb10c").blocked is False
+    auth0.users.delete("auth0|5dkb10c")

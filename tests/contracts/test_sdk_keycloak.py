@@ -157,3 +157,18 @@ async def test_the_async_api_speaks_the_same_dialect(admin: KeycloakAdmin) -> No
     assert await admin.a_users_count() == 1
     await admin.a_delete_user(user_id)
     assert await admin.a_users_count() == 0
+
+
+def test_a_disabled_user_reads_back_disabled_and_can_be_enabled(admin: KeycloakAdmin) -> None:
+    # What KeycloakProvider.set_enabled sends: the whole representation, ``enabled`` changed
+    # (docs/idp/keycloak.md#disabling-users).
+    user_id = admin.create_user(ALICE)
+    user = admin.get_user(user_id)
+    assert user["enabled"] is True
+    admin.update_user(user_id, {**user, "enabled": False})
+    disabled = admin.get_user(user_id)
+    assert disabled["enabled"] is False
+    assert disabled["attributes"] == user["attributes"]  # the rest came back whole
+    assert [u["id"] for u in admin.get_users({"enabled": False})] == [user_id]
+    admin.update_user(user_id, {**disabled, "enabled": True})
+    assert admin.get_user(user_id)["enabled"] is True

@@ -178,3 +178,18 @@ async def test_gateway_errors_are_retryable_for_the_sdk(
     emulator[1].state.faults.script("create_user", "unavailable")  # type: ignore[attr-defined]
     with pytest.raises(AuthRetryableError):
         await gotrue.admin.create_user({"email": _email()})
+
+
+async def test_a_ban_sets_banned_until_and_none_lifts_it(gotrue: AsyncGoTrueClient) -> None:
+    # What SupabaseProvider.set_enabled sends (docs/idp/supabase.md#banning-users).
+    user = (await gotrue.admin.create_user({"email": _email("ban")})).user
+    assert user.banned_until is None
+    banned = (await gotrue.admin.update_user_by_id(user.id, {"ban_duration": "876000h"})).user
+    assert banned.banned_until is not None and int(str(banned.banned_until)[:4]) >= 2100
+    read = (await gotrue.admin.get_user_by_id(user.id)).user
+    assert read.banned_until == banned.banned_until
+    lifted = (await gotrue.admin.update_user_by_id(user.id, {"ban_duration": "none"})).user
+    assert lifted.banned_until is None
+    with pytest.raises(AuthApiError) as caught:
+        await gotrue.admin.update_user_by_id(user.id, {"ban_duration": "forever"})
+    assert (caught.value.status, caught.value.code) == (400, "validation_failed")

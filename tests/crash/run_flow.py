@@ -18,6 +18,7 @@ from accord.services.deprovisioning import deprovision_user
 from accord.services.offboarding import delete_organization
 from accord.services.provisioning import NewUser, create_user
 from accord.services.registration import Registration, register
+from accord.services.suspension import reactivate_user, suspend_user
 
 
 async def main(flow: str, args: dict) -> None:
@@ -80,6 +81,10 @@ async def run(accord: Accord, flow: str, args: dict) -> dict:
         return await update_user(
             accord, args["user_id"], change, caller=caller, idempotency_key=key
         )
+    if flow in ("suspend", "reactivate"):
+        act = suspend_user if flow == "suspend" else reactivate_user
+        caller = Caller.platform("crash")
+        return await act(accord, args["user_id"], caller=caller, idempotency_key=key)
     raise SystemExit(f"unknown flow {flow}")
 
 

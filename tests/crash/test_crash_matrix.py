@@ -38,6 +38,7 @@ from accord.services.crashpoints import COMPENSATION_POINTS, OPERATION_POINTS, C
 from accord.services.deprovisioning import deprovision_user
 from accord.services.provisioning import NewUser, create_user
 from accord.services.registration import Registration, register
+from accord.services.suspension import suspend_user
 from accord.testing.servers import serve_in_thread
 from tests.engine.conftest import PLATFORM, new_org, scalar
 from tests.guarantees import assert_guarantees
@@ -528,3 +529,36 @@ async def test_accept_killed_while_compensating_leaves_the_invitation_usable(
     await assert_guarantees(accord)
     # Its link answers the stored failure (the same answer for the same link).
     assert await retry_in_process(accord, "accept_invitation", args) == {"error": "hook_failed"}
+
+
+# -- suspension and reactivation (issue 13) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("point", OPERATION_POINTS)
+@pytest.mark.parametrize("flow", ["suspend", "reactivate"])
+async def test_suspension_killed_at_every_point_then_both_systems_agree(
+    crash_env: tuple[Accord, dict[str, str]], smtp: SmtpServer, flow: str, point: CrashPoint
+) -> None:
+    accord, env = crash_env
+    org = await new_org(accord, max_users=5)
+    made = await create_user(accord, NewUser("crash@example.com", "C", org), caller=PLATFORM)
+    await worker.run_until_idle(accord, smtp.mailer())  # its invitation goes out first
+    user_id = made["user"]["id"]
+    if flow == "reactivate":
+        await suspend_user(accord, user_id, caller=PLATFORM)
+    args = {"user_id": user_id, "key": CRASH_KEY}
+
+    assert run_flow(flow, args, env, point) == -signal.SIGKILL, f"not killed at {point}"
+    await settle(accord, smtp)
+
+    states = await scalar(accord, "SELECT array_agg(DISTINCT state) FROM operations")
+    assert states == ["succeeded"]
+    await assert_guarantees(accord)  # G2 included: the IdP's enabled state is the database's
+    expected = "suspended" if flow == "suspend" else "pending"
+    assert await scalar(accord, "SELECT status FROM users") == expected
+    remote_id = await scalar(accord, "SELECT remote_id FROM idp_links")
+    assert (await accord.idp.get(remote_id)).enabled is (flow == "reactivate")
+    # A reactivated user who never set a password is invited again, once.
+    assert len(smtp.inbox.to("crash@example.com")) == (1 if flow == "suspend" else 2)
+    assert same_answer(await retry_in_process(accord, flow, args), await stored_answer(accord))
+    assert await scalar(accord, "SELECT status FROM users") == expected

@@ -21,6 +21,7 @@ from accord.services import tokens, worker
 from accord.services.deprovisioning import deprovision_user
 from accord.services.provisioning import NewUser, create_user
 from accord.services.registration import Registration, register
+from accord.services.suspension import reactivate_user, suspend_user
 from accord.services.verification import request_registration
 from tests.drift import scenes
 from tests.drift.conftest import sql
@@ -407,3 +408,32 @@ async def test_g11_a_deprovisioned_user_back_in_an_organization(scene: Scene) ->
 
 async def test_g10_another_tenants_objects_look_missing(scene: Scene) -> None:
     await assert_tenant_isolation(scene.app, Caller.organization("token:acme", scene.acme))
+
+
+# -- G2, suspension: the IdP's enabled state equals the database's --------------------------------
+
+
+async def test_g2_a_suspension_through_the_service_passes(scene: Scene) -> None:
+    await suspend_user(scene.app, scene.ada["id"], caller=PLATFORM)
+    await assert_guarantees(scene.app)
+    await reactivate_user(scene.app, scene.ada["id"], caller=PLATFORM)
+    await assert_guarantees(scene.app)
+
+
+async def test_g2_a_suspended_row_whose_idp_user_still_signs_in(scene: Scene) -> None:
+    await sql(
+        scene.app,
+        "UPDATE users SET status = 'suspended' WHERE email = 'ada@example.com' RETURNING 1",
+    )
+    await violated(scene, "G2")
+
+
+async def test_g2_an_active_row_whose_idp_user_is_blocked(scene: Scene) -> None:
+    await scene.app.idp.set_enabled(scene.bob["id"], False)  # local: remote id = user id
+    await violated(scene, "G2")
+
+
+async def test_g2_a_suspended_row_whose_idp_user_was_deleted(scene: Scene) -> None:
+    await suspend_user(scene.app, scene.ada["id"], caller=PLATFORM)
+    await scene.app.idp.delete(scene.ada["remote_id"])
+    await violated(scene, "G2")

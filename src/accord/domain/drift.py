@@ -24,6 +24,8 @@ class DriftClass(StrEnum):
     EMAIL_MISMATCHES = "email_mismatches"  # linked, but the e-mails differ
     STUCK_OPERATIONS = "stuck_operations"  # open past their deadline, or idle with no worker
     DUPLICATE_ORGANIZATIONS = "duplicate_organizations"  # one user owns several alone
+    # linked, same e-mail, but the IdP's block differs from the row's status (suspended or not)
+    ENABLED_MISMATCHES = "enabled_mismatches"
 
 
 class OrphanRowPolicy(StrEnum):
@@ -52,6 +54,8 @@ class Action(StrEnum):
     RECREATE = "recreate"
     RESUME = "resume"  # drive the operation to its end: finished, or compensated
     LEAVE = "leave"  # a person decides
+    BLOCK = "block_idp_user"  # the row is suspended: the IdP refuses its sign-in too
+    UNBLOCK = "unblock_idp_user"  # the row is not suspended: the IdP lets it sign in again
 
 
 class OrphanReason(StrEnum):
@@ -106,15 +110,23 @@ class RowView:
     link_email: str | None  # the linked IdP user's e-mail, when the listing had it
     match_remote_id: str | None  # an IdP user with the row's e-mail
     match_linked_to: str | None  # the row that IdP user is linked to, if any
+    link_enabled: bool | None = None  # whether the linked IdP user may sign in, if listed
+    link_created_by_accord: bool | None = None  # the link's identity is one accord made
 
 
-def classify_row(row: RowView, remote_email: str | None, policy: OrphanRowPolicy) -> Finding | None:
+def classify_row(
+    row: RowView,
+    remote_email: str | None,
+    policy: OrphanRowPolicy,
+    remote_enabled: bool | None = None,
+) -> Finding | None:
     """The drift of a row. ``remote_email`` is the e-mail of its linked IdP user as confirmed
-    (None when the IdP says that user is gone, or there is no link)."""
+    (None when the IdP says that user is gone, or there is no link); ``remote_enabled`` whether
+    that user may sign in (None: not known, judged healthy)."""
     ids: dict[str, Any] = {"user_id": row.user_id, "status": row.status}
     if row.link_remote_id and remote_email is not None:
         if email_key(remote_email) == row.email:
-            return None  # healthy: the listing was merely older than the link
+            return _enabled_mismatch(row, ids, remote_enabled)  # else healthy
         ids |= {"remote_id": row.link_remote_id, "idp_email": remote_email}
         return Finding(DriftClass.EMAIL_MISMATCHES, row.email, ids, note=MISMATCH_NOTE)
     match_free = row.match_remote_id and row.match_linked_to in (None, row.user_id)
@@ -125,6 +137,24 @@ def classify_row(row: RowView, remote_email: str | None, policy: OrphanRowPolicy
 
 
 MISMATCH_NOTE = "a person decides which e-mail is right, then changes the other side"
+
+
+def _enabled_mismatch(
+    row: RowView, ids: dict[str, Any], remote_enabled: bool | None
+) -> Finding | None:
+    """A linked row whose IdP user's block differs from its status: repaired toward the
+    database (the status is what an administrator last decided, through accord). A block that
+    another system put on an identity it made (adopted, not suspended in accord) is its own
+    (G11): not drift."""
+    wanted = row.status != "suspended"
+    if remote_enabled is None or remote_enabled == wanted or row.status == "provisioning":
+        return None
+    if wanted and row.link_created_by_accord is False:
+        return None
+    ids |= {"remote_id": row.link_remote_id, "idp_enabled": remote_enabled}
+    action = Action.UNBLOCK if wanted else Action.BLOCK
+    note = "suspended in accord, enabled in the IdP" if not wanted else "blocked in the IdP only"
+    return Finding(DriftClass.ENABLED_MISMATCHES, row.email, ids, action, note=note)
 
 
 def _orphan_row(row: RowView, ids: dict[str, Any], policy: OrphanRowPolicy) -> Finding:

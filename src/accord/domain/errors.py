@@ -366,6 +366,21 @@ class UserNotLinked(AccordError):
     code = "user_not_linked"
 
 
+# -- suspension -------------------------------------------------------------------------------
+
+
+class UserSuspended(AccordError):
+    """This account is suspended: ask an administrator of your organization to reactivate it."""
+
+    code = "user_suspended"
+
+
+class UserDeprovisioned(AccordError):
+    """The user was deprovisioned: there is no account left to suspend or reactivate."""
+
+    code = "user_deprovisioned"
+
+
 # -- the catalogue -----------------------------------------------------------------------------
 
 # Every error class, listed by hand: a new class that is not here fails tests/unit/test_errors.py.
@@ -419,6 +434,8 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     LimitBelowUsage,
     MailNotFound,
     UserNotLinked,
+    UserSuspended,
+    UserDeprovisioned,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

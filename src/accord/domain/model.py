@@ -12,6 +12,7 @@ class UserStatus(StrEnum):
     PROVISIONING = "provisioning"  # claimed by an open operation; the IdP user may not exist yet
     PENDING = "pending"  # IdP user exists; the person has not set a password yet
     ACTIVE = "active"
+    SUSPENDED = "suspended"  # an admin blocked it: the IdP refuses its sign-in, rows stay
     DISABLED = "disabled"  # deprovisioned: no IdP user, no memberships
 
 
@@ -49,6 +50,8 @@ class OperationKind(StrEnum):
     DELETE_ORGANIZATION = "delete_organization"
     ACCEPT_INVITATION = "accept_invitation"
     CHANGE_EMAIL = "change_email"  # a profile change (e-mail, name) across both systems
+    SUSPEND = "suspend"
+    REACTIVATE = "reactivate"
 
 
 class OperationState(StrEnum):

@@ -18,6 +18,9 @@ class RemoteUser:
     full_name: str | None = None
     # accord's user id, where the provider keeps it (caller-chosen id or app metadata).
     accord_user_id: str | None = None
+    # False while the provider refuses the user's sign-in (Auth0 ``blocked``, Keycloak
+    # ``enabled: false``, Supabase ``banned_until``, local: disabled).
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,12 @@ class IdentityProvider(Protocol):
         """Delete the user. Idempotent: a missing user is not an error."""
         ...
 
+    async def set_enabled(self, remote_id: str, enabled: bool) -> RemoteUser:
+        """Allow (True) or refuse (False) the user's sign-in; idempotent; RemoteNotFound if
+        the user is gone. Refusing also ends the user's sessions where the provider keeps
+        them."""
+        ...
+
     def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
         """Every user, page by page, in bounded memory. A listing that cannot be completed
         raises (ProviderUnavailable) before it ends, never stops early: a caller acts on what
@@ -123,6 +132,17 @@ class VerifiesPasswords(Protocol):
         with the same temporary password exactly one succeeds. None if the temporary password
         is wrong, expired or already replaced; ``RemoteRejected`` if the new one breaks the
         password policy (the temporary one then still works)."""
+        ...
+
+
+@runtime_checkable
+class ChecksSessions(Protocol):
+    """An IdP whose sessions accord issues and checks itself (the local IdP): suspending an
+    identity ends them."""
+
+    async def session_allowed(self, remote_id: str, issued_at: datetime) -> bool:
+        """Whether a session issued at ``issued_at`` still holds (identity there, enabled, its
+        sessions not revoked since)."""
         ...
 
 

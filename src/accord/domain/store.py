@@ -473,7 +473,8 @@ class DriftSession(Protocol):
     async def create_staging(self) -> None: ...
 
     async def stage(self, rows: Sequence[tuple[str | None, ...]]) -> None:
-        """Append (remote_id, email, email_key, accord_user_id) rows to the listing."""
+        """Append (remote_id, email, email_key, accord_user_id, enabled) rows to the listing
+        (``enabled``: 'true' or 'false')."""
         ...
 
     async def index_staging(self) -> None: ...

@@ -146,10 +146,12 @@ async def verify_password(accord: Context, email: str, password: str) -> dict[st
     verified = await _local(accord).verify_password(address, password or "")
     if verified is None:
         raise errors.InvalidCredentials()
-    _, temporary = verified
+    identity, temporary = verified
     async with accord.store.transaction() as tx:
         user = await tx.users.by_email(address)
         view = await tx.users.view(user.id) if user is not None else None
+    if user is not None and (user.status == UserStatus.SUSPENDED or not identity.enabled):
+        raise errors.UserSuspended()  # the password was right: say why, not "wrong password"
     if user is None or view is None or not user.is_live:
         raise errors.InvalidCredentials()
     if temporary or user.require_password_change:

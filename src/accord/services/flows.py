@@ -16,6 +16,7 @@ from accord.services.offboarding import DeleteOrganization
 from accord.services.profile import ChangeProfile
 from accord.services.provisioning import CreateUser
 from accord.services.registration import Register
+from accord.services.suspension import Reactivate, Suspend
 
 
 def flow_table() -> FlowTable:
@@ -27,6 +28,8 @@ def flow_table() -> FlowTable:
         AcceptInvitation(),
         DeleteOrganization(),
         ChangeProfile(),
+        Suspend(),
+        Reactivate(),
     )
     table = MappingProxyType({flow.kind: flow for flow in flows})
     missing = set(OperationKind) - set(table)

@@ -167,7 +167,15 @@ async def _stage_listing(accord: Context, session: DriftSession, tick: Progress)
     batch: list[tuple[str | None, ...]] = []
     listed = 0
     async for user in accord.idp.iter_users(page_size=PAGE_SIZE):
-        batch.append((user.remote_id, user.email, drift.email_key(user.email), user.accord_user_id))
+        batch.append(
+            (
+                user.remote_id,
+                user.email,
+                drift.email_key(user.email),
+                user.accord_user_id,
+                "true" if user.enabled else "false",
+            )
+        )
         if len(batch) >= STAGE_BATCH:
             await session.stage(batch)
             listed += len(batch)
@@ -204,16 +212,16 @@ async def _judge_rows(
     (a few at a time: for a vendor, each is a round trip)."""
     gate = asyncio.Semaphore(CONFIRM_CONCURRENCY)
 
-    async def confirmed_email(row: RowView) -> str | None:
+    async def confirmed(row: RowView) -> tuple[str | None, bool | None]:
         if not row.link_remote_id or row.link_email is not None:
-            return row.link_email
+            return row.link_email, row.link_enabled
         async with gate:
             remote = await repairs.read_remote(accord, row.link_remote_id)
-        return remote.email if remote else None
+        return (remote.email, remote.enabled) if remote else (None, None)
 
-    emails = await asyncio.gather(*(confirmed_email(row) for row in rows))
-    for row, remote_email in zip(rows, emails, strict=True):
-        finding = drift.classify_row(row, remote_email, options.orphan_rows)
+    answers = await asyncio.gather(*(confirmed(row) for row in rows))
+    for row, (remote_email, enabled) in zip(rows, answers, strict=True):
+        finding = drift.classify_row(row, remote_email, options.orphan_rows, enabled)
         if finding is not None:
             yield finding
 

@@ -28,6 +28,7 @@ from accord.services.context import Context
 
 READ_ATTEMPTS = 4
 LIVE = (UserStatus.PENDING, UserStatus.ACTIVE)
+LINKABLE = (*LIVE, UserStatus.SUSPENDED)  # a suspended row keeps (and may regain) its link
 
 
 class Changed(Exception):
@@ -101,7 +102,7 @@ async def link_match(accord: Context, f: Finding, actor: str) -> bool:
     if remote is None or email_key(remote.email) != f.email:
         raise Changed("the IdP user changed since the scan")
     async with accord.store.transaction() as tx:
-        row = await _locked_row(tx, f, LIVE)
+        row = await _locked_row(tx, f, LINKABLE)
         if await _current_link(tx, accord, row.id) != f.ids.get("stale_remote_id"):
             raise Changed("the row was linked meanwhile")
         if await tx.links.holder(accord.idp.name, remote.remote_id) is not None:
@@ -119,7 +120,7 @@ async def link_match(accord: Context, f: Finding, actor: str) -> bool:
 async def deprovision_row(accord: Context, f: Finding, actor: str) -> bool:
     """Cut a row's access whose IdP user is gone: a database-only change (nothing remote)."""
     async with accord.store.transaction() as tx:
-        row = await _locked_row(tx, f, LIVE)
+        row = await _locked_row(tx, f, LINKABLE)
         if await _current_link(tx, accord, row.id) != f.ids.get("remote_id"):
             raise Changed("the row was linked meanwhile")
         await tx.memberships.remove_all(row.id)
@@ -195,6 +196,22 @@ async def _queue_setup_mail(
             "valid_hours": accord.settings.invite_ttl_hours,
         },
     )
+
+
+async def match_enabled(accord: Context, f: Finding, actor: str) -> bool:
+    """Block or unblock a row's IdP user toward the row's status (suspended: blocked). The row
+    stays locked across the IdP call, so no suspension or reactivation claims it meanwhile."""
+    enable = f.action == Action.UNBLOCK
+    async with accord.store.transaction() as tx:
+        row = await _locked_row(tx, f, LINKABLE)
+        if (row.status != UserStatus.SUSPENDED) != enable:
+            raise Changed("the row was suspended or reactivated meanwhile")
+        if await _current_link(tx, accord, row.id) != f.ids["remote_id"]:
+            raise Changed("the row was linked meanwhile")
+        await accord.idp.set_enabled(f.ids["remote_id"], enable)
+        action = "reconcile.idp_user_unblocked" if enable else "reconcile.idp_user_blocked"
+        await _audit(tx, actor, action, f, remote_id=f.ids["remote_id"])
+    return True
 
 
 # -- IdP users ---------------------------------------------------------------------------------
@@ -289,4 +306,6 @@ _REPAIRS: dict[Action, Callable[[Context, Finding, str], Awaitable[bool]]] = {
     Action.DELETE_IDP_USER: delete_idp_user,
     Action.ADOPT: adopt_idp_user,
     Action.RESUME: resume_operation,
+    Action.BLOCK: match_enabled,
+    Action.UNBLOCK: match_enabled,
 }

@@ -120,7 +120,8 @@ def issue_login_token(
     accord: Context, user: dict[str, Any], *, ttl_seconds: int = LOGIN_TOKEN_TTL_SECONDS
 ) -> tuple[str, int]:
     """A signed login token (HS256 JWT) for ``user``; returns it and its lifetime in seconds."""
-    now = int(accord.clock.now().timestamp())
+    moment = accord.clock.now()
+    now = int(moment.timestamp())
     claims = {
         "iss": "accord",
         "aud": LOGIN_AUDIENCE,
@@ -129,6 +130,9 @@ def issue_login_token(
         "iat": now,
         "exp": now + ttl_seconds,
         "jti": uuid4().hex,
+        # The issue time to the microsecond (iat has whole seconds): a session revoked by a
+        # suspension is told apart from one started just after the reactivation.
+        "iat_us": int(moment.timestamp() * 1_000_000),
     }
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
     payload = _b64(json.dumps(claims, separators=(",", ":")).encode())

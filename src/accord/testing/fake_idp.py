@@ -154,6 +154,18 @@ class FakeIdentityProvider:
             raise OutcomeUnknown("fake IdP: the update was applied but its answer was lost")
         return updated
 
+    async def set_enabled(self, remote_id: str, enabled: bool) -> RemoteUser:
+        fault = self._next_fault("set_enabled", remote_id)
+        if fault is not Fault.GHOST:
+            self._raise_before(fault)
+        if remote_id not in self.users:
+            raise RemoteNotFound(f"fake IdP: no user {remote_id}")
+        updated = replace(self.users[remote_id], enabled=enabled)
+        self.users[remote_id] = updated
+        if fault is Fault.GHOST:
+            raise OutcomeUnknown("fake IdP: the change was applied but its answer was lost")
+        return updated
+
     async def delete(self, remote_id: str) -> None:
         fault = self._next_fault("delete", remote_id)
         if fault is not Fault.GHOST:

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from accord.adapters.db.errors import translated
 
 STAGING = "reconcile_idp_users"
-STAGED_COLUMNS = ("remote_id", "email", "email_key", "accord_user_id")
+# ``enabled`` is 'true' or 'false': whether the IdP lets the user sign in (suspension).
+STAGED_COLUMNS = ("remote_id", "email", "email_key", "accord_user_id", "enabled")
 FETCH_ROWS = 1000  # rows per round trip of a server-side cursor
 # A cursor's plan is made for its first 10% of rows by default (nested loops over the whole
 # listing); every row is read here, so plan for all of them (hash joins), in this transaction.
@@ -160,7 +161,9 @@ ROWS_WITH_DRIFT = f"""
 WITH {_BUSY}
 SELECT u.id::text AS user_id, u.email, u.status,
        l.remote_id AS link_remote_id, sl.email AS link_email,
-       m.remote_id AS match_remote_id, ml.user_id::text AS match_linked_to
+       m.remote_id AS match_remote_id, ml.user_id::text AS match_linked_to,
+       CAST(sl.enabled AS boolean) AS link_enabled,
+       l.created_by_accord AS link_created_by_accord
 FROM users u
 LEFT JOIN idp_links l ON l.user_id = u.id AND l.provider = :provider
 LEFT JOIN {STAGING} sl ON sl.remote_id = l.remote_id
@@ -170,7 +173,10 @@ LEFT JOIN LATERAL (
 ) m ON true
 LEFT JOIN idp_links ml ON ml.provider = :provider AND ml.remote_id = m.remote_id
 WHERE u.status <> 'disabled'
-  AND NOT (l.remote_id IS NOT NULL AND sl.email_key IS NOT NULL AND sl.email_key = u.email)
+  AND NOT (l.remote_id IS NOT NULL AND sl.email_key IS NOT NULL AND sl.email_key = u.email
+           AND ((coalesce(sl.enabled, 'true') = 'true') = (u.status <> 'suspended')
+                -- another system's block of an identity it made is its own (G11)
+                OR (u.status <> 'suspended' AND NOT l.created_by_accord)))
   AND u.id NOT IN (SELECT user_id FROM busy WHERE user_id IS NOT NULL)
   AND u.email NOT IN (SELECT email FROM busy WHERE email IS NOT NULL)
 """

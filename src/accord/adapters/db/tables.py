@@ -226,6 +226,9 @@ local_identities = Table(
     Column("accord_user_id", Text, nullable=True),
     *_timestamps(),
     UniqueConstraint("email"),
+    # Suspension: sign-in refused while false; login tokens issued before the revocation fail.
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("sessions_revoked_at", DateTime(timezone=True), nullable=True),
 )
 
 local_credentials = Table(

@@ -61,7 +61,7 @@ from accord.domain.ports import NewRemoteUser, RemoteUser
 
 DEFAULT_CONNECTION = "Username-Password-Authentication"
 TOKEN_REFRESH_MARGIN = 10.0  # as the v6 SDK does (docs/idp/auth0.md#management-api-token)
-EXPORT_FIELDS = [{"name": name} for name in ("user_id", "email", "name", "identities")]
+EXPORT_FIELDS = [{"name": name} for name in ("user_id", "email", "name", "identities", "blocked")]
 SCOPES_NEEDED = "read:users create:users update:users delete:users"
 _WRITES = frozenset({"POST", "PATCH", "DELETE"})
 _EMAIL_TAKEN = "The specified new email already exists"  # PATCH's 400 for a taken e-mail
@@ -174,6 +174,12 @@ class Auth0Provider:
             body = {"password": password, "connection": self._connection}
             result = await self._call("PATCH", path, json=body)
         return _remote(result if result is not None else await self._call("GET", path))
+
+    async def set_enabled(self, remote_id: str, enabled: bool) -> RemoteUser:
+        # ``blocked`` is a root field of PATCH /users/{id}: replaced, idempotent; a blocked user's
+        # sign-in is refused by Auth0 itself (docs/idp/auth0.md#blocking-users).
+        body = {"blocked": not enabled}
+        return _remote(await self._call("PATCH", _user_path(remote_id), json=body))
 
     async def delete(self, remote_id: str) -> None:
         # 204 even for a missing user: already idempotent (docs/idp/auth0.md#delete-is-idempotent)
@@ -376,6 +382,8 @@ def _remote(user: dict[str, Any]) -> RemoteUser:
         email=user.get("email", ""),
         full_name=user.get("name"),
         accord_user_id=_accord_user_id(user["user_id"]),
+        # Absent until a user was ever blocked (docs/idp/auth0.md#blocking-users).
+        enabled=not user.get("blocked", False),
     )
 
 

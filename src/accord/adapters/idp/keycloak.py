@@ -135,6 +135,15 @@ class KeycloakProvider:
             await self._request("PUT", _user_path(remote_id), write=True, json=rep)
         return self._remote(rep)
 
+    async def set_enabled(self, remote_id: str, enabled: bool) -> RemoteUser:
+        rep = await self._read(remote_id)
+        if rep.get("enabled", True) != enabled:
+            # ``enabled: false`` refuses sign-in (docs/idp/keycloak.md#disabling-users); PUT
+            # replaces the whole user, so the representation read goes back whole.
+            rep["enabled"] = enabled
+            await self._request("PUT", _user_path(remote_id), write=True, json=rep)
+        return self._remote(rep)
+
     async def delete(self, remote_id: str) -> None:
         try:
             await self._request("DELETE", _user_path(remote_id), write=True)
@@ -229,6 +238,7 @@ class KeycloakProvider:
             email=rep.get("email") or "",
             full_name=_full_name(rep),
             accord_user_id=_accord_id(rep, self._attribute),
+            enabled=bool(rep.get("enabled", True)),
         )
 
     async def _request(

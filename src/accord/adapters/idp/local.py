@@ -57,6 +57,7 @@ def _remote(row: Row) -> RemoteUser:
         email=row.email,
         full_name=row.full_name,
         accord_user_id=row.accord_user_id,
+        enabled=row.enabled,
     )
 
 
@@ -147,6 +148,25 @@ class LocalProvider:
         async with self._db.transaction() as conn:
             await conn.execute(delete(local_identities).where(local_identities.c.id == remote_id))
 
+    async def set_enabled(self, remote_id: str, enabled: bool) -> RemoteUser:
+        """Refusing sign-in also ends the identity's sessions: login tokens issued until now
+        stop working (``session_allowed``), and stay invalid after a reactivation."""
+        changes: dict[str, object] = {"enabled": enabled}
+        if not enabled:
+            changes["sessions_revoked_at"] = func.now()
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    update(local_identities)
+                    .where(local_identities.c.id == remote_id)
+                    .values(updated_at=func.now(), **changes)
+                    .returning(*local_identities.c)
+                )
+            ).first()
+        if row is None:
+            raise RemoteNotFound(f"No local identity {remote_id}.")
+        return _remote(row)
+
     async def iter_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
         after = ""
         while True:
@@ -220,6 +240,22 @@ class LocalProvider:
         if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
             return None
         return _remote(row), row.is_temporary
+
+    async def session_allowed(self, remote_id: str, issued_at: datetime) -> bool:
+        """Whether a session (login token) issued at ``issued_at`` still holds: the identity
+        exists, is enabled, and its sessions were not revoked at or after that time."""
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        local_identities.c.enabled, local_identities.c.sessions_revoked_at
+                    ).where(local_identities.c.id == remote_id)
+                )
+            ).first()
+        if row is None or not row.enabled:
+            return False
+        revoked = row.sessions_revoked_at
+        return revoked is None or issued_at > revoked
 
     async def replace_temporary_password(
         self, email: str, temporary: str, new_password: str

@@ -33,6 +33,7 @@ lookup, never by writing again: this module never retries anything); 429 carries
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -61,6 +62,10 @@ MAX_PASSWORD_BYTES = 72  # bcrypt's limit: GoTrue answers 400 above it
 LOOKUP_PAGE_SIZE = 100
 CONFLICT_CODES = frozenset({"email_exists", "phone_exists", "user_already_exists"})
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# GoTrue has no "disabled" flag: a ban for a duration does it (docs/idp/supabase.md#banning-users).
+# 100 years, Go duration syntax; "none" lifts a ban.
+BAN_FOREVER = "876000h"
+BAN_LIFTED = "none"
 
 _MISCONFIGURED_HINTS = {
     "no_authorization": "no Bearer token reached Supabase Auth",
@@ -83,7 +88,21 @@ def _remote(body: dict[str, Any]) -> RemoteUser:
         email=body.get("email") or "",
         full_name=user_meta.get("full_name"),
         accord_user_id=app_meta.get("accord_user_id"),
+        enabled=not _banned(body.get("banned_until")),
     )
+
+
+def _banned(banned_until: Any) -> bool:
+    """Whether ``banned_until`` (RFC 3339, or absent) is still in the future."""
+    if not isinstance(banned_until, str) or not banned_until:
+        return False
+    try:
+        until = datetime.fromisoformat(banned_until.replace("Z", "+00:00"))
+    except ValueError:
+        return True  # unreadable: treat as banned, the safer reading
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    return until > datetime.now(UTC)
 
 
 def _error_code(body: dict[str, Any]) -> str | None:
@@ -201,6 +220,11 @@ class SupabaseProvider:
         if password is not None:
             _check_password(password)
             body["password"] = password  # in the same PUT
+        return _remote(await self._request("PUT", self._user_path(remote_id), json=body))
+
+    async def set_enabled(self, remote_id: str, enabled: bool) -> RemoteUser:
+        # A ban refuses sign-in and token refresh (docs/idp/supabase.md#banning-users).
+        body = {"ban_duration": BAN_LIFTED if enabled else BAN_FOREVER}
         return _remote(await self._request("PUT", self._user_path(remote_id), json=body))
 
     async def delete(self, remote_id: str) -> None:

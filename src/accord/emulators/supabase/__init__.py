@@ -11,7 +11,8 @@ violations GoTrue does not handle); delete → 200 ``{}``; list with 1-based ``p
 request's ``X-Supabase-Api-Version``. Faults come from the shared ``FaultInjector``
 (endpoints ``create_user``, ``get_user``, ``list_users``, ``update_user``, ``delete_user``).
 Not emulated: phone OTP, password hashes as input beyond a presence check, keyset pagination
-(an experimental GoTrue flag), bans, and sign-in: passwords are not kept at all.
+(an experimental GoTrue flag) and sign-in: passwords are not kept at all. Bans
+(``ban_duration`` on update, Go duration syntax or ``"none"``) set and lift ``banned_until``.
 
 Modules: ``keys`` (the project's JWTs), ``errors`` (error bodies, fault dialect), ``store``
 (``auth.users``), ``params`` (reading requests), ``admin`` (the endpoints and ``create_app``).

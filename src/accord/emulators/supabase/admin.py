@@ -28,7 +28,7 @@ from accord.emulators.supabase.params import (
     validate_email,
     validate_id,
 )
-from accord.emulators.supabase.store import AUD, GoTrueStore, timestamp
+from accord.emulators.supabase.store import AUD, GoTrueStore, go_duration, timestamp
 
 ADMIN_ROLES = ("service_role", "supabase_admin")  # GOTRUE_JWT_ADMIN_ROLES default
 DUPLICATE_EMAIL = "A user with this email address has already been registered"
@@ -160,6 +160,11 @@ class GoTrueAdmin:
         return JSONResponse(user)
 
     def _check_update(self, user: dict[str, Any], params: dict[str, Any]) -> Response | None:
+        ban = params.get("ban_duration")
+        if ban and ban != "none" and go_duration(ban) is None:  # admin.go adminUserUpdate
+            return api_error(
+                400, "validation_failed", f'invalid format for ban duration: time: invalid "{ban}"'
+            )
         if params.get("email"):
             checked = validate_email(params["email"])
             if isinstance(checked, Response):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 AUD = "authenticated"
@@ -14,6 +14,19 @@ AUD = "authenticated"
 def timestamp() -> str:
     """A timestamp as GoTrue writes them (microseconds, ``Z``)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def go_duration(text: str) -> timedelta | None:
+    """Go's ``time.ParseDuration`` for the non-negative durations GoTrue reads as
+    ``ban_duration`` ("876000h", "2h45m"); None when it is not one."""
+    if not text or _GO_DURATION.sub("", text) != "":
+        return None
+    seconds = sum(float(n) * _GO_UNITS[u] for n, u in _GO_DURATION.findall(text))
+    return timedelta(seconds=seconds)
 
 
 def _merge(target: dict[str, Any], updates: dict[str, Any]) -> None:
@@ -107,9 +120,22 @@ class GoTrueStore:
             user["email"] = params["email"]
             for identity in user["identities"]:
                 identity["email"] = identity["identity_data"]["email"] = params["email"]
+        if params.get("ban_duration"):
+            self.ban(user, params["ban_duration"])
         _merge(user["app_metadata"], params.get("app_metadata") or {})
         _merge(user["user_metadata"], params.get("user_metadata") or {})
         user["updated_at"] = now
+
+    @staticmethod
+    def ban(user: dict[str, Any], ban_duration: str) -> None:
+        """``User.Ban``: "none" lifts the ban, a duration sets ``banned_until`` from now (the
+        duration was checked by the caller)."""
+        duration = timedelta(0) if ban_duration == "none" else go_duration(ban_duration)
+        if not duration:
+            user.pop("banned_until", None)
+            return
+        until = datetime.now(UTC) + duration
+        user["banned_until"] = until.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def matching(self, filter_text: str) -> list[dict[str, Any]]:
         if not filter_text:

@@ -75,6 +75,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "membership_not_found": 404,
     "limit_below_usage": 409,
     "mail_not_found": 404,
+    "user_suspended": 403,
+    "user_deprovisioned": 409,
 }
 
 # Problems the HTTP layer itself produces (not AccordErrors): code → (status, title).

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from accord.domain import errors
@@ -40,6 +40,7 @@ from accord.services import (
     credentials,
     email_change,
     registration,
+    sessions,
     throttling,
     tokens,
     verification,
@@ -318,3 +319,26 @@ async def confirm_email_change(
         OperationKind.CHANGE_EMAIL,
         lambda: email_change.confirm_email_change(accord, body.token),
     )
+
+
+@router.get(
+    "/api/auth/session",
+    response_model=User,
+    responses=documented(*THROTTLED, "unauthenticated", "user_suspended", *DATABASE),
+    summary="The signed-in user of a login token, while its session holds",
+    description=(
+        "Send the login token of `POST /api/auth/login` as `Authorization: Bearer`. 401 "
+        "`unauthenticated` when it is invalid or expired, or its session ended (a suspension "
+        "ends every session issued before it, also after a reactivation); 403 "
+        "`user_suspended` while the user is suspended."
+    ),
+)
+async def session(
+    accord: AccordDep,
+    authorization: Annotated[str | None, Header(description="`Bearer <login token>`")] = None,
+) -> dict[str, Any]:
+    """The user whose session this login token is."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthenticated("Send the login token as `Authorization: Bearer <token>`.")
+    return await sessions.current_user(accord, token.strip())

@@ -25,13 +25,14 @@ from accord.entrypoints.api.schemas import (
     Deprovisioned,
     NewMember,
     NewUser,
+    SuspensionResult,
     UpdatedUser,
     User,
     UserChange,
     UserPage,
 )
 from accord.entrypoints.api.security import AccordDep, AnyCaller, IdempotencyKey, PlatformCaller
-from accord.services import deprovisioning, profile, provisioning, reads
+from accord.services import deprovisioning, profile, provisioning, reads, suspension
 
 router = APIRouter(tags=["users"])
 
@@ -241,4 +242,72 @@ async def update_user(
         request,
         OperationKind.CHANGE_EMAIL,
         lambda: profile.update_user(accord, user_id, change, caller=caller, idempotency_key=key),
+    )
+
+
+SUSPENSION_PROBLEMS = (
+    "invalid_input",
+    "user_not_found",
+    "user_deprovisioned",
+    "forbidden",
+    "idp_rejected",
+    *AUTHENTICATED,
+    *DATABASE,
+    *OPERATION,
+)
+SUSPENSION_TENANCY = (
+    " With an organization token: only a user whose every membership is in the token's "
+    "organization (403 `forbidden` for a member of another organization too; 404 "
+    "`user_not_found` for another organization's user). 409 `operation_in_progress` while "
+    "another operation works on the user; 409 `user_deprovisioned` for a deprovisioned user. "
+    "**202** with `Location` and `Retry-After` when the identity provider is unavailable: the "
+    "operation goes on in the background. Send an `Idempotency-Key` to make retries safe."
+)
+
+
+@router.post(
+    "/api/admin/users/{user_id}/suspend",
+    response_model=SuspensionResult,
+    responses={**PENDING_RESPONSE, **documented(*SUSPENSION_PROBLEMS)},
+    summary="Suspend a user: refused sign-in, in accord and in the identity provider",
+    description=(
+        "Cut access at once (`status: suspended`), then block the identity in the identity "
+        "provider (Auth0 `blocked`, Keycloak `enabled: false`, Supabase `ban_duration`, the "
+        "built-in one: sign-in refused and sessions ended). Memberships and links stay. "
+        "Suspending a suspended user succeeds and changes nothing. If the identity provider "
+        "refuses the block (422 `idp_rejected`), the user keeps their previous status."
+        + SUSPENSION_TENANCY
+    ),
+)
+async def suspend_user(
+    request: Request, user_id: UUID, accord: AccordDep, caller: AnyCaller, key: IdempotencyKey
+) -> dict[str, Any]:
+    """Suspend a user."""
+    return await run_operation(
+        request,
+        OperationKind.SUSPEND,
+        lambda: suspension.suspend_user(accord, user_id, caller=caller, idempotency_key=key),
+    )
+
+
+@router.post(
+    "/api/admin/users/{user_id}/reactivate",
+    response_model=SuspensionResult,
+    responses={**PENDING_RESPONSE, **documented(*SUSPENSION_PROBLEMS)},
+    summary="Reactivate a suspended user",
+    description=(
+        "Unblock the identity in the identity provider, then give the user back the status "
+        "they had before the suspension (`active`, or `pending` if they never set a password). "
+        "Sessions ended by the suspension stay ended. Reactivating a user who is not suspended "
+        "succeeds and changes nothing." + SUSPENSION_TENANCY
+    ),
+)
+async def reactivate_user(
+    request: Request, user_id: UUID, accord: AccordDep, caller: AnyCaller, key: IdempotencyKey
+) -> dict[str, Any]:
+    """Reactivate a suspended user."""
+    return await run_operation(
+        request,
+        OperationKind.REACTIVATE,
+        lambda: suspension.reactivate_user(accord, user_id, caller=caller, idempotency_key=key),
     )

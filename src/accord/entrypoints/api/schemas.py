@@ -588,3 +588,11 @@ class EmailChangeConfirmation(StrictBody):
     """The token from an e-mail change link."""
 
     token: ChangeToken
+
+
+class SuspensionResult(BaseModel):
+    """The user after a suspension or reactivation (``status`` says which)."""
+
+    operation_id: UUID
+    user_id: UUID
+    user: User

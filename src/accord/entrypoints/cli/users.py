@@ -1,4 +1,4 @@
-"""``accord users`` (create, list, update, delete) and ``accord register``."""
+"""``accord users`` (create, list, update, delete, suspend, reactivate) and ``accord register``."""
 
 from __future__ import annotations
 
@@ -248,3 +248,48 @@ def register(
     else:
         org = result["organization"]
         out().print(f"registered {result['user']['email']} with organization {org['slug']}")
+
+
+@command(app, "suspend")
+def users_suspend(
+    user_id: Annotated[str, typer.Argument(help="The user's id.")],
+    idempotency_key: IdempotencyKey = None,
+    acting_user: ActingUser = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Suspend a user: sign-in refused in accord and in the identity provider."""
+    from accord.services import suspension
+
+    caller = cli_caller(acting_user)
+    result = run_with_accord(
+        lambda a: suspension.suspend_user(
+            a, user_id, caller=caller, idempotency_key=idempotency_key
+        )
+    )
+    if as_json:
+        print_json(result)
+    else:
+        out().print(f"suspended {result['user_id']}")
+
+
+@command(app, "reactivate")
+def users_reactivate(
+    user_id: Annotated[str, typer.Argument(help="The user's id.")],
+    idempotency_key: IdempotencyKey = None,
+    acting_user: ActingUser = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Reactivate a suspended user, in the identity provider and in accord."""
+    from accord.services import suspension
+
+    caller = cli_caller(acting_user)
+    result = run_with_accord(
+        lambda a: suspension.reactivate_user(
+            a, user_id, caller=caller, idempotency_key=idempotency_key
+        )
+    )
+    if as_json:
+        print_json(result)
+    else:
+        status = (result.get("user") or {}).get("status", "")
+        out().print(f"reactivated {result['user_id']} ({status})")
