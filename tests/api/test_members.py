@@ -284,3 +284,59 @@ async def test_the_last_membership_removed_can_deprovision_the_user(
     assert await fake.find_by_email(creds.email("ada")) is None  # gone from the IdP too
     bob_now = await client.get(f"/api/admin/users/{bob}", headers=bearer(creds.platform))
     assert bob_now.json()["status"] == "pending"
+
+
+async def test_no_door_strands_a_team_without_its_admin(
+    settings: Settings, fake: FakeIdentityProvider, client: httpx.AsyncClient, creds: Tokens
+) -> None:
+    """Deprovisioning, an organization's DELETE of a shared user and a removal that would
+    deprovision all pass the same last-admin rule as a plain removal, and change nothing when
+    refused."""
+    boss = await user_in(client, creds, creds.a, "boss", role="org_admin")
+    await user_in(client, creds, creds.a, "staff")
+    shared = await user_in(client, creds, creds.b, "shared", role="org_admin")
+    await user_in(client, creds, creds.b, "b_staff")
+    added = await client.put(member_url(creds.a, shared), json={}, headers=bearer(creds.platform))
+    assert added.status_code == 201  # an org_user in A, B's only admin
+
+    refusals = [
+        await client.delete(f"/api/admin/users/{boss}", headers=bearer(creds.platform)),
+        await client.delete(f"/api/admin/users/{shared}", headers=bearer(creds.org_b)),
+    ]
+    deprovisioning = settings.model_copy(update={"last_membership_removed": "deprovision"})
+    with serve_in_thread(create_app(settings=deprovisioning, idp=fake), lifespan="on") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as other:
+            refusals.append(
+                await other.delete(member_url(creds.a, boss), headers=bearer(creds.org_a))
+            )
+    for response in refusals:
+        body = problem(response, 409, "last_admin")
+        assert "make another member org_admin first" in body["detail"]
+
+    for user, orgs in ((boss, {str(creds.a)}), (shared, {str(creds.a), str(creds.b)})):
+        read = await client.get(f"/api/admin/users/{user}", headers=bearer(creds.platform))
+        assert read.json()["status"] == "pending", read.text
+        assert {m["organization_id"] for m in read.json()["organizations"]} == orgs
+    assert await fake.find_by_email(creds.email("boss")) is not None  # the IdP untouched
+
+    await user_in(client, creds, creds.a, "deputy", role="org_admin")
+    gone = await client.delete(f"/api/admin/users/{boss}", headers=bearer(creds.platform))
+    assert gone.status_code == 200, gone.text  # with a second admin, the first may go
+    assert await audit_actions(client, creds, boss) == ["membership.removed"]
+    assert await fake.find_by_email(creds.email("boss")) is None
+
+
+async def test_the_last_member_of_a_team_may_leave_it(
+    client: httpx.AsyncClient, creds: Tokens, accord
+) -> None:
+    """No one is left without an administrator when the one member leaves: an empty team
+    organization is allowed (a platform administrator may delete it or add members)."""
+    org = await new_org(accord, f"Solo {creds.tag}")
+    solo = await user_in(client, creds, org, "solo", role="org_admin")
+    demoted = await client.put(
+        member_url(org, solo), json={"role": "org_user"}, headers=bearer(creds.platform)
+    )
+    problem(demoted, 409, "last_admin")  # staying as no one's administrator is refused
+    left = await client.delete(member_url(org, solo), headers=bearer(creds.platform))
+    assert left.status_code == 200, left.text
+    assert left.json()["memberships_left"] == 0

@@ -1,8 +1,11 @@
-"""Deprovisioning: access is cut at once (in the claim the row is ``disabled`` and its e-mail
-retired to ``former_email``, so whoever uses the address next is a new person), then the IdP
-user is deleted (only one that accord linked: created or adopted), then memberships, link and
-pending links are removed. Idempotent: deprovisioning a disabled user succeeds and does nothing.
-If the IdP refuses the delete, or it never becomes reachable, the user stays disabled.
+"""Deprovisioning: access is cut at once (in the claim the row is ``disabled``, its e-mail
+retired to ``former_email`` so that whoever uses the address next is a new person, and every
+membership ends, each through ``services/leaving.py``: the last ``org_admin`` of a team
+organization is not deprovisioned, ``last_admin``; and the set-password links and unsent mail
+are deleted), then the IdP user is deleted (only one that accord linked: created or adopted),
+then the link is removed.
+Idempotent: deprovisioning a disabled user succeeds and does nothing. If the IdP refuses the
+delete, or it never becomes reachable, the user stays disabled.
 
 The deprovisioned user's personal organization stays as it is (its other members keep their
 places, ``owner_user_id`` still names the former user, for its history): a platform
@@ -26,7 +29,7 @@ from accord.domain.model import OperationKind, UserStatus
 from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent
 from accord.domain.store import OperationChanges, Transaction
-from accord.services import crashpoints, operations
+from accord.services import crashpoints, leaving, operations
 from accord.services.context import Context, Flow, Step
 from accord.services.crashpoints import CrashPoint
 from accord.services.ids import parse_id
@@ -38,15 +41,24 @@ async def deprovision_user(
     *,
     caller: Caller,
     idempotency_key: str | None = None,
+    leaving: UUID | None = None,
 ) -> dict[str, Any]:
-    """Remove a user's access everywhere. Returns ``{"operation_id", "user_id", "status"}``."""
+    """Remove a user's access everywhere. Returns ``{"operation_id", "user_id", "status"}``.
+
+    ``leaving``: an organization whose membership is being removed, with the setting
+    ``last_membership_removed=deprovision``; the person is deprovisioned only if it is their
+    last membership, and otherwise loses that one membership (``removed_from_organization``),
+    in the same operation either way."""
     uid = parse_id(user_id, "The user id")
+    request: dict[str, Any] = {"user_id": str(uid), "scope": caller_scope(caller)}
+    if leaving is not None:
+        request["leaving"] = str(leaving)
     return await operations.execute(
         accord,
         OperationKind.DEPROVISION,
         caller=caller,
         idempotency_key=idempotency_key,
-        request={"user_id": str(uid), "scope": caller_scope(caller)},
+        request=request,
     )
 
 
@@ -61,45 +73,78 @@ class Deprovision(Flow):
         request = step.op.request
         user_id = UUID(request["user_id"])
         user = await tx.users.get(user_id, lock=True)
-        orgs = await tx.memberships.organizations_of(user_id) if user else []
-        scope = request.get("scope")
-        if user is None or (scope is not None and scope not in {str(o) for o in orgs}):
+        orgs = {str(o) for o in await tx.memberships.organizations_of(user_id)} if user else set()
+        scope, leaving = request.get("scope"), request.get("leaving")
+        if user is None or (scope is not None and scope not in orgs):
             raise errors.UserNotFound(f"No user {user_id}.")  # G10: another tenant's, alike
+        if leaving is not None and leaving not in orgs:
+            raise errors.MembershipNotFound(
+                f"User {user_id} is not a member of organization {leaving}."
+            )
         if user.status == UserStatus.PROVISIONING:
             raise errors.OperationInProgress(
                 "The user is still being provisioned; retry when that operation has finished."
             )
         link = await tx.links.get(user_id, accord.idp.name)
         email = user.email or user.former_email
-        if scope is not None and (
-            any(str(o) != scope for o in orgs) or (link is not None and not link.created_by_accord)
-        ):
-            return await self._remove_membership(tx, step, user_id, UUID(scope), email)
+        ending = scope or leaving  # the one organization whose membership this request ends
+        shared = ending is not None and orgs != {ending}
+        adopted = scope is not None and link is not None and not link.created_by_accord
+        if shared or adopted:
+            assert ending is not None
+            return await self._remove_membership(tx, step, user_id, UUID(ending), email)
         state = {
             "previous_status": user.status.value,
             "email": email,
             "remote_id": link.remote_id if link else None,
         }
+        await self._leave_everything(tx, step, user_id, email, leaving)
         await tx.users.retire(user_id)
+        # With access, its links and mail go now: a set-password link must not outlive it.
+        await tx.one_time_tokens.delete_for_user(user_id)
+        if email:
+            await tx.outbox.delete_unsent(email)
         return {"user_id": user_id, "flow_state": state}
 
     async def _remove_membership(
         self, tx: Transaction, step: Step, user_id: UUID, org_id: UUID, email: str | None
     ) -> OperationChanges:
-        """An organization's DELETE of a shared or adopted user: its membership only."""
-        await tx.memberships.remove(user_id, org_id)
-        await tx.audit.record(
-            AuditEvent(
-                actor=step.op.request["actor"],
-                action="membership.removed",
-                subject_user_id=user_id,
-                subject_email=email,
-                organization_id=org_id,
-                operation_id=step.op.id,
-            )
+        """One membership only: an organization's DELETE of a shared or adopted user, or a
+        removal that leaves the person other organizations."""
+        locked = await leaving.lock(tx, [org_id])
+        current = await tx.memberships.get(user_id, org_id)
+        if org_id not in locked or current is None:  # removed meanwhile
+            raise errors.MembershipNotFound(f"User {user_id} is not a member of {org_id}.")
+        by = audit_by(step.op.request)
+        await leaving.leave(
+            tx, locked[org_id], current, by=by, email=email, operation_id=step.op.id
         )
-        state = {"removed_from_organization": str(org_id), "email": email}
+        left = len(await tx.memberships.organizations_of(user_id))
+        state = {"removed_from_organization": str(org_id), "email": email, "left": left}
         return {"user_id": user_id, "flow_state": state}
+
+    async def _leave_everything(
+        self, tx: Transaction, step: Step, user_id: UUID, email: str | None, named: str | None
+    ) -> None:
+        """Every membership ends in the claim (access is cut at once), each passing the
+        organization rules; ``named``: the organization whose removal asked for this, where
+        even a personal organization's owner is not let go."""
+        locked = await leaving.lock(tx, await tx.memberships.organizations_of(user_id))
+        by = audit_by(step.op.request)
+        for org_id, org in locked.items():
+            current = await tx.memberships.get(user_id, org_id)
+            if current is None:
+                continue
+            owner_leaves = named is None or str(org_id) != named
+            await leaving.leave(
+                tx,
+                org,
+                current,
+                by=by,
+                email=email,
+                operation_id=step.op.id,
+                owner_leaves=owner_leaves,
+            )
 
     async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
         if step.op.flow_state.get("removed_from_organization"):
@@ -121,11 +166,9 @@ class Deprovision(Flow):
                 "user_id": str(op.user_id),
                 "status": status,
                 "removed_from_organization": removed,
+                "memberships_left": op.flow_state.get("left"),
             }
-        await tx.memberships.remove_all(op.user_id)
         await tx.links.unlink_all(op.user_id)
-        await tx.one_time_tokens.delete_for_user(op.user_id)
-        await tx.outbox.delete_unsent(op.flow_state["email"])
         already = op.flow_state["previous_status"] == UserStatus.DISABLED
         await tx.audit.record(
             AuditEvent(

@@ -5,9 +5,10 @@ Every change takes the organization's seat lock first (``lock_seats``), so chang
 organization's members happen one at a time, and the rules below are checked on what is
 committed once the lock is held, never on a stale read:
 
-- a team organization keeps at least one ``org_admin``: removing or demoting the last one
-  answers ``last_admin`` (two admins removing each other at once: one of them stays);
-- the owner of a personal organization stays its ``org_admin`` member (``owner_membership``);
+- removals and demotions pass ``services/leaving.py``, as every other ending of a membership
+  does (deprovisioning included): a team organization keeps at least one ``org_admin``
+  (``last_admin``; two admins removing each other at once: one of them stays), and the owner
+  of a personal organization stays its ``org_admin`` member (``owner_membership``);
 - adding a member takes a seat (G5): at ``max_users`` seats (members, and places held by
   creations still running), ``organization_full``.
 
@@ -17,8 +18,10 @@ them. Another organization answers ``organization_not_found``, exactly as a miss
 for an organization token, a user who is not its member answers ``user_not_found``.
 
 What becomes of a person whose last membership is removed is a setting
-(``last_membership_removed``): ``keep`` the account (the default), or ``deprovision`` it (the
-deprovision operation starts once the removal has committed).
+(``last_membership_removed``): ``keep`` the account (the default), or ``deprovision`` it. With
+``deprovision`` the removal is itself a deprovision operation (``leaving`` the organization):
+its claim ends the membership and, if it was the last, retires the person in the same
+transaction, so no crash can leave someone without an organization yet still able to sign in.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from uuid import UUID
 
 from accord.domain import errors
 from accord.domain.callers import Caller
-from accord.domain.model import OrganizationKind, Role
+from accord.domain.model import Role
 from accord.domain.records import (
     AuditEvent,
     MemberRecord,
@@ -37,7 +40,7 @@ from accord.domain.records import (
     OrganizationRecord,
 )
 from accord.domain.store import Transaction
-from accord.services import deprovisioning
+from accord.services import deprovisioning, leaving
 from accord.services.context import Context
 from accord.services.ids import parse_id
 from accord.services.provisioning import clean_permissions
@@ -118,35 +121,50 @@ async def remove_member(
     ``last_membership_removed`` is ``deprovision`` and this was their last membership)."""
     org_id = visible_organization(caller, organization_id)
     uid = parse_id(user_id, "The user id")
+    if accord.settings.last_membership_removed == "deprovision":
+        return await _remove_or_deprovision(accord, org_id, uid, caller)
     async with accord.store.transaction() as tx:
         org, _ = await _lock(tx, org_id)
         current = await tx.memberships.get(uid, org_id)
         if current is None:
             raise errors.MembershipNotFound(f"User {uid} is not a member of organization {org_id}.")
-        await _may_lose(tx, org, current, removing=True)
-        await tx.memberships.remove(uid, org_id)
         user = await tx.users.get(uid)
         email = user.email if user else None
-        await tx.audit.record(
-            AuditEvent(
-                **caller.audit_fields(),
-                action="membership.removed",
-                subject_user_id=uid,
-                subject_email=email,
-                organization_id=org_id,
-                data={"role": current.role.value, "permissions": list(current.permissions)},
-            )
-        )
+        await leaving.leave(tx, org, current, by=caller.audit_fields(), email=email)
         left = len(await tx.memberships.organizations_of(uid))
-    result: dict[str, Any] = {
+    return _removed(org_id, uid, left, None)
+
+
+async def _remove_or_deprovision(
+    accord: Context, org_id: UUID, user_id: UUID, caller: Caller
+) -> dict[str, Any]:
+    """The removal as one deprovision operation: it ends this membership, and deprovisions
+    the person in the same claim if it was their last one (a crash in between leaves no one
+    without an organization and still provisioned). The operation acts with platform scope:
+    the person is, or is about to be, no longer the organization's member."""
+    if not caller.is_platform:  # G10: refuse another tenant's user before anything runs
+        async with accord.store.transaction() as tx:
+            if await tx.memberships.get(user_id, org_id) is None:
+                raise errors.MembershipNotFound(
+                    f"User {user_id} is not a member of organization {org_id}."
+                )
+    acting = replace(caller, is_platform=True, organization_id=None)
+    try:
+        done = await deprovisioning.deprovision_user(accord, user_id, caller=acting, leaving=org_id)
+    except errors.OperationPending as pending:  # the IdP is away: the worker finishes it
+        return _removed(org_id, user_id, 0, pending.operation_id)
+    if done.get("removed_from_organization"):
+        return _removed(org_id, user_id, done["memberships_left"], None)
+    return _removed(org_id, user_id, 0, str(done["operation_id"]))
+
+
+def _removed(org_id: UUID, user_id: UUID, left: int, operation_id: str | None) -> dict[str, Any]:
+    return {
         "organization_id": str(org_id),
-        "user_id": str(uid),
+        "user_id": str(user_id),
         "memberships_left": left,
-        "deprovision_operation_id": None,
+        "deprovision_operation_id": operation_id,
     }
-    if left == 0 and accord.settings.last_membership_removed == "deprovision":
-        result["deprovision_operation_id"] = await _deprovision(accord, uid, caller)
-    return result
 
 
 async def _lock(tx: Transaction, org_id: UUID) -> tuple[OrganizationRecord, int]:
@@ -200,7 +218,7 @@ async def _change(
     if current == new:
         return email  # a repeated PUT: nothing to change, nothing to audit
     if current.role == Role.ORG_ADMIN and new.role != Role.ORG_ADMIN:
-        await _may_lose(tx, org, current, removing=False)
+        await leaving.may_lose(tx, org, current, removing=False)
     await _put(tx, new)
     await tx.audit.record(
         AuditEvent(
@@ -225,35 +243,3 @@ async def _put(tx: Transaction, membership: MembershipRecord) -> None:
         role=membership.role,
         permissions=membership.permissions,
     )
-
-
-async def _may_lose(
-    tx: Transaction, org: OrganizationRecord, current: MembershipRecord, *, removing: bool
-) -> None:
-    """Refuse to remove (or demote) the personal organization's owner or a team's last admin.
-    Counted under the organization's lock: of two such changes at once, the second sees the
-    first."""
-    if org.kind == OrganizationKind.PERSONAL and org.owner_user_id == current.user_id:
-        what = "removed from" if removing else "demoted in"
-        raise errors.OwnerMembership(
-            f"User {current.user_id} owns the personal organization {org.slug} and cannot be "
-            f"{what} it."
-        )
-    if org.kind != OrganizationKind.TEAM or current.role != Role.ORG_ADMIN:
-        return
-    if await tx.memberships.count_admins(org.id) <= 1:
-        raise errors.LastAdmin(
-            f"User {current.user_id} is the last org_admin of {org.slug}; make another member "
-            "org_admin first (PUT their membership with role org_admin)."
-        )
-
-
-async def _deprovision(accord: Context, user_id: UUID, caller: Caller) -> str:
-    """Start deprovisioning a user left with no organization; the operation's id. The caller
-    acts with platform scope here: the user is no longer a member of its organization."""
-    acting = replace(caller, is_platform=True, organization_id=None)
-    try:
-        done = await deprovisioning.deprovision_user(accord, user_id, caller=acting)
-    except errors.OperationPending as pending:  # the IdP is away: the worker finishes it
-        return pending.operation_id
-    return str(done["operation_id"])

@@ -14,7 +14,8 @@ one durable operation (platform callers only).
    deleting one without such a request (``identities_kept`` counts them; `accord reconcile`
    lists them). A delete the IdP refuses leaves that user disabled and linked, for reconcile
    to report (``identity_deletes_refused``); the others go on.
-3. finalize: the deprovisioned users' links, set-password tokens and unsent mail are removed;
+   Their set-password tokens and unsent mail go in the claim too.
+3. finalize: the deprovisioned users' links are removed;
    ``user.deprovisioned`` for each and ``organization.deleted`` with the report are audited.
 
 Creates into the organization that are still open when it goes fail at their finalize
@@ -106,8 +107,6 @@ class DeleteOrganization(Flow):
             was_refused = person["user_id"] in refused
             if not was_refused:  # a refused delete keeps its link: reconcile reports it
                 await tx.links.unlink_all(user_id)
-            await tx.one_time_tokens.delete_for_user(user_id)
-            await tx.outbox.delete_unsent(person["email"])
             await tx.audit.record(
                 AuditEvent(
                     **audit_by(op.request),
@@ -156,6 +155,10 @@ async def _retire(tx: Transaction, accord: Context, user_ids: list[UUID]) -> lis
             continue  # another operation owns that row's fate
         link = await tx.links.get(user_id, accord.idp.name)
         await tx.users.retire(user_id)
+        # With access, its links and mail go now: a set-password link must not outlive it.
+        await tx.one_time_tokens.delete_for_user(user_id)
+        if user.email:
+            await tx.outbox.delete_unsent(user.email)
         departing.append(
             {
                 "user_id": str(user_id),
