@@ -298,7 +298,10 @@ async def _g8(conn: AsyncConnection, world: World) -> None:
         "LEFT JOIN users u ON u.id::text = x.payload->>'user_id' "
         "WHERE x.sent_at IS NULL AND x.payload ? 'user_id' "  # not a registration's link
         "AND u.status IS DISTINCT FROM 'pending' "
-        "AND u.status IS DISTINCT FROM 'active'",
+        "AND u.status IS DISTINCT FROM 'active' "
+        # A suspended user still hears of changes to their account (an address change's
+        # notice), but gets no link to set a password with until reactivated.
+        "AND NOT (u.status = 'suspended' AND x.kind NOT IN ('invitation', 'password_setup'))",
     )
     assert unsent == [], f"G8: unsent mail for users who are not pending or active: {unsent}"
 

@@ -57,3 +57,15 @@ async def test_changing_to_a_taken_address_is_email_exists(store: Store) -> None
     with pytest.raises(errors.EmailAlreadyExists):
         async with store.transaction() as tx:
             await tx.users.update(ada, email="grace@example.com")
+
+
+async def test_a_reservation_is_no_one_in_the_listings(store: Store) -> None:
+    """The row that holds an address for an e-mail change is not a user: no listing, no view,
+    no lookup by that address shows it."""
+    ada = await user(store, "ada@example.com")
+    async with store.transaction() as tx:
+        reserved = await tx.users.reserve_email("ada.l@example.com", created_by="x")
+        assert reserved is not None
+        assert [v.user.id for v in await tx.users.list()] == [ada]
+        assert await tx.users.list(email="ada.l@example.com") == []
+        assert await tx.users.view(reserved) is None

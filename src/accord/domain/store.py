@@ -332,7 +332,9 @@ class Outbox(Protocol):
         """Queue a message for after commit; a second one with the same key is dropped."""
         ...
 
-    async def delete_unsent(self, recipient: str) -> None: ...
+    async def delete_unsent(self, recipient: str, *, kinds: Sequence[str] | None = None) -> None:
+        """Drop the unsent messages to ``recipient`` (only those of ``kinds``, if given)."""
+        ...
 
     async def lease_due(self, *, limit: int, lease_seconds: float) -> list[OutboxMessage]:
         """Take up to ``limit`` unsent messages that are due, hidden from other workers for

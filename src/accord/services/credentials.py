@@ -42,6 +42,34 @@ async def issue_password_setup(accord: Context, user_id: UUID) -> tuple[str, dat
     return token, expires_at
 
 
+LINK_MAIL_KINDS = ("invitation", "password_setup")  # the mail that carries a set-password link
+
+
+async def invite_again(tx: Transaction, accord: Context, user_id: UUID, dedupe_key: str) -> None:
+    """A fresh set-password mail, to the user's address now, if they never set a password
+    (after a reactivation, or an e-mail change that withdrew the links sent before)."""
+    user = await tx.users.get(user_id)
+    if user is None or user.email is None or user.status != UserStatus.PENDING:
+        return
+    await tx.outbox.enqueue(
+        kind="invitation",
+        dedupe_key=dedupe_key,
+        recipient=user.email,
+        payload={
+            "user_id": str(user.id),
+            "full_name": user.full_name,
+            "valid_hours": accord.settings.invite_ttl_hours,
+        },
+    )
+
+
+async def withdraw_links(tx: Transaction, user_id: UUID, address: str | None) -> None:
+    """The user's set-password links stop working, and none still queued goes to ``address``."""
+    await tx.one_time_tokens.delete_for_user(user_id)
+    if address is not None:
+        await tx.outbox.delete_unsent(address, kinds=LINK_MAIL_KINDS)
+
+
 async def request_password_setup(accord: Context, email: str) -> None:
     """Queue a set-password mail if the account exists; say nothing either way."""
     try:

@@ -38,7 +38,7 @@ from accord.domain.model import OperationKind, UserStatus
 from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent, UserRecord
 from accord.domain.store import OperationChanges, Transaction, UserChanges
-from accord.services import crashpoints, operations
+from accord.services import crashpoints, credentials, operations
 from accord.services.context import Context, Flow, Step
 from accord.services.crashpoints import CrashPoint
 from accord.services.deprovisioning import caller_scope
@@ -216,6 +216,11 @@ class ChangeProfile(Flow):
             await tx.users.update(op.user_id, **changes)
             await _audit(tx, step, user)
         if wanted["email"] is not None:
+            # The links mailed, or still queued, to the old address stop opening this account
+            # (its owner may be someone else by now); one who never set a password gets a
+            # fresh link at the new address.
+            await credentials.withdraw_links(tx, op.user_id, state["old_email"])
+            await credentials.invite_again(tx, accord, op.user_id, f"email-moved:{op.id}")
             await tx.outbox.enqueue(
                 kind=NOTICE_KIND,
                 dedupe_key=f"{NOTICE_KIND}:{op.id}",

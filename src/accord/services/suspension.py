@@ -40,7 +40,7 @@ from accord.domain.model import OperationKind, UserStatus
 from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent, AuditQuery, UserRecord
 from accord.domain.store import OperationChanges, Transaction
-from accord.services import crashpoints, operations
+from accord.services import crashpoints, credentials, operations
 from accord.services.context import Context, Flow, Step
 from accord.services.crashpoints import CrashPoint
 from accord.services.deprovisioning import caller_scope
@@ -218,8 +218,11 @@ class Reactivate(Flow):
         restore = UserStatus(step.op.flow_state["restore_status"])
         changed = step.op.flow_state["previous_status"] == UserStatus.SUSPENDED
         result = await _finish(tx, step, restore, REACTIVATED, changed=changed)
-        if changed and restore == UserStatus.PENDING:
-            await _invite_again(tx, accord, step)  # the suspension took their link away
+        if changed and restore == UserStatus.PENDING:  # the suspension took their link away
+            assert step.op.user_id is not None
+            await credentials.invite_again(
+                tx, accord, step.op.user_id, f"reactivation:{step.op.id}"
+            )
         return result
 
     async def undo_remote(self, accord: Context, step: Step) -> bool:
@@ -233,24 +236,6 @@ class Reactivate(Flow):
 
     async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
         return None  # the claim changed nothing: the user stays as they were
-
-
-async def _invite_again(tx: Transaction, accord: Context, step: Step) -> None:
-    """A fresh set-password mail for a reactivated user who never set a password."""
-    assert step.op.user_id is not None
-    user = await tx.users.get(step.op.user_id)
-    if user is None or user.email is None or user.status != UserStatus.PENDING:
-        return
-    await tx.outbox.enqueue(
-        kind="invitation",
-        dedupe_key=f"reactivation:{step.op.id}",
-        recipient=user.email,
-        payload={
-            "user_id": str(user.id),
-            "full_name": user.full_name,
-            "valid_hours": accord.settings.invite_ttl_hours,
-        },
-    )
 
 
 async def _restore_if(tx: Transaction, user_id: UUID, expected: UserStatus, to: UserStatus) -> None:

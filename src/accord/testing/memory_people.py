@@ -30,6 +30,9 @@ from accord.domain.store import OrganizationChanges, UserChanges
 from accord.testing.memory_invitations import held_seats
 from accord.testing.memory_tables import PLACEHOLDER_NAME, Repository, open_claims
 
+RESERVED_NAME = "(reserved for an e-mail change)"
+PLACEHOLDERS = (PLACEHOLDER_NAME, RESERVED_NAME)  # rows that only hold an address
+
 
 class MemoryUsers(Repository):
     async def get(self, user_id: UUID, *, lock: bool = False) -> UserRecord | None:
@@ -118,6 +121,8 @@ class MemoryUsers(Repository):
                 continue
             if (email is not None and user.email != email) or (after and user.id <= after):
                 continue
+            if user.status == UserStatus.PROVISIONING and user.full_name in PLACEHOLDERS:
+                continue  # it only holds an address: no one
             found.append(copy.deepcopy(UserView(user, held)))
         return found[:limit] if limit is not None else found
 
@@ -133,8 +138,7 @@ class MemoryUsers(Repository):
     async def reserve_email(self, email: str, *, created_by: str) -> UUID | None:
         if await self.by_email(email) is not None:
             return None
-        name = "(reserved for an e-mail change)"
-        return self._new(uuid4(), email, name, UserStatus.PROVISIONING, created_by)
+        return self._new(uuid4(), email, RESERVED_NAME, UserStatus.PROVISIONING, created_by)
 
 
 class MemoryLinks(Repository):

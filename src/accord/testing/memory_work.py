@@ -184,9 +184,10 @@ class MemoryOutbox(Repository):
         )
         self.t.outbox_due[message_id] = self.now()
 
-    async def delete_unsent(self, recipient: str) -> None:
+    async def delete_unsent(self, recipient: str, *, kinds: Sequence[str] | None = None) -> None:
         for key, message in list(self.t.outbox.items()):
-            if message.recipient == recipient and message.sent_at is None:
+            unsent = message.recipient == recipient and message.sent_at is None
+            if unsent and (kinds is None or message.kind in kinds):
                 del self.t.outbox[key]
 
     async def lease_due(self, *, limit: int, lease_seconds: float) -> list[OutboxMessage]:

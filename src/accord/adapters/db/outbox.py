@@ -4,6 +4,7 @@ carry, stored as digests."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -45,10 +46,11 @@ class PgOutbox:
             .on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
         )
 
-    async def delete_unsent(self, recipient: str) -> None:
-        await self._conn.execute(
-            delete(outbox).where(outbox.c.recipient == recipient, outbox.c.sent_at.is_(None))
-        )
+    async def delete_unsent(self, recipient: str, *, kinds: Sequence[str] | None = None) -> None:
+        unsent = delete(outbox).where(outbox.c.recipient == recipient, outbox.c.sent_at.is_(None))
+        if kinds is not None:
+            unsent = unsent.where(outbox.c.kind.in_(list(kinds)))
+        await self._conn.execute(unsent)
 
     async def lease_due(self, *, limit: int, lease_seconds: float) -> list[OutboxMessage]:
         rows = await lease_rows(

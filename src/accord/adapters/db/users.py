@@ -19,6 +19,11 @@ from accord.domain.store import UserChanges
 
 PLACEHOLDER_NAME = "(held by reconcile)"
 RESERVED_NAME = "(reserved for an e-mail change)"
+# A row that only holds an address's unique index (``hold_email``, ``reserve_email``) is no
+# one: the listings and views leave it out.
+IS_PLACEHOLDER = (users.c.status == UserStatus.PROVISIONING) & users.c.full_name.in_(
+    [PLACEHOLDER_NAME, RESERVED_NAME]
+)
 
 
 def user_record(row: Any) -> UserRecord:
@@ -158,7 +163,7 @@ class PgUsers:
         after: UUID | None = None,
         limit: int | None = None,
     ) -> list[UserView]:
-        query = select(users.c.id).order_by(users.c.id)
+        query = select(users.c.id).where(~IS_PLACEHOLDER).order_by(users.c.id)
         if organization_id is not None:
             query = query.where(
                 select(memberships.c.user_id)
@@ -179,7 +184,7 @@ class PgUsers:
         """The users with these ids (in this order) and their memberships: one statement."""
         if not ids:
             return []
-        query = select(users, _held).where(users.c.id.in_(ids))
+        query = select(users, _held).where(users.c.id.in_(ids), ~IS_PLACEHOLDER)
         views = {}
         for row in await self._conn.execute(query):
             values = dict(row._mapping)
