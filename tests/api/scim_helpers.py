@@ -43,7 +43,9 @@ class Scim:
     async def put(self, path: str, body: Any, token: str | None = None) -> httpx.Response:
         return await self.http.put(BASE + path, headers=self.headers(token), json=body)
 
-    async def patch(self, path: str, ops: list[dict[str, Any]], token: str | None = None) -> httpx.Response:
+    async def patch(
+        self, path: str, ops: list[dict[str, Any]], token: str | None = None
+    ) -> httpx.Response:
         body = {"schemas": [PATCH_SCHEMA], "Operations": ops}
         return await self.http.patch(BASE + path, headers=self.headers(token), json=body)
 
@@ -57,7 +59,9 @@ async def scim_clients(accord: Accord, http: httpx.AsyncClient, creds: Tokens) -
     return Scim(http, creds, token_a, token_b)
 
 
-def okta_user(user_name: str, *, given: str = "Ada", family: str = "Lovelace", external_id: str | None = None) -> dict[str, Any]:
+def okta_user(
+    user_name: str, *, given: str = "Ada", family: str = "Lovelace", external_id: str | None = None
+) -> dict[str, Any]:
     """The body Okta POSTs (its SPEC test suite's shape)."""
     body: dict[str, Any] = {
         "schemas": [USER_SCHEMA],
@@ -91,7 +95,9 @@ def entra_user(user_name: str, *, external_id: str) -> dict[str, Any]:
     }
 
 
-def scim_error(response: httpx.Response, status: int, scim_type: str | None = None) -> dict[str, Any]:
+def scim_error(
+    response: httpx.Response, status: int, scim_type: str | None = None
+) -> dict[str, Any]:
     """Assert ``response`` is a SCIM Error with this status (and scimType); return it."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/scim+json")

@@ -62,8 +62,12 @@ def user_schema() -> Schema:
         elif attribute.name == "emails":
             subs = attribute.sub_attributes or []
             attribute.sub_attributes = [a for a in subs if a.name in EMAIL_PARTS]
-            attribute.required = True
-        elif attribute.name not in ("userName", "displayName", "active"):
+            for sub in attribute.sub_attributes:
+                sub.required = sub.name == "value"
+            attribute.required = True  # the primary address is the account's e-mail
+        elif attribute.name == "active":
+            attribute.required = True  # always answered: a suspended user is active: false
+        elif attribute.name not in ("userName", "displayName"):
             continue
         kept.append(attribute)
     schema.attributes = kept
