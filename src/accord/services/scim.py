@@ -8,11 +8,12 @@ deprovisioning (membership removal or deprovisioning, by the lifecycle rules). T
 only what SCIM has and accord has not: a row per userName in ``scim_users`` (domain/scim_store.py)
 with the externalId and the SCIM-only attributes, and the rules below.
 
-- **A retried create makes no second user.** The IdP sends no Idempotency-Key, so one is
-  derived from the tenant and the externalId (else the userName). The userName's row is
-  claimed first, so two different creates of one userName cannot both proceed; the same create
-  sent again (after a timeout, or concurrently) carries the same key and rejoins the first
-  operation: the same user, answered 201 again while the engine keeps the answer (24 h).
+- **A retried create makes no second user.** The IdP sends no Idempotency-Key. The userName's
+  row is claimed first, with a creation key derived from the tenant and the externalId (else
+  the userName): a create with another creation key is another person (409), one with the
+  same is the same create sent again (after a timeout, or concurrently), and uses the row's
+  Idempotency-Key to rejoin the first operation: the same user, answered 201 again while the
+  engine keeps the answer (24 h).
 - **userName is unique within the organization**, case-insensitively: ``ScimUserNameTaken``.
 - **An existing accord user** that a SCIM client pushes for the first time is linked only if
   it is a member of the SCIM client's organization and its identity is one accord made;
@@ -94,7 +95,7 @@ def _write(state: ScimUserState) -> ScimUserWrite:
 
 
 def creation_key(organization_id: UUID, state: ScimUserState) -> str:
-    """The Idempotency-Key of a SCIM create: the same person pushed again gets the same one."""
+    """Who a SCIM create is for: the same person pushed again has the same one."""
     basis = (
         f"externalId\n{state.external_id}"
         if state.external_id
@@ -153,10 +154,12 @@ async def create_scim_user(
     to an existing accord user. Raises ``OperationPending`` while the IdP is unavailable."""
     org_id = _organization(caller)
     state = _checked(state)
-    key = creation_key(org_id, state)
-    row = await _claim(accord, org_id, key, state)
-    if row.creation_key != key:
+    row = await _claim(accord, org_id, creation_key(org_id, state), state)
+    if row.creation_key != creation_key(org_id, state):
         raise taken(state.user_name)
+    # One key per claimed row: a retry of this create rejoins its operation; once the user is
+    # deleted and the row with it, the same person pushed again is a new create.
+    key = f"scim-create-{row.id}"
     linked = await _link_existing(accord, caller, row, state, key)
     if linked is not None:
         return linked, True
