@@ -1,5 +1,5 @@
 """Okta's SCIM 2.0 SPEC Test (its Runscope suite), step by step over real HTTP, in its order
-(numbered R1–R12 here), with Okta's request shapes: its User-Agent and content type, its create
+(numbered R1-R12 here), with Okta's request shapes: its content type, its create
 body (password, groups and locale that accord drops), its lookup-then-create, its PUT profile
 updates and its pathless PATCH of ``active``."""
 

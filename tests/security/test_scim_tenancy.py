@@ -78,7 +78,9 @@ async def test_b_pushing_a_person_of_a_does_not_take_the_account(
 
 
 async def test_only_a_live_scim_token_is_let_in(scim: Scim, accord: Accord) -> None:
-    scim_error(await scim.http.get("/scim/v2/Users"), 401)
+    anonymous = await scim.http.get("/scim/v2/Users")
+    scim_error(anonymous, 401)
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
     scim_error(await scim.get("/Users", scim.creds.org_a), 401)  # an API token is not one
     scim_error(await scim.get("/Users", "scim_" + "x" * 43), 401)
     admin = await scim.http.get(

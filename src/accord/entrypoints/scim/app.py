@@ -46,10 +46,13 @@ def _answer(body: Any, status: int = 200, headers: dict[str, str] | None = None)
 
 
 def _error(
-    status: int, detail: str | None, scim_type: str | None = None, **headers: str
+    status: int,
+    detail: str | None,
+    scim_type: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = Error(status=status, scim_type=scim_type, detail=detail).model_dump()
-    return _answer(body, status, headers or None)
+    return _answer(body, status, headers)
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -59,14 +62,14 @@ async def accord_error(request: Request, exc: Exception) -> JSONResponse:
     """accord's errors as SCIM Errors: the IdP reads ``status`` and ``scimType``."""
     assert isinstance(exc, errors.AccordError)
     if isinstance(exc, errors.Unauthenticated):
-        return _error(401, exc.message, WWW_Authenticate='Bearer realm="accord-scim"')
+        return _error(401, exc.message, headers={"WWW-Authenticate": 'Bearer realm="accord-scim"'})
     if isinstance(exc, UNIQUENESS):
         return _error(409, exc.message, "uniqueness")
     if isinstance(exc, errors.OperationPending | errors.OperationInProgress):
         # SCIM has no 202: the IdP retries the same request, which rejoins the operation.
         retry = str(max(1, int(getattr(exc, "retry_after", 1) or 1)))
         detail = "The change is still being made; retry the same request shortly."
-        return _error(503, detail, Retry_After=retry)
+        return _error(503, detail, headers={"Retry-After": retry})
     if isinstance(exc, errors.InvalidInput):
         return _error(400, exc.message, "invalidValue")
     status = status_of(exc)
