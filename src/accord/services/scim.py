@@ -144,6 +144,15 @@ async def list_scim_users(accord: Context, *, caller: Caller) -> list[ScimUser]:
     return [user for user in found if user is not None]
 
 
+async def find_scim_users(accord: Context, user_name: str, *, caller: Caller) -> list[ScimUser]:
+    """The caller's SCIM user with that userName (compared case-insensitively), if any: the
+    lookup Okta and Entra send before every create, answered from the unique index."""
+    org_id = _organization(caller)
+    async with accord.store.transaction() as tx:
+        found = await _live(tx, await tx.scim_users.by_user_name(org_id, user_name))
+    return [found] if found is not None else []
+
+
 # -- create --------------------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from scim2_models import (
     SearchRequest,
     User,
 )
+from scim2_models.path.expressions import CompareOperator, Comparison
 from starlette.exceptions import HTTPException
 
 from accord.bootstrap import Accord
@@ -211,7 +212,11 @@ async def _search(request: Request, search: SearchRequest[Any]) -> JSONResponse:
     caller = await caller_of(request)
     matcher = ScimFilter[User](search.filter) if search.filter else None
     url = base_url(request)
-    everyone = await scim.list_scim_users(accord_of(request), caller=caller)
+    user_name = _user_name_lookup(matcher)
+    if user_name is not None:  # the IdPs' lookup before a create: one indexed read
+        everyone = await scim.find_scim_users(accord_of(request), user_name, caller=caller)
+    else:
+        everyone = await scim.list_scim_users(accord_of(request), caller=caller)
     matched = [
         resource
         for resource in (resources.resource_of(found, url) for found in everyone)
@@ -231,6 +236,21 @@ async def _search(request: Request, search: SearchRequest[Any]) -> JSONResponse:
     body = listing.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
     body.setdefault("Resources", [])
     return _answer(body)
+
+
+def _user_name_lookup(matcher: ScimFilter[User] | None) -> str | None:
+    """The userName a filter ``userName eq "…"`` (and nothing else) looks for."""
+    node = matcher.ast if matcher is not None else None
+    if not isinstance(node, Comparison) or node.op != CompareOperator.eq:
+        return None
+    path = node.attr_path
+    if (
+        path.attr.lower() != "username"
+        or path.sub_attr
+        or path.uri not in (None, str(User.__schema__))
+    ):
+        return None
+    return node.value if isinstance(node.value, str) else None
 
 
 def _users(app: FastAPI) -> None:
