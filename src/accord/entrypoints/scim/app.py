@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -335,8 +336,6 @@ def _users(app: FastAPI) -> None:
 
 def _id(user_id: str) -> str:
     """A SCIM id that is not one of accord's is a user that does not exist (404, not 400)."""
-    from uuid import UUID
-
     try:
         return str(UUID(user_id))
     except ValueError:

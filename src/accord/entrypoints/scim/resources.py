@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 from scim2_models import (
-    URN,
     AuthenticationScheme,
     Bulk,
     ChangePassword,
@@ -26,7 +25,6 @@ from scim2_models import (
     ETag,
     Filter,
     Meta,
-    Name,
     Patch,
     ResourceType,
     Schema,
@@ -37,6 +35,7 @@ from scim2_models import (
 )
 from scim2_models.resources.service_provider_config import Pagination
 
+from accord.domain.errors import InvalidInput
 from accord.services.scim import ScimUser, ScimUserState
 
 MAX_RESULTS = 200
@@ -160,8 +159,6 @@ def state_of(resource: User, *, active: bool) -> ScimUserState:
     without ``active`` leaves it as it is)."""
     email = _primary_email(list(resource.emails or []))
     if email is None:
-        from accord.domain.errors import InvalidInput
-
         raise InvalidInput("The user needs an e-mail address (emails, the primary one is used).")
     return ScimUserState(
         user_name=str(resource.user_name or ""),
@@ -210,6 +207,3 @@ def resource_of(found: ScimUser, base_url: str) -> User:
     if attributes.get("displayName"):
         document["displayName"] = attributes["displayName"]
     return User.model_validate(document, scim_policy=POLICY)
-
-
-__all__ = ["POLICY", "URN", "Name", "resource_of", "state_of", "user_schema"]
