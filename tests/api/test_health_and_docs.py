@@ -60,6 +60,7 @@ ERROR_STATUSES = {
     "forbidden": 403,
     "hook_failed": 500,
     "idempotency_key_reused": 422,
+    "scim_user_name_taken": 409,  # SCIM: answered as a SCIM Error (scimType uniqueness)
     "idp_conflict": 409,
     "idp_error": 502,
     "idp_misconfigured": 502,

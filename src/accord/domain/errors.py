@@ -77,6 +77,12 @@ class EmailAlreadyExists(AccordError):
     code = "email_exists"
 
 
+class ScimUserNameTaken(AccordError):
+    """Another user of this organization's SCIM client has that userName."""
+
+    code = "scim_user_name_taken"
+
+
 class IdentityExists(AccordError):
     """The identity provider has an account with this e-mail that accord did not create."""
 
@@ -436,6 +442,7 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     UserNotLinked,
     UserSuspended,
     UserDeprovisioned,
+    ScimUserNameTaken,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

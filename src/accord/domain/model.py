@@ -77,6 +77,7 @@ class TokenPurpose(StrEnum):
 class TokenScope(StrEnum):
     PLATFORM = "platform"
     ORGANIZATION = "organization"
+    SCIM = "scim"  # an organization's SCIM client: /scim/v2 only, never the admin API
 
 
 TERMINAL_STATES = frozenset({OperationState.SUCCEEDED, OperationState.FAILED})

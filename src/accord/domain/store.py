@@ -42,6 +42,7 @@ from accord.domain.records import (
     UserRecord,
     UserView,
 )
+from accord.domain.scim_store import ScimUsers
 from accord.domain.verification_store import Verifications
 
 Row = Mapping[str, Any]
@@ -391,6 +392,12 @@ class ApiTokens(Protocol):
 
     async def live_count(self, organization_id: UUID) -> int: ...
 
+    async def get(self, token_id: UUID) -> ApiTokenRecord | None: ...
+
+    async def list_for(self, organization_id: UUID, scope: TokenScope) -> list[ApiTokenRecord]:
+        """The organization's tokens of ``scope``, revoked ones included, oldest first."""
+        ...
+
 
 class Mailbox(Protocol):
     """The embedded mailbox: where mail goes when no SMTP server is configured."""
@@ -445,6 +452,7 @@ class Transaction(Protocol):
     verifications: Verifications
     invitations: Invitations
     mailbox: Mailbox
+    scim_users: ScimUsers
 
     @property
     def connection(self) -> Any:

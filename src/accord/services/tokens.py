@@ -93,6 +93,8 @@ async def authenticate(accord: Context, token_text: str | None) -> Caller:
     if record is None:
         raise errors.Unauthenticated("The API token is unknown or has been revoked.")
     key = f"token:{record.id}"
+    if record.scope == TokenScope.SCIM:  # /scim/v2 only (services/scim_tokens.py)
+        raise errors.Unauthenticated("A SCIM token is accepted on /scim/v2 only.")
     if record.scope == TokenScope.PLATFORM:
         return Caller.platform(key)
     if record.organization_id is None:  # the schema forbids it; never widen a scope

@@ -91,6 +91,8 @@ class MemoryUsers(Repository):
             del self.t.links[key]
         for key in [k for k in self.t.memberships if k[0] == user_id]:
             del self.t.memberships[key]
+        for key in [k for k, r in self.t.scim_users.items() if r.user_id == user_id]:
+            del self.t.scim_users[key]
         for key in [k for k, v in self.t.tokens.items() if v.user_id == user_id]:
             del self.t.tokens[key]
         for key, (digest, invitation) in list(self.t.invitations.items()):
@@ -299,6 +301,10 @@ class MemoryOrganizations(Repository):
         for key, (_, token) in list(self.t.api_tokens.items()):
             if token.organization_id == organization_id:
                 del self.t.api_tokens[key]
+        for key in [
+            k for k, r in self.t.scim_users.items() if r.organization_id == organization_id
+        ]:
+            del self.t.scim_users[key]
         for key in [
             k for k, (_, r) in self.t.invitations.items() if r.organization_id == organization_id
         ]:

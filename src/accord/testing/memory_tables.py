@@ -23,6 +23,7 @@ from accord.domain.records import (
     UserRecord,
     VerificationRecord,
 )
+from accord.domain.scim_store import ScimUserRecord
 
 PLACEHOLDER_NAME = "(held by reconcile)"
 
@@ -46,6 +47,7 @@ class Tables:
     # id → (the live link's digest, once mailed; the invitation)
     invitations: dict[UUID, tuple[str | None, InvitationRecord]] = field(default_factory=dict)
     mailbox: dict[int, MailRecord] = field(default_factory=dict)
+    scim_users: dict[UUID, ScimUserRecord] = field(default_factory=dict)
 
 
 class Repository:

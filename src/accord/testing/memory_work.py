@@ -287,6 +287,18 @@ class MemoryApiTokens(Repository):
             self.t.api_tokens[token_id] = (digest, replace(record, revoked_at=self.now()))
         return True
 
+    async def get(self, token_id: UUID) -> ApiTokenRecord | None:
+        stored = self.t.api_tokens.get(token_id)
+        return stored[1] if stored else None
+
+    async def list_for(self, organization_id: UUID, scope: TokenScope) -> list[ApiTokenRecord]:
+        found = [
+            r
+            for _, r in self.t.api_tokens.values()
+            if r.organization_id == organization_id and r.scope == scope
+        ]
+        return sorted(found, key=lambda r: (r.created_at, r.id))
+
     async def live_count(self, organization_id: UUID) -> int:
         return sum(
             1

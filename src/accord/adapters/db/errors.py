@@ -22,6 +22,8 @@ CONSTRAINT_ERRORS: dict[str, type[errors.AccordError]] = {
     "ck_organizations_max_users_positive": errors.InvalidInput,
     "fk_memberships_organization_id_organizations": errors.OrganizationNotFound,
     "fk_api_tokens_organization_id_organizations": errors.OrganizationNotFound,
+    # SCIM: a concurrent rename took the userName first (services/scim.py answers uniqueness).
+    "uq_scim_users_organization_id_user_name_key": errors.ScimUserNameTaken,
     # A concurrent request with the same key inserted its operation first.
     "uq_operations_caller_idempotency_key": errors.OperationInProgress,
     # The local IdP: an e-mail change to an address another identity has.

@@ -371,3 +371,28 @@ mailbox = Table(
     Index(None, "recipient"),
     Index(None, "created_at"),
 )
+
+# SCIM (entrypoints/scim, services/scim.py): a SCIM client's users, one row per userName within
+# an organization, claimed before the engine creates the user and bound to it afterwards.
+scim_users = Table(
+    "scim_users",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "organization_id",
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    ),
+    Column("user_name", Text, nullable=False),
+    Column("user_name_key", Text, nullable=False),  # domain/scim_store.user_name_key
+    Column("external_id", Text, nullable=True),
+    Column("creation_key", Text, nullable=False),
+    Column("attributes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "user_name_key"),
+    UniqueConstraint("organization_id", "user_id"),
+)

@@ -74,3 +74,17 @@ class PgApiTokens:
             )
         )
         return (await self._conn.execute(query)).scalar_one()
+
+    async def get(self, token_id: UUID) -> ApiTokenRecord | None:
+        row = (
+            await self._conn.execute(select(api_tokens).where(api_tokens.c.id == token_id))
+        ).first()
+        return _token(row) if row else None
+
+    async def list_for(self, organization_id: UUID, scope: TokenScope) -> list[ApiTokenRecord]:
+        query = (
+            select(api_tokens)
+            .where(api_tokens.c.organization_id == organization_id, api_tokens.c.scope == scope)
+            .order_by(api_tokens.c.created_at, api_tokens.c.id)
+        )
+        return [_token(row) for row in await self._conn.execute(query)]

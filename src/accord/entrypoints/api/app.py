@@ -36,6 +36,7 @@ from accord.entrypoints.api.logs import configure_logging
 from accord.entrypoints.api.metrics import Metrics
 from accord.entrypoints.api.middleware import RequestMiddleware
 from accord.entrypoints.api.serving import HeaderTimeoutProtocol
+from accord.entrypoints.scim.app import create_scim_app
 
 MAX_BODY_BYTES = 64 * 1024
 ROUTERS = (
@@ -117,6 +118,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(routes_invitations.router)
     app.include_router(routes_invitations.public)
+    app.mount("/scim/v2", create_scim_app(app))  # its own error format; not in OpenAPI
     app.add_middleware(RequestMiddleware, max_body_bytes=max_body_bytes, metrics=app.state.metrics)
     if settings.throttle.trusted_proxies:  # outermost: the client address is set before all else
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.throttle.trusted_proxies)

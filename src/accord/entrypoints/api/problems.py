@@ -34,6 +34,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "password_rejected": 422,
     "password_too_weak": 400,
     "idempotency_key_reused": 422,
+    "scim_user_name_taken": 409,
     "idp_rejected": 422,
     "token_invalid": 400,
     "email_confusable": 400,

@@ -1,0 +1,77 @@
+"""What accord keeps of a SCIM client's users: one row per (organization, userName).
+
+A row is claimed before the engine creates the user (its unique ``user_name_key`` within the
+organization settles two different creates of one userName), bound to the accord user once the
+create succeeded, and carries the SCIM-only attributes (``externalId``, ``name``,
+``displayName``, the e-mail list) that accord's own tables have no column for.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+
+def user_name_key(user_name: str) -> str:
+    """The form two userNames are compared in: NFC, lowercase (RFC 7643: caseExact false)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", user_name).lower())
+
+
+@dataclass(frozen=True)
+class ScimUserRecord:
+    """One row of ``scim_users``."""
+
+    id: UUID
+    organization_id: UUID
+    user_id: UUID | None  # None until the create that claimed the row has succeeded
+    user_name: str
+    external_id: str | None
+    creation_key: str
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ScimUserWrite:
+    """The columns a claim or a replacement writes."""
+
+    user_name: str
+    external_id: str | None
+    attributes: dict[str, Any]
+
+
+class ScimUsers(Protocol):
+    """The SCIM rows of every organization; each method is scoped to one organization."""
+
+    async def claim(
+        self, *, row_id: UUID, organization_id: UUID, creation_key: str, write: ScimUserWrite
+    ) -> ScimUserRecord | None:
+        """Insert an unbound row; None if the organization has that userName already."""
+        ...
+
+    async def by_user_name(self, organization_id: UUID, user_name: str) -> ScimUserRecord | None:
+        """The row of that userName (compared case-insensitively), bound or not."""
+        ...
+
+    async def by_user(self, organization_id: UUID, user_id: UUID) -> ScimUserRecord | None:
+        """The row bound to that accord user in that organization."""
+        ...
+
+    async def bind(self, row_id: UUID, user_id: UUID) -> None:
+        """Bind the row to the user the create made (or linked)."""
+        ...
+
+    async def replace(self, row_id: UUID, write: ScimUserWrite) -> bool:
+        """Write the row's attributes; False if another row has the new userName."""
+        ...
+
+    async def delete(self, row_id: UUID) -> None: ...
+
+    async def members(self, organization_id: UUID) -> list[ScimUserRecord]:
+        """The bound rows whose user is still a member of the organization and not
+        deprovisioned, in a stable order (oldest first)."""
+        ...

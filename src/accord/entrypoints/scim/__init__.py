@@ -1,0 +1,1 @@
+"""SCIM 2.0 inbound: Okta and Microsoft Entra ID provision into an organization."""

@@ -1,0 +1,356 @@
+"""SCIM 2.0 (RFC 7644) under ``/scim/v2``: a sub-application with its own error format.
+
+Thin routes over ``services/scim.py``: the bearer is an organization's SCIM token
+(``services/scim_tokens.py``), bodies and answers are scim2-models' models, and every error,
+whatever raised it, is a SCIM Error (``urn:ietf:params:scim:api:messages:2.0:Error``) with the
+``scimType`` an IdP acts on. The sub-application is mounted by ``entrypoints/api/app.py`` and is
+not part of the OpenAPI document: ``/scim/v2/Schemas`` describes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from scim2_models import (
+    Context,
+    Error,
+    ListResponse,
+    PatchOp,
+    ResponseParameters,
+    SCIMException,
+    ScimFilter,
+    SearchRequest,
+    User,
+)
+from scim2_models.path.expressions import CompareOperator, Comparison
+from starlette.exceptions import HTTPException
+
+from accord.bootstrap import Accord
+from accord.domain import errors
+from accord.domain.callers import Caller
+from accord.entrypoints.api.problems import status_of
+from accord.entrypoints.scim import resources
+from accord.services import scim, scim_tokens
+
+SCIM_JSON = "application/scim+json"
+UNIQUENESS = (errors.ScimUserNameTaken, errors.EmailAlreadyExists, errors.IdentityExists)
+
+
+def _answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=SCIM_JSON, headers=headers)
+
+
+def _error(
+    status: int,
+    detail: str | None,
+    scim_type: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Error(status=status, scim_type=scim_type, detail=detail).model_dump()
+    return _answer(body, status, headers)
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+async def accord_error(request: Request, exc: Exception) -> JSONResponse:
+    """accord's errors as SCIM Errors: the IdP reads ``status`` and ``scimType``."""
+    assert isinstance(exc, errors.AccordError)
+    if isinstance(exc, errors.Unauthenticated):
+        return _error(401, exc.message, headers={"WWW-Authenticate": 'Bearer realm="accord-scim"'})
+    if isinstance(exc, UNIQUENESS):
+        return _error(409, exc.message, "uniqueness")
+    if isinstance(exc, errors.OperationPending | errors.OperationInProgress):
+        # SCIM has no 202: the IdP retries the same request, which rejoins the operation.
+        retry = str(max(1, int(getattr(exc, "retry_after", 1) or 1)))
+        detail = "The change is still being made; retry the same request shortly."
+        return _error(503, detail, headers={"Retry-After": retry})
+    if isinstance(exc, errors.InvalidInput):
+        return _error(400, exc.message, "invalidValue")
+    status = status_of(exc)
+    return _error(status, exc.message if status < 500 else "The request failed; retry later.")
+
+
+async def scim_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SCIMException)
+    error = exc.to_error()
+    return _answer(error.model_dump(), int(error.status or 400))
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ValidationError | RequestValidationError)
+    found = Error.from_validation_errors(exc.errors())  # type: ignore[arg-type]
+    first = found[0] if found else Error(status=400, scim_type="invalidSyntax")
+    return _answer(first.model_dump(), 400)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = {404: "There is nothing at this URL.", 405: "This URL does not accept that method."}
+    return _error(exc.status_code, detail.get(exc.status_code, str(exc.detail)))
+
+
+# -- request pieces ------------------------------------------------------------------------------
+
+
+def base_url(request: Request) -> str:
+    """The SCIM base URL as the client reached it (for ``meta.location``)."""
+    root = request.scope.get("root_path", "")
+    return f"{request.url.scheme}://{request.url.netloc}{root}".rstrip("/")
+
+
+async def caller_of(request: Request) -> Caller:
+    """The organization's SCIM client that the bearer token stands for."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthenticated("Send the organization's SCIM token as a Bearer token.")
+    return await scim_tokens.authenticate_scim(accord_of(request), token)
+
+
+def accord_of(request: Request) -> Accord:
+    accord: Accord = request.app.state.parent.state.accord
+    return accord
+
+
+async def body_of(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidInput("The request body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise errors.InvalidInput("The request body must be a JSON object.")
+    return body
+
+
+def _listed(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def response_parameters(request: Request) -> ResponseParameters[Any]:
+    query = request.query_params
+    return ResponseParameters(
+        attributes=_listed(query.get("attributes")),
+        excluded_attributes=_listed(query.get("excludedAttributes")),
+    )
+
+
+def _user_out(
+    found: scim.ScimUser, request: Request, ctx: Context, status: int = 200
+) -> JSONResponse:
+    resource = resources.resource_of(found, base_url(request))
+    body = resource.model_dump(scim_ctx=ctx, response_parameters=response_parameters(request))
+    headers = {"Location": str(resource.meta.location)} if resource.meta else None
+    return _answer(body, status, headers)
+
+
+# -- discovery -----------------------------------------------------------------------------------
+
+
+def _discovery(app: FastAPI) -> None:
+    @app.get("/ServiceProviderConfig")
+    async def service_provider_config(request: Request) -> JSONResponse:
+        await caller_of(request)
+        return _answer(resources.service_provider_config(base_url(request)).model_dump())
+
+    @app.get("/ResourceTypes")
+    async def resource_types(request: Request) -> JSONResponse:
+        await caller_of(request)
+        found = resources.resource_types(base_url(request))
+        return _answer(_list(found, len(found), 1))
+
+    @app.get("/ResourceTypes/{name}")
+    async def resource_type(request: Request, name: str) -> JSONResponse:
+        await caller_of(request)
+        for found in resources.resource_types(base_url(request)):
+            if found.id == name:
+                return _answer(found.model_dump())
+        return _error(404, f"No resource type {name!r}.")
+
+    @app.get("/Schemas")
+    async def schemas(request: Request) -> JSONResponse:
+        await caller_of(request)
+        found = resources.schemas(base_url(request))
+        return _answer(_list(found, len(found), 1))
+
+    @app.get("/Schemas/{schema_id}")
+    async def schema(request: Request, schema_id: str) -> JSONResponse:
+        await caller_of(request)
+        for found in resources.schemas(base_url(request)):
+            if found.id == schema_id:
+                return _answer(found.model_dump())
+        return _error(404, f"No schema {schema_id!r}.")
+
+    @app.post("/.search")
+    async def search_everything(request: Request) -> JSONResponse:
+        await caller_of(request)
+        return _error(501, "Search /Users/.search instead: one resource type at a time.")
+
+
+def _list(
+    items: list[Any], total: int, start: int, dump: Callable[[Any], Any] | None = None
+) -> Any:
+    dumped = [dump(i) if dump else i.model_dump() for i in items]
+    return {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(dumped),
+        "Resources": dumped,
+    }
+
+
+# -- users ---------------------------------------------------------------------------------------
+
+
+async def _search(request: Request, search: SearchRequest[Any]) -> JSONResponse:
+    caller = await caller_of(request)
+    matcher = ScimFilter[User](search.filter) if search.filter else None
+    url = base_url(request)
+    user_name = _user_name_lookup(matcher)
+    if user_name is not None:  # the IdPs' lookup before a create: one indexed read
+        everyone = await scim.find_scim_users(accord_of(request), user_name, caller=caller)
+    else:
+        everyone = await scim.list_scim_users(accord_of(request), caller=caller)
+    matched = [
+        resource
+        for resource in (resources.resource_of(found, url) for found in everyone)
+        if matcher is None or matcher.match(resource)
+    ]
+    start = max(search.start_index or 1, 1)
+    count = (
+        resources.MAX_RESULTS if search.count is None else min(search.count, resources.MAX_RESULTS)
+    )
+    page = matched[start - 1 : start - 1 + max(count, 0)]
+    parameters = ResponseParameters[Any](
+        attributes=search.attributes, excluded_attributes=search.excluded_attributes
+    )
+    listing = ListResponse[User](
+        total_results=len(matched), start_index=start, items_per_page=len(page), resources=page
+    )
+    body = listing.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
+    body.setdefault("Resources", [])
+    return _answer(body)
+
+
+def _user_name_lookup(matcher: ScimFilter[User] | None) -> str | None:
+    """The userName a filter ``userName eq "…"`` (and nothing else) looks for."""
+    node = matcher.ast if matcher is not None else None
+    if not isinstance(node, Comparison) or node.op != CompareOperator.eq:
+        return None
+    path = node.attr_path
+    if (
+        path.attr.lower() != "username"
+        or path.sub_attr
+        or path.uri not in (None, str(User.__schema__))
+    ):
+        return None
+    return node.value if isinstance(node.value, str) else None
+
+
+def _users(app: FastAPI) -> None:
+    @app.get("/Users")
+    async def list_users(request: Request) -> JSONResponse:
+        query = dict(request.query_params)
+        search = SearchRequest[Any].model_validate(
+            {
+                k: v
+                for k, v in query.items()
+                if k in ("filter", "startIndex", "count", "attributes", "excludedAttributes")
+            }
+            | {
+                "attributes": _listed(query.get("attributes")),
+                "excludedAttributes": _listed(query.get("excludedAttributes")),
+            },
+            scim_ctx=Context.SEARCH_REQUEST,
+        )
+        return await _search(request, search)
+
+    @app.post("/Users/.search")
+    async def search_users(request: Request) -> JSONResponse:
+        body = await body_of(request)
+        search = SearchRequest[Any].model_validate(body, scim_ctx=Context.SEARCH_REQUEST)
+        return await _search(request, search)
+
+    @app.post("/Users")
+    async def create_user(request: Request) -> JSONResponse:
+        caller = await caller_of(request)
+        resource = User.model_validate(
+            await body_of(request),
+            scim_ctx=Context.RESOURCE_CREATION_REQUEST,
+            scim_policy=resources.POLICY,
+        )
+        found, _ = await scim.create_scim_user(
+            accord_of(request), resources.state_of(resource, active=True), caller=caller
+        )
+        return _user_out(found, request, Context.RESOURCE_CREATION_RESPONSE, 201)
+
+    @app.get("/Users/{user_id}")
+    async def get_user(request: Request, user_id: str) -> JSONResponse:
+        caller = await caller_of(request)
+        found = await scim.get_scim_user(accord_of(request), _id(user_id), caller=caller)
+        return _user_out(found, request, Context.RESOURCE_QUERY_RESPONSE)
+
+    @app.put("/Users/{user_id}")
+    async def replace_user(request: Request, user_id: str) -> JSONResponse:
+        caller = await caller_of(request)
+        accord = accord_of(request)
+        current = await scim.get_scim_user(accord, _id(user_id), caller=caller)
+        resource = User.model_validate(
+            await body_of(request),
+            scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST,
+            scim_policy=resources.POLICY,
+        )
+        state = resources.state_of(resource, active=current.active)
+        found = await scim.replace_scim_user(accord, current.user.id, state, caller=caller)
+        return _user_out(found, request, Context.RESOURCE_REPLACEMENT_RESPONSE)
+
+    @app.patch("/Users/{user_id}")
+    async def patch_user(request: Request, user_id: str) -> JSONResponse:
+        caller = await caller_of(request)
+        accord = accord_of(request)
+        current = await scim.get_scim_user(accord, _id(user_id), caller=caller)
+        patch = PatchOp[User].model_validate(
+            await body_of(request),
+            scim_ctx=Context.RESOURCE_PATCH_REQUEST,
+            scim_policy=resources.POLICY,
+        )
+        resource = resources.resource_of(current, base_url(request))
+        patch.patch(resource, scim_policy=resources.POLICY)
+        state = resources.state_of(resource, active=current.active)
+        found = await scim.replace_scim_user(accord, current.user.id, state, caller=caller)
+        return _user_out(found, request, Context.RESOURCE_PATCH_RESPONSE)
+
+    @app.delete("/Users/{user_id}")
+    async def delete_user(request: Request, user_id: str) -> Response:
+        caller = await caller_of(request)
+        await scim.delete_scim_user(accord_of(request), _id(user_id), caller=caller)
+        return Response(status_code=204)
+
+
+def _id(user_id: str) -> str:
+    """A SCIM id that is not one of accord's is a user that does not exist (404, not 400)."""
+    try:
+        return str(UUID(user_id))
+    except ValueError:
+        raise errors.UserNotFound(f"No user {user_id}.") from None
+
+
+def create_scim_app(parent: FastAPI) -> FastAPI:
+    """The SCIM sub-application; it serves the Accord of ``parent``."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.parent = parent
+    app.add_exception_handler(errors.AccordError, accord_error)
+    app.add_exception_handler(SCIMException, scim_error)
+    app.add_exception_handler(ValidationError, validation_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    _discovery(app)
+    _users(app)
+    return app
