@@ -348,6 +348,13 @@ class InvitationRevoked(AccordError):
     code = "invitation_revoked"
 
 
+class CursorExpired(AccordError):
+    """The cursor points before the oldest event the feed still keeps; start again without
+    ``after`` (and resynchronise from the API's current state)."""
+
+    code = "cursor_expired"
+
+
 class InvitationExpired(AccordError):
     """This invitation has expired; ask the organization for a new one."""
 
@@ -436,6 +443,7 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     UserNotLinked,
     UserSuspended,
     UserDeprovisioned,
+    CursorExpired,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

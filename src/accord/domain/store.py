@@ -28,10 +28,13 @@ from accord.domain.records import (
     AuditEntry,
     AuditEvent,
     AuditQuery,
+    ChangeEvent,
+    FeedQuery,
     LinkRecord,
     MailRecord,
     MemberRecord,
     MembershipRecord,
+    NewChange,
     NewOperation,
     NewOrganizationRecord,
     OneTimeTokenRecord,
@@ -325,6 +328,45 @@ class AuditLog(Protocol):
         ...
 
 
+class ChangeFeed(Protocol):
+    """The change feed (``domain/changes.py`` writes it, ``adapters/db/events.py`` explains
+    how it stays gap-free). Writers append events without a position; ``assign`` gives the
+    committed ones their positions after commit; readers page through assigned positions."""
+
+    async def next_version(
+        self, subject_type: str, subject_id: str, document: dict[str, Any] | None
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Grow the subject's version by one (the first is 1) and keep ``document`` as its
+        latest; return (the new version, the document of the previous one). The subject stays
+        locked until this transaction ends: its next writer waits, so versions commit in
+        order."""
+        ...
+
+    async def append(self, change: NewChange) -> None:
+        """Write the event, without a feed position yet."""
+        ...
+
+    async def assign(self, *, limit: int) -> int | None:
+        """Give up to ``limit`` committed, unassigned events the next positions, in the order
+        they were written; how many. None if another assigner is at work (then do nothing)."""
+        ...
+
+    async def page(self, query: FeedQuery) -> list[ChangeEvent]:
+        """Up to ``query.limit`` assigned events after position ``query.after``, in position
+        order, of the given types (any if empty) and visible to the organization (any if
+        None)."""
+        ...
+
+    async def horizon(self) -> int:
+        """The last position retention deleted (0: none): a cursor below it has missed events."""
+        ...
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        """Delete up to ``limit`` assigned events, oldest first, that occurred more than
+        ``days`` ago; return how many (the horizon moves past them)."""
+        ...
+
+
 class Outbox(Protocol):
     async def enqueue(
         self, *, kind: str, dedupe_key: str, recipient: str, payload: dict[str, Any]
@@ -435,7 +477,8 @@ class Transaction(Protocol):
     memberships: Memberships
     organizations: Organizations
     operations: Operations
-    audit: AuditLog
+    audit: AuditLog  # records the change's feed event too (domain/changes.py)
+    events: ChangeFeed
     outbox: Outbox
     one_time_tokens: OneTimeTokens
     api_tokens: ApiTokens
