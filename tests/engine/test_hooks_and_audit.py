@@ -91,6 +91,7 @@ async def test_the_audit_log_says_who_did_what_to_whom(app: Accord) -> None:
         (*by, "create_user.started", "ada@example.com"),
         (*by, "user.created", "ada@example.com"),
         (*by, "create_user.refused", "ada@example.com"),
+        (*by, "user.deprovisioned", "ada@example.com"),  # with the change, in the claim
         (*by, "deprovision.started", None),
-        (*by, "user.deprovisioned", "ada@example.com"),
+        (*by, "membership.removed", "ada@example.com"),
     ]

@@ -3,6 +3,8 @@ retired to ``former_email``, so whoever uses the address next is a new person), 
 user is deleted (only one that accord linked: created or adopted), then memberships, link and
 pending links are removed. Idempotent: deprovisioning a disabled user succeeds and does nothing.
 If the IdP refuses the delete, or it never becomes reachable, the user stays disabled.
+Each change is audited (and so in the change feed) in its own transaction: ``user.deprovisioned``
+in the claim, a ``membership.removed`` per organization in the finalize.
 
 The deprovisioned user's personal organization stays as it is (its other members keep their
 places, ``owner_user_id`` still names the former user, for its history): a platform
@@ -81,6 +83,19 @@ class Deprovision(Flow):
             "remote_id": link.remote_id if link else None,
         }
         await tx.users.retire(user_id)
+        # Audited (and so announced in the change feed) with the change, in this transaction.
+        await tx.audit.record(
+            AuditEvent(
+                **audit_by(step.op.request),
+                action="user.deprovision_repeated"
+                if user.status == UserStatus.DISABLED
+                else "user.deprovisioned",
+                subject_user_id=user_id,
+                subject_email=email,
+                operation_id=step.op.id,
+                data={"remote_id": state["remote_id"]},
+            )
+        )
         return {"user_id": user_id, "flow_state": state}
 
     async def _remove_membership(
@@ -122,21 +137,22 @@ class Deprovision(Flow):
                 "status": status,
                 "removed_from_organization": removed,
             }
-        await tx.memberships.remove_all(op.user_id)
+        for org_id in await tx.memberships.organizations_of(op.user_id):
+            await tx.memberships.remove(op.user_id, org_id)
+            await tx.audit.record(
+                AuditEvent(
+                    **audit_by(op.request),
+                    action="membership.removed",
+                    subject_user_id=op.user_id,
+                    subject_email=op.flow_state["email"],
+                    organization_id=org_id,
+                    operation_id=op.id,
+                    data={"reason": "user.deprovisioned"},
+                )
+            )
         await tx.links.unlink_all(op.user_id)
         await tx.one_time_tokens.delete_for_user(op.user_id)
         await tx.outbox.delete_unsent(op.flow_state["email"])
-        already = op.flow_state["previous_status"] == UserStatus.DISABLED
-        await tx.audit.record(
-            AuditEvent(
-                **audit_by(op.request),
-                action="user.deprovision_repeated" if already else "user.deprovisioned",
-                subject_user_id=op.user_id,
-                subject_email=op.flow_state["email"],
-                operation_id=op.id,
-                data={"remote_id": op.flow_state.get("remote_id")},
-            )
-        )
         return {"user_id": str(op.user_id), "status": UserStatus.DISABLED.value}
 
     async def undo_remote(self, accord: Context, step: Step) -> bool:

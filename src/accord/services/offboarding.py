@@ -80,7 +80,20 @@ class DeleteOrganization(Flow):
             "invitations_revoked": await tx.invitations.revoke_pending(org_id),
         }
         departing = [] if request.get("keep_users") else await _retire(tx, accord, leavers)
+        members = await tx.memberships.members(org_id)
         await tx.organizations.delete(org_id)  # its memberships and tokens go with it
+        for user_id, member in sorted(members.items()):  # audited (and in the feed) with it
+            await tx.audit.record(
+                AuditEvent(
+                    **audit_by(request),
+                    action="membership.removed",
+                    subject_user_id=user_id,
+                    subject_email=member.email,
+                    organization_id=org_id,
+                    operation_id=step.op.id,
+                    data={"reason": "organization.deleted"},
+                )
+            )
         state = {"report": report, "departing": departing}
         return {"organization_id": org_id, "flow_state": state}
 
