@@ -7,7 +7,7 @@ exists for: an event that commits late is numbered after the ones a reader has p
 from __future__ import annotations
 
 import asyncio
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 
