@@ -82,14 +82,14 @@ class Deprovision(Flow):
             "email": email,
             "remote_id": link.remote_id if link else None,
         }
-        await tx.users.retire(user_id)
+        already = user.status == UserStatus.DISABLED
+        if not already:  # a repeat changes nothing (not even the row's version)
+            await tx.users.retire(user_id)
         # Audited (and so announced in the change feed) with the change, in this transaction.
         await tx.audit.record(
             AuditEvent(
                 **audit_by(step.op.request),
-                action="user.deprovision_repeated"
-                if user.status == UserStatus.DISABLED
-                else "user.deprovisioned",
+                action="user.deprovision_repeated" if already else "user.deprovisioned",
                 subject_user_id=user_id,
                 subject_email=email,
                 operation_id=step.op.id,
