@@ -349,8 +349,7 @@ class InvitationRevoked(AccordError):
 
 
 class CursorExpired(AccordError):
-    """The cursor points before the oldest event the feed still keeps; start again without
-    ``after`` (and resynchronise from the API's current state)."""
+    """The cursor is older than the events the feed keeps; read again without ``after``."""
 
     code = "cursor_expired"
 

@@ -64,7 +64,12 @@ async def read_feed(
         # now was not past it when the page was read.
         horizon = await tx.events.horizon()
     if after is not None and query.after < horizon:
-        raise errors.CursorExpired(oldest_cursor=str(horizon))
+        raise errors.CursorExpired(
+            f"The cursor {after} is older than the events the feed keeps (retention deleted "
+            f"those up to {horizon}): events were missed. Resynchronise from the API, then "
+            f"read on with after={horizon}.",
+            oldest_cursor=str(horizon),
+        )
     page = found[:limit]
     next_cursor = str(page[-1].position) if page else cursor
     return {
