@@ -11,10 +11,10 @@ An audit action maps to a feed type (``FEED_TYPES``); for each event the recorde
 
 - reads the subject's current document (the JSON the API answers for it, ``documents.py``) in
   the same transaction, after the change (flows record their audit event after the change);
-- grows the subject's version by one (``ChangeFeed.next_version``: an upsert whose row lock
-  also orders two writers of one subject, so versions commit in order) and diffs the document
-  against the one of the previous version for the changed fields;
-- appends the event, with the operation and idempotency key that caused it.
+- appends the event, with the operation and idempotency key that caused it; the store grows
+  the subject's version by one (an upsert whose row lock also orders two writers of one
+  subject, so versions commit in order) and diffs the document against the previous
+  version's for the changed fields (``changed_fields``), all in one statement.
 
 A user's creation and an accepted invitation also put a membership in place: the recorder adds
 the ``membership.added`` that the flow did not record itself (once per transaction and subject).
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from accord.domain.documents import invitation_json, membership_json, organization_json, user_json
-from accord.domain.records import AuditEntry, AuditEvent, AuditQuery, NewChange
+from accord.domain.records import AuditEntry, AuditEvent, AuditQuery, NewEvent
 
 if TYPE_CHECKING:
     from accord.domain.store import AuditLog, Transaction
@@ -69,7 +69,7 @@ FEED_TYPES: dict[str, str] = {
 EVENT_TYPES: tuple[str, ...] = tuple(sorted(set(FEED_TYPES.values())))
 
 # Fields that change with every write and say nothing of their own.
-_NOT_CHANGES = frozenset({"updated_at", "version"})
+NOT_CHANGES = ("updated_at", "version")
 
 
 def subject_type_of(event_type: str) -> str:
@@ -96,11 +96,15 @@ def _doc(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def changed_fields(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[str, ...]:
-    """The top-level fields that differ (every field of a new subject, none of a gone one)."""
+    """The top-level fields that differ, sorted (every field of a new subject, none of a gone
+    one)."""
     if after is None:
         return ()
     before = before or {}
-    return tuple(k for k in after if k not in _NOT_CHANGES and before.get(k) != after[k])
+    differ = (
+        k for k in after if k not in NOT_CHANGES and (k not in before or before[k] != after[k])
+    )
+    return tuple(sorted(differ))
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class ChangeRecorder:
         self._audit = audit
         self._tx = tx
         self._written: set[tuple[str, str]] = set()
+        self._keys: dict[UUID, str | None] = {}
 
     async def record(self, event: AuditEvent) -> None:
         await self._audit.record(event)
@@ -145,29 +150,30 @@ class ChangeRecorder:
             return
         self._written.add(key)
         document = await self._document(subject)
-        events = self._tx.events
-        version, before = await events.next_version(subject.type, subject.id, document)
-        idempotency_key = None
-        if event.operation_id is not None:
-            op = await self._tx.operations.get(event.operation_id)
-            idempotency_key = op.idempotency_key if op is not None else None
-        await events.append(
-            NewChange(
+        await self._tx.events.append(
+            NewEvent(
                 id=uuid4(),
                 type=feed_type,
                 subject_type=subject.type,
                 subject_id=subject.id,
-                version=version,
                 organization_id=subject.organization_id or event.organization_id,
                 user_id=subject.user_id,
                 invitation_id=subject.invitation_id,
                 data=document,
                 organization_ids=_audience(subject, event, document),
-                changed=changed_fields(before, document),
                 operation_id=event.operation_id,
-                idempotency_key=idempotency_key,
+                idempotency_key=await self._key_of(event.operation_id),
             )
         )
+
+    async def _key_of(self, operation_id: UUID | None) -> str | None:
+        """The idempotency key of the operation (read once per transaction)."""
+        if operation_id is None:
+            return None
+        if operation_id not in self._keys:
+            op = await self._tx.operations.get(operation_id)
+            self._keys[operation_id] = op.idempotency_key if op is not None else None
+        return self._keys[operation_id]
 
     async def _document(self, subject: _Subject) -> dict[str, Any] | None:
         tx = self._tx

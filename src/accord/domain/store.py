@@ -35,6 +35,7 @@ from accord.domain.records import (
     MemberRecord,
     MembershipRecord,
     NewChange,
+    NewEvent,
     NewOperation,
     NewOrganizationRecord,
     OneTimeTokenRecord,
@@ -333,17 +334,12 @@ class ChangeFeed(Protocol):
     how it stays gap-free). Writers append events without a position; ``assign`` gives the
     committed ones their positions after commit; readers page through assigned positions."""
 
-    async def next_version(
-        self, subject_type: str, subject_id: str, document: dict[str, Any] | None
-    ) -> tuple[int, dict[str, Any] | None]:
-        """Grow the subject's version by one (the first is 1) and keep ``document`` as its
-        latest; return (the new version, the document of the previous one). The subject stays
-        locked until this transaction ends: its next writer waits, so versions commit in
-        order."""
-        ...
-
-    async def append(self, change: NewChange) -> None:
-        """Write the event, without a feed position yet."""
+    async def append(self, event: NewEvent) -> NewChange:
+        """Write the event, without a feed position yet: the subject's version grows by one
+        (the first is 1) and the event carries it, with the top-level fields of ``data`` that
+        differ from the previous version's (sorted; ``updated_at`` and ``version`` never
+        count). The subject stays locked until this transaction ends: its next writer waits,
+        so versions commit in order."""
         ...
 
     async def assign(self, *, limit: int) -> int | None:

@@ -9,23 +9,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 from datetime import timedelta
-from typing import Any
 
-from accord.domain.records import ChangeEvent, FeedQuery, NewChange
+from accord.domain.changes import changed_fields
+from accord.domain.records import ChangeEvent, FeedQuery, NewChange, NewEvent
 from accord.testing.memory_tables import Repository
 
 
 class MemoryChangeFeed(Repository):
-    async def next_version(
-        self, subject_type: str, subject_id: str, document: dict[str, Any] | None
-    ) -> tuple[int, dict[str, Any] | None]:
-        version, before = self.t.subject_versions.get((subject_type, subject_id), (0, None))
-        self.t.subject_versions[(subject_type, subject_id)] = (version + 1, copy.deepcopy(document))
-        return version + 1, before
-
-    async def append(self, change: NewChange) -> None:
-        event = ChangeEvent(next(self.ids), None, self.now(), copy.deepcopy(change))
-        self.t.events.append(event)
+    async def append(self, event: NewEvent) -> NewChange:
+        key = (event.subject_type, event.subject_id)
+        version, before = self.t.subject_versions.get(key, (0, None))
+        self.t.subject_versions[key] = (version + 1, copy.deepcopy(event.data))
+        change = NewChange(
+            **{f.name: getattr(event, f.name) for f in dataclasses.fields(event)},
+            version=version + 1,
+            changed=changed_fields(before, event.data),
+        )
+        self.t.events.append(ChangeEvent(next(self.ids), None, self.now(), copy.deepcopy(change)))
+        return change
 
     async def assign(self, *, limit: int) -> int | None:
         assigned = 0

@@ -10,9 +10,10 @@ waited for (it wrote something else first).
 
 So the feed position is given **after commit**:
 
-1. Writers (``append``) insert events with ``position NULL``; no lock but the subject's own
-   (``next_version``: ``INSERT … ON CONFLICT DO UPDATE SET version = version + 1``, whose row
-   lock a second writer of the same subject waits for). Nothing global on the hot path.
+1. Writers (``append``, one statement) insert events with ``position NULL``; no lock but the
+   subject's own (``INSERT … ON CONFLICT DO UPDATE SET version = version + 1`` on
+   ``subject_versions``, whose row lock a second writer of the same subject waits for).
+   Nothing global on the hot path.
 2. The assigner (``assign``, run by the worker loop and at the start of every feed read) takes
    ``pg_try_advisory_xact_lock`` (busy: it does nothing, the reader just reads), then in one
    statement gives every *visible* unassigned event, in ``seq`` order, the next positions
@@ -39,15 +40,18 @@ assigned already by an earlier batch, with a smaller position. So positions foll
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, literal, select, text
+from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.sql import seconds_ago
-from accord.adapters.db.tables import change_events, change_feed_head, subject_versions
-from accord.domain.records import ChangeEvent, FeedQuery, NewChange
+from accord.adapters.db.tables import change_events, change_feed_head
+from accord.domain.changes import NOT_CHANGES
+from accord.domain.records import ChangeEvent, FeedQuery, NewChange, NewEvent
 
 ASSIGNER_LOCK_KEY = 0x61636366_65656421  # "accfeed!": one assigner at a time
 
@@ -73,55 +77,70 @@ _ASSIGN = text(
 )
 
 
+# One statement per event: lock the subject's row and read its previous document, grow its
+# version, diff the documents' top-level fields (sorted, byte order as in Python), insert.
+_APPEND = text(
+    """
+    WITH prev AS MATERIALIZED (
+        SELECT document FROM subject_versions
+        WHERE subject_type = :subject_type AND subject_id = :subject_id
+        FOR UPDATE
+    ), bumped AS (
+        -- reads prev first: the lock and the old document come before the upsert's change
+        INSERT INTO subject_versions AS s (subject_type, subject_id, version, document)
+        SELECT :subject_type, :subject_id, 1, CAST(:data AS jsonb)
+        WHERE (SELECT count(*) FROM prev) >= 0
+        ON CONFLICT (subject_type, subject_id)
+        DO UPDATE SET version = s.version + 1, document = excluded.document
+        RETURNING s.version
+    ), diff AS (
+        SELECT coalesce(array_agg(n.key ORDER BY n.key COLLATE "C"), '{}') AS changed
+        FROM jsonb_each(CAST(:data AS jsonb)) AS n(key, value)
+        WHERE n.key <> ALL(CAST(:ignored AS text[]))
+          AND ((SELECT document FROM prev) -> n.key) IS DISTINCT FROM n.value
+    )
+    INSERT INTO change_events (
+        id, type, subject_type, subject_id, version, organization_id, user_id, invitation_id,
+        organization_ids, data, changed, operation_id, idempotency_key
+    )
+    SELECT :id, :type, :subject_type, :subject_id, bumped.version, :organization_id, :user_id,
+        :invitation_id, CAST(:organization_ids AS uuid[]), CAST(:data AS jsonb), diff.changed,
+        :operation_id, :idempotency_key
+    FROM bumped, diff
+    RETURNING version, changed
+    """
+)
+
+
 class PgChangeFeed:
     """``ChangeFeed`` on PostgreSQL (see the module docstring for why it has no gaps)."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def next_version(
-        self, subject_type: str, subject_id: str, document: dict[str, Any] | None
-    ) -> tuple[int, dict[str, Any] | None]:
-        key = and_(
-            subject_versions.c.subject_type == subject_type,
-            subject_versions.c.subject_id == subject_id,
-        )
-        before = (
+    async def append(self, event: NewEvent) -> NewChange:
+        document = json.dumps(event.data) if event.data is not None else None
+        row = (
             await self._conn.execute(
-                select(subject_versions.c.document).where(key).with_for_update()
+                _APPEND,
+                {
+                    "id": event.id,
+                    "type": event.type,
+                    "subject_type": event.subject_type,
+                    "subject_id": event.subject_id,
+                    "organization_id": event.organization_id,
+                    "user_id": event.user_id,
+                    "invitation_id": event.invitation_id,
+                    "organization_ids": list(event.organization_ids),
+                    "data": document,
+                    "operation_id": event.operation_id,
+                    "idempotency_key": event.idempotency_key,
+                    "ignored": list(NOT_CHANGES),
+                },
             )
-        ).scalar_one_or_none()
-        upsert = pg_insert(subject_versions).values(
-            subject_type=subject_type, subject_id=subject_id, version=1, document=document
-        )
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["subject_type", "subject_id"],
-            set_={
-                "version": subject_versions.c.version + 1,
-                "document": upsert.excluded.document,
-            },
-        ).returning(subject_versions.c.version)
-        version = (await self._conn.execute(upsert)).scalar_one()
-        return int(version), before
-
-    async def append(self, change: NewChange) -> None:
-        await self._conn.execute(
-            insert(change_events).values(
-                id=change.id,
-                type=change.type,
-                subject_type=change.subject_type,
-                subject_id=change.subject_id,
-                version=change.version,
-                organization_id=change.organization_id,
-                user_id=change.user_id,
-                invitation_id=change.invitation_id,
-                organization_ids=list(change.organization_ids),
-                data=change.data,
-                changed=list(change.changed),
-                operation_id=change.operation_id,
-                idempotency_key=change.idempotency_key,
-            )
-        )
+        ).one()
+        fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+        return NewChange(**fields, version=row.version, changed=tuple(row.changed))
 
     async def assign(self, *, limit: int) -> int | None:
         locked = select(func.pg_try_advisory_xact_lock(ASSIGNER_LOCK_KEY))
