@@ -19,6 +19,13 @@ An audit action maps to a feed type (``FEED_TYPES``); for each event the recorde
 A user's creation and an accepted invitation also put a membership in place: the recorder adds
 the ``membership.added`` that the flow did not record itself (once per transaction and subject).
 How the feed is then read in order and without gaps: ``adapters/db/events.py``.
+
+Two flows still change a user row in their claim and audit it in their finalize (a later
+transaction of the same durable operation): a suspension (the row is ``suspended`` at once,
+``user.suspended`` follows at finalize; a compensated one restores the row and writes none),
+and an offboarding, whose leavers are ``disabled`` in the claim and audited
+``user.deprovisioned`` at finalize (its memberships and the organization itself are announced
+in the claim).
 """
 
 from __future__ import annotations

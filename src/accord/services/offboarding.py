@@ -15,7 +15,9 @@ one durable operation (platform callers only).
    lists them). A delete the IdP refuses leaves that user disabled and linked, for reconcile
    to report (``identity_deletes_refused``); the others go on.
 3. finalize: the deprovisioned users' links, set-password tokens and unsent mail are removed;
-   ``user.deprovisioned`` for each and ``organization.deleted`` with the report are audited.
+   ``user.deprovisioned`` for each and ``organization.offboarded`` with the report are audited.
+   The claim's own changes are audited (and so in the change feed) in the claim:
+   ``membership.removed`` for each member and ``organization.deleted``.
 
 Creates into the organization that are still open when it goes fail at their finalize
 (``organization_not_found``) and undo themselves; a retry of the offboarding with its key
@@ -82,18 +84,7 @@ class DeleteOrganization(Flow):
         departing = [] if request.get("keep_users") else await _retire(tx, accord, leavers)
         members = await tx.memberships.members(org_id)
         await tx.organizations.delete(org_id)  # its memberships and tokens go with it
-        for user_id, member in sorted(members.items()):  # audited (and in the feed) with it
-            await tx.audit.record(
-                AuditEvent(
-                    **audit_by(request),
-                    action="membership.removed",
-                    subject_user_id=user_id,
-                    subject_email=member.email,
-                    organization_id=org_id,
-                    operation_id=step.op.id,
-                    data={"reason": "organization.deleted"},
-                )
-            )
+        await _audit_claim(tx, step, members, departing, report)
         state = {"report": report, "departing": departing}
         return {"organization_id": org_id, "flow_state": state}
 
@@ -142,10 +133,10 @@ class DeleteOrganization(Flow):
             "identities_kept": sum(1 for p in departing if _kept(p)),
             "identity_deletes_refused": sorted(refused),
         }
-        await tx.audit.record(
+        await tx.audit.record(  # the deletion itself was audited (and announced) in the claim
             AuditEvent(
                 **audit_by(op.request),
-                action="organization.deleted",
+                action="organization.offboarded",
                 organization_id=op.organization_id,
                 operation_id=op.id,
                 data=report,
@@ -158,6 +149,47 @@ class DeleteOrganization(Flow):
 
     async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
         return None  # access stays cut (see the module docstring)
+
+
+async def _audit_claim(
+    tx: Transaction,
+    step: Step,
+    members: dict[UUID, Any],
+    departing: list[dict[str, Any]],
+    report: dict[str, Any],
+) -> None:
+    """Audit (and so announce in the change feed) what the claim changed, with the change:
+    each membership gone, the organization deleted. (The people leaving with it are audited
+    ``user.deprovisioned`` at finalize, once their identity is gone or kept.)"""
+    op = step.op
+    by, org_id = audit_by(op.request), op.organization_id or UUID(op.request["organization_id"])
+    reason = {"reason": "organization.deleted"}
+    for user_id, member in sorted(members.items()):
+        await tx.audit.record(
+            AuditEvent(
+                **by,
+                action="membership.removed",
+                subject_user_id=user_id,
+                subject_email=member.email,
+                organization_id=org_id,
+                operation_id=op.id,
+                data=reason,
+            )
+        )
+    deleted = {
+        **report,
+        "users_deprovisioned": len(departing),
+        "identities_kept": sum(1 for p in departing if _kept(p)),
+    }
+    await tx.audit.record(
+        AuditEvent(
+            **by,
+            action="organization.deleted",
+            organization_id=org_id,
+            operation_id=op.id,
+            data=deleted,
+        )
+    )
 
 
 async def _retire(tx: Transaction, accord: Context, user_ids: list[UUID]) -> list[dict[str, Any]]:
