@@ -193,6 +193,12 @@ class Settings(BaseSettings):
     audit_retention_days: float = Field(
         365.0, ge=0, description="Audit events older than this are deleted; 0 keeps them for ever."
     )
+    events_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="Change feed events older than this are deleted; a cursor from before "
+        "the oldest kept event answers 410 cursor_expired.",
+    )
     mailbox_retention_days: float = Field(
         7.0,
         gt=0,

@@ -95,6 +95,7 @@ ERROR_STATUSES = {
     "user_not_linked": 409,
     "user_suspended": 403,
     "user_deprovisioned": 409,
+    "cursor_expired": 410,
 }
 
 
@@ -217,6 +218,8 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("post", "/api/admin/users/{user_id}/suspend"),
         ("post", "/api/admin/users/{user_id}/reactivate"),
         ("get", "/api/auth/session"),
+        # the change feed
+        ("get", "/api/events"),
     }
     found = {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert found == expected

@@ -91,7 +91,8 @@ async def test_the_audit_log_says_who_did_what_to_whom(app: Accord) -> None:
         (*by, "create_user.started", "ada@example.com"),
         (*by, "user.created", "ada@example.com"),
         (*by, "create_user.refused", "ada@example.com"),
-        (*by, "membership.removed", "ada@example.com"),  # every membership ends in the claim
-        (*by, "deprovision.started", None),
+        # every membership ends, and the user is deprovisioned, in the claim, with the audit
+        (*by, "membership.removed", "ada@example.com"),
         (*by, "user.deprovisioned", "ada@example.com"),
+        (*by, "deprovision.started", None),
     ]

@@ -354,6 +354,12 @@ class InvitationRevoked(AccordError):
     code = "invitation_revoked"
 
 
+class CursorExpired(AccordError):
+    """The cursor is older than the events the feed keeps; read again without ``after``."""
+
+    code = "cursor_expired"
+
+
 class InvitationExpired(AccordError):
     """This invitation has expired; ask the organization for a new one."""
 
@@ -443,6 +449,7 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     UserSuspended,
     UserDeprovisioned,
     ScimUserNameTaken,
+    CursorExpired,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

@@ -10,6 +10,7 @@ working at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -109,7 +110,7 @@ class Invitations(Protocol):
         returns how many."""
         ...
 
-    async def expire(self) -> int:
+    async def expire(self) -> Sequence[InvitationRecord]:
         """Mark pending invitations past their time ``expired`` (not one being accepted): their
-        seats are free again. Returns how many."""
+        seats are free again. Returns them, as they are now."""
         ...

@@ -296,3 +296,61 @@ class MailRecord:
     subject: str
     body: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A feed event to append in the transaction of its change (``domain/changes.py``); the
+    store gives it the subject's next version and the fields changed since the previous one."""
+
+    id: UUID
+    type: str
+    subject_type: str  # user, organization, membership, invitation
+    subject_id: str
+    organization_id: UUID | None
+    user_id: UUID | None
+    invitation_id: UUID | None
+    data: dict[str, Any] | None  # the subject as the API shows it now; None once it is gone
+    organization_ids: tuple[UUID, ...]  # whose organization tokens see it
+    operation_id: UUID | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class NewChange:
+    """A feed event's content as stored: the event with the subject's version and the fields
+    that changed."""
+
+    id: UUID
+    type: str
+    subject_type: str  # user, organization, membership, invitation
+    subject_id: str
+    version: int
+    organization_id: UUID | None
+    user_id: UUID | None
+    invitation_id: UUID | None
+    data: dict[str, Any] | None  # the subject as the API shows it now; None once it is gone
+    organization_ids: tuple[UUID, ...]  # whose organization tokens see it
+    changed: tuple[str, ...]
+    operation_id: UUID | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """A feed event as stored: ``position`` is its place in the feed (None until assigned)."""
+
+    seq: int
+    position: int | None
+    occurred_at: datetime
+    change: NewChange
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    """A page of the feed: assigned events after ``after``, in position order."""
+
+    after: int = 0
+    limit: int = 100
+    types: tuple[str, ...] = ()
+    organization_id: UUID | None = None

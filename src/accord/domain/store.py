@@ -28,10 +28,14 @@ from accord.domain.records import (
     AuditEntry,
     AuditEvent,
     AuditQuery,
+    ChangeEvent,
+    FeedQuery,
     LinkRecord,
     MailRecord,
     MemberRecord,
     MembershipRecord,
+    NewChange,
+    NewEvent,
     NewOperation,
     NewOrganizationRecord,
     OneTimeTokenRecord,
@@ -326,6 +330,40 @@ class AuditLog(Protocol):
         ...
 
 
+class ChangeFeed(Protocol):
+    """The change feed (``domain/changes.py`` writes it, ``adapters/db/events.py`` explains
+    how it stays gap-free). Writers append events without a position; ``assign`` gives the
+    committed ones their positions after commit; readers page through assigned positions."""
+
+    async def append(self, event: NewEvent) -> NewChange:
+        """Write the event, without a feed position yet: the subject's version grows by one
+        (the first is 1) and the event carries it, with the top-level fields of ``data`` that
+        differ from the previous version's (sorted; ``updated_at`` and ``version`` never
+        count). The subject stays locked until this transaction ends: its next writer waits,
+        so versions commit in order."""
+        ...
+
+    async def assign(self, *, limit: int) -> int | None:
+        """Give up to ``limit`` committed, unassigned events the next positions, in the order
+        they were written; how many. None if another assigner is at work (then do nothing)."""
+        ...
+
+    async def page(self, query: FeedQuery) -> list[ChangeEvent]:
+        """Up to ``query.limit`` assigned events after position ``query.after``, in position
+        order, of the given types (any if empty) and visible to the organization (any if
+        None)."""
+        ...
+
+    async def horizon(self) -> int:
+        """The last position retention deleted (0: none): a cursor below it has missed events."""
+        ...
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        """Delete up to ``limit`` assigned events, oldest first, that occurred more than
+        ``days`` ago; return how many (the horizon moves past them)."""
+        ...
+
+
 class Outbox(Protocol):
     async def enqueue(
         self, *, kind: str, dedupe_key: str, recipient: str, payload: dict[str, Any]
@@ -444,7 +482,8 @@ class Transaction(Protocol):
     memberships: Memberships
     organizations: Organizations
     operations: Operations
-    audit: AuditLog
+    audit: AuditLog  # records the change's feed event too (domain/changes.py)
+    events: ChangeFeed
     outbox: Outbox
     one_time_tokens: OneTimeTokens
     api_tokens: ApiTokens

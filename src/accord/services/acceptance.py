@@ -25,6 +25,7 @@ from uuid import UUID
 
 from accord.domain import errors
 from accord.domain.callers import Caller
+from accord.domain.documents import invitation_json
 from accord.domain.invitation_store import InvitationRecord
 from accord.domain.model import InvitationStatus, OperationKind, Role, UserStatus
 from accord.domain.principals import audit_by
@@ -35,7 +36,7 @@ from accord.services.context import Context, Flow, Step
 from accord.services.credentials import check_chosen_password
 from accord.services.engine import replay
 from accord.services.identities import Origin, ensure_identity
-from accord.services.invitations import by_token, invitation_json, require_usable
+from accord.services.invitations import by_token, require_usable
 from accord.services.provisioning import (
     audit_creation,
     claim_row,

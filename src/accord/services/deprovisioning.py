@@ -3,9 +3,10 @@ retired to ``former_email`` so that whoever uses the address next is a new perso
 membership ends, each through ``services/leaving.py``: the last ``org_admin`` of a team
 organization is not deprovisioned, ``last_admin``; and the set-password links and unsent mail
 are deleted), then the IdP user is deleted (only one that accord linked: created or adopted),
-then the link is removed.
-Idempotent: deprovisioning a disabled user succeeds and does nothing. If the IdP refuses the
-delete, or it never becomes reachable, the user stays disabled.
+then the link is removed. Each change is audited (and so in the change feed) in the
+transaction that makes it: ``membership.removed`` per organization and ``user.deprovisioned``
+in the claim. Idempotent: deprovisioning a disabled user succeeds and changes nothing. If the
+IdP refuses the delete, or it never becomes reachable, the user stays disabled.
 
 The deprovisioned user's personal organization stays as it is (its other members keep their
 places, ``owner_user_id`` still names the former user, for its history): a platform
@@ -99,11 +100,24 @@ class Deprovision(Flow):
             "remote_id": link.remote_id if link else None,
         }
         await self._leave_everything(tx, step, user_id, email, leaving)
-        await tx.users.retire(user_id)
+        already = user.status == UserStatus.DISABLED
+        if not already:  # a repeat changes nothing (not even the row's version)
+            await tx.users.retire(user_id)
         # With access, its links and mail go now: a set-password link must not outlive it.
         await tx.one_time_tokens.delete_for_user(user_id)
         if email:
             await tx.outbox.delete_unsent(email)
+        # Audited (and so announced in the change feed) with the change, in this transaction.
+        await tx.audit.record(
+            AuditEvent(
+                **audit_by(step.op.request),
+                action="user.deprovision_repeated" if already else "user.deprovisioned",
+                subject_user_id=user_id,
+                subject_email=email,
+                operation_id=step.op.id,
+                data={"remote_id": state["remote_id"]},
+            )
+        )
         return {"user_id": user_id, "flow_state": state}
 
     async def _remove_membership(
@@ -169,17 +183,6 @@ class Deprovision(Flow):
                 "memberships_left": op.flow_state.get("left"),
             }
         await tx.links.unlink_all(op.user_id)
-        already = op.flow_state["previous_status"] == UserStatus.DISABLED
-        await tx.audit.record(
-            AuditEvent(
-                **audit_by(op.request),
-                action="user.deprovision_repeated" if already else "user.deprovisioned",
-                subject_user_id=op.user_id,
-                subject_email=op.flow_state["email"],
-                operation_id=op.id,
-                data={"remote_id": op.flow_state.get("remote_id")},
-            )
-        )
         return {"user_id": str(op.user_id), "status": UserStatus.DISABLED.value}
 
     async def undo_remote(self, accord: Context, step: Step) -> bool:

@@ -23,6 +23,7 @@ from uuid import UUID, uuid4
 
 from accord.domain import errors, secrets
 from accord.domain.callers import Caller
+from accord.domain.documents import effective_status, invitation_json
 from accord.domain.emails import normalize_email
 from accord.domain.invitation_store import InvitationRecord, NewInvitation
 from accord.domain.model import InvitationStatus, Role
@@ -48,31 +49,6 @@ class Invite:
     role: Role = Role.ORG_USER
     permissions: tuple[str, ...] = field(default_factory=tuple)
     expires_in_hours: float = DEFAULT_HOURS
-
-
-def effective_status(record: InvitationRecord, now: datetime) -> InvitationStatus:
-    """A pending invitation past its time is expired, whether housekeeping marked it or not."""
-    if record.status == InvitationStatus.PENDING and record.expires_at <= now:
-        return InvitationStatus.EXPIRED
-    return record.status
-
-
-def invitation_json(record: InvitationRecord, now: datetime) -> dict[str, Any]:
-    """An invitation as the admin API shows it (never its link)."""
-    return {
-        "id": str(record.id),
-        "organization_id": str(record.organization_id),
-        "email": record.email,
-        "role": record.role.value,
-        "permissions": list(record.permissions),
-        "status": effective_status(record, now).value,
-        "expires_at": record.expires_at,
-        "invited_by": record.invited_by,
-        "accepted_user_id": str(record.accepted_user_id) if record.accepted_user_id else None,
-        "created_at": record.created_at,
-        "accepted_at": record.accepted_at,
-        "revoked_at": record.revoked_at,
-    }
 
 
 def require_usable(record: InvitationRecord, now: datetime) -> None:
@@ -256,7 +232,24 @@ async def revoke(accord: Context, invitation_id: str | UUID, *, caller: Caller) 
 async def expire_invitations(accord: Context) -> int:
     """Mark invitations past their time ``expired`` (housekeeping); their seats are free."""
     async with accord.store.transaction() as tx:
-        return await tx.invitations.expire()
+        return await expire_due(tx)
+
+
+async def expire_due(tx: Transaction) -> int:
+    """Expire the invitations past their time in ``tx``, each audited (``invitation.expired``);
+    how many."""
+    expired = await tx.invitations.expire()
+    for record in expired:  # accord itself acted: a system principal
+        await tx.audit.record(
+            AuditEvent(
+                actor="housekeeping",
+                action="invitation.expired",
+                subject_email=record.email,
+                organization_id=record.organization_id,
+                data={"invitation_id": str(record.id)},
+            )
+        )
+    return len(expired)
 
 
 # -- the public side: what a link shows, and its mail ------------------------------------------

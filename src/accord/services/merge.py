@@ -108,16 +108,47 @@ async def _carry_out(
     dst: OrganizationRecord,
     caller: Caller,
 ) -> None:
+    by = caller.audit_fields()
     for membership in plan["memberships"]:
+        had = await tx.memberships.get(membership["user_id"], dst.id)
         await tx.memberships.put(
             user_id=membership["user_id"],
             organization_id=dst.id,
             role=membership["role"],
             permissions=membership["permissions"],
         )
+        action = "membership.updated" if had else "membership.added"
+        await tx.audit.record(
+            AuditEvent(
+                **by,
+                action=action,
+                subject_user_id=membership["user_id"],
+                organization_id=dst.id,
+                data={"reason": "organization.merged", "from": str(src.id)},
+            )
+        )
     if plan["settings"]:
         await tx.organizations.update_settings(dst.id, {**plan["settings"], **dst.settings})
-    await tx.organizations.delete(src.id)
+    leaving = await tx.memberships.members(src.id)
+    await tx.organizations.delete(src.id)  # its memberships go with it
+    for user_id in sorted(leaving):
+        await tx.audit.record(
+            AuditEvent(
+                **by,
+                action="membership.removed",
+                subject_user_id=user_id,
+                organization_id=src.id,
+                data={"reason": "organization.merged", "into": str(dst.id)},
+            )
+        )
+    await tx.audit.record(
+        AuditEvent(
+            **by,
+            action="organization.deleted",
+            organization_id=src.id,
+            data={"reason": "organization.merged", "into": str(dst.id)},
+        )
+    )
     summary = plan["summary"]
     await tx.audit.record(
         AuditEvent(

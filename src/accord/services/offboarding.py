@@ -15,8 +15,10 @@ one durable operation (platform callers only).
    lists them). A delete the IdP refuses leaves that user disabled and linked, for reconcile
    to report (``identity_deletes_refused``); the others go on.
    Their set-password tokens and unsent mail go in the claim too.
-3. finalize: the deprovisioned users' links are removed;
-   ``user.deprovisioned`` for each and ``organization.deleted`` with the report are audited.
+3. finalize: the deprovisioned users' links are removed; ``user.deprovisioned`` for each and
+   ``organization.offboarded`` with the report are audited. The claim's own changes are
+   audited (and so in the change feed) in the claim: ``membership.removed`` for each member
+   and ``organization.deleted``.
 
 Creates into the organization that are still open when it goes fail at their finalize
 (``organization_not_found``) and undo themselves; a retry of the offboarding with its key
@@ -81,7 +83,9 @@ class DeleteOrganization(Flow):
             "invitations_revoked": await tx.invitations.revoke_pending(org_id),
         }
         departing = [] if request.get("keep_users") else await _retire(tx, accord, leavers)
+        members = await tx.memberships.members(org_id)
         await tx.organizations.delete(org_id)  # its memberships and tokens go with it
+        await _audit_claim(tx, step, members, departing, report)
         state = {"report": report, "departing": departing}
         return {"organization_id": org_id, "flow_state": state}
 
@@ -128,10 +132,10 @@ class DeleteOrganization(Flow):
             "identities_kept": sum(1 for p in departing if _kept(p)),
             "identity_deletes_refused": sorted(refused),
         }
-        await tx.audit.record(
+        await tx.audit.record(  # the deletion itself was audited (and announced) in the claim
             AuditEvent(
                 **audit_by(op.request),
-                action="organization.deleted",
+                action="organization.offboarded",
                 organization_id=op.organization_id,
                 operation_id=op.id,
                 data=report,
@@ -144,6 +148,47 @@ class DeleteOrganization(Flow):
 
     async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
         return None  # access stays cut (see the module docstring)
+
+
+async def _audit_claim(
+    tx: Transaction,
+    step: Step,
+    members: dict[UUID, Any],
+    departing: list[dict[str, Any]],
+    report: dict[str, Any],
+) -> None:
+    """Audit (and so announce in the change feed) what the claim changed, with the change:
+    each membership gone, the organization deleted. (The people leaving with it are audited
+    ``user.deprovisioned`` at finalize, once their identity is gone or kept.)"""
+    op = step.op
+    by, org_id = audit_by(op.request), op.organization_id or UUID(op.request["organization_id"])
+    reason = {"reason": "organization.deleted"}
+    for user_id, member in sorted(members.items()):
+        await tx.audit.record(
+            AuditEvent(
+                **by,
+                action="membership.removed",
+                subject_user_id=user_id,
+                subject_email=member.email,
+                organization_id=org_id,
+                operation_id=op.id,
+                data=reason,
+            )
+        )
+    deleted = {
+        **report,
+        "users_deprovisioned": len(departing),
+        "identities_kept": sum(1 for p in departing if _kept(p)),
+    }
+    await tx.audit.record(
+        AuditEvent(
+            **by,
+            action="organization.deleted",
+            organization_id=org_id,
+            operation_id=op.id,
+            data=deleted,
+        )
+    )
 
 
 async def _retire(tx: Transaction, accord: Context, user_ids: list[UUID]) -> list[dict[str, Any]]:

@@ -6,72 +6,26 @@ as it was first answered.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from accord.domain.records import (
-    ApiTokenRecord,
-    MemberRecord,
-    MembershipRecord,
-    OrganizationRecord,
-    OrganizationSummary,
-    UserView,
+from accord.domain.documents import (
+    membership_json,
+    organization_json,
+    user_json,
 )
+from accord.domain.documents import (
+    text as _text,
+)
+from accord.domain.records import ApiTokenRecord, MemberRecord, OrganizationSummary
 
-
-def _text(value: Any) -> Any:
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def membership_json(membership: MembershipRecord) -> dict[str, Any]:
-    return {
-        "organization_id": str(membership.organization_id),
-        "role": membership.role.value,
-        "permissions": list(membership.permissions),
-    }
-
-
-def user_json(view: UserView) -> dict[str, Any]:
-    """A user with its memberships (``organizations``)."""
-    user = view.user
-    return {
-        "id": str(user.id),
-        "email": user.email,
-        "full_name": user.full_name,
-        "status": user.status.value,
-        "is_platform_admin": user.is_platform_admin,
-        "require_password_change": user.require_password_change,
-        "created_by": user.created_by,
-        "created_at": _text(user.created_at),
-        "updated_at": _text(user.updated_at),
-        "organizations": [membership_json(m) for m in view.memberships],
-    }
-
-
-def organization_json(org: OrganizationRecord, members: int | None = None) -> dict[str, Any]:
-    """An organization (with its member count, when known)."""
-    document = {
-        "id": str(org.id),
-        "slug": org.slug,
-        "display_name": org.display_name,
-        "kind": org.kind.value,
-        "owner_user_id": _text(org.owner_user_id),
-        "plan_type": org.plan_type,
-        "max_users": org.max_users,
-        "status": str(org.status),
-        "settings": org.settings,
-        "version": org.version,
-        "created_at": _text(org.created_at),
-        "updated_at": _text(org.updated_at),
-    }
-    if members is not None:
-        document["members"] = members
-    return document
+__all__ = [
+    "api_token_json",
+    "member_json",
+    "membership_json",
+    "organization_json",
+    "summary_json",
+    "user_json",
+]
 
 
 def summary_json(summary: OrganizationSummary) -> dict[str, Any]:

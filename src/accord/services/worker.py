@@ -17,6 +17,8 @@ from accord.domain.ports import Mailer
 from accord.domain.records import OperationRecord
 from accord.services.context import Context
 from accord.services.engine import drive, leased_step
+from accord.services.events import assign_positions
+from accord.services.invitations import expire_due
 from accord.services.mail import Delivery, deliver_outbox
 
 HOUSEKEEPING_LOCK_KEY = 0x61636377_686B7070  # "accwhkpp"
@@ -39,6 +41,8 @@ class Pass:
     expired_tokens: int = 0
     expired_verifications: int = 0
     expired_invitations: int = 0
+    assigned_events: int = 0
+    deleted_feed_events: int = 0
     forgotten_keys: int = 0
     deleted_operations: int = 0
     deleted_audit_events: int = 0
@@ -81,15 +85,16 @@ async def housekeeping(accord: Context, result: Pass) -> None:
     """Expire one-time tokens, verification links (their sealed passwords with them) and
     idempotency keys past their lifetime; delete finished operations once their key no longer
     replays (``idempotency_ttl_hours``), audit events past ``audit_retention_days`` (0: kept for
-    ever), embedded mailbox messages past ``mailbox_retention_days`` and spent throttle
-    counters, each in batches of ``HOUSEKEEPING_BATCH`` (one worker at a time)."""
+    ever), change feed events past ``events_retention_days``, embedded mailbox messages past
+    ``mailbox_retention_days`` and spent throttle counters, each in batches of
+    ``HOUSEKEEPING_BATCH`` (one worker at a time)."""
     settings = accord.settings
     async with accord.store.transaction() as tx:
         if not await tx.try_singleton_lock(HOUSEKEEPING_LOCK_KEY):
             return
         result.expired_tokens = await tx.one_time_tokens.expire()
         result.expired_verifications = await tx.verifications.expire()
-        result.expired_invitations = await tx.invitations.expire()  # their seats are free
+        result.expired_invitations = await expire_due(tx)  # their seats are free
         result.forgotten_keys = await tx.operations.forget_idempotency(
             settings.idempotency_ttl_hours
         )
@@ -100,6 +105,9 @@ async def housekeeping(accord: Context, result: Pass) -> None:
             result.deleted_audit_events = await tx.audit.delete_older_than(
                 settings.audit_retention_days, limit=HOUSEKEEPING_BATCH
             )
+        result.deleted_feed_events = await tx.events.delete_older_than(
+            settings.events_retention_days, limit=HOUSEKEEPING_BATCH
+        )
         # The embedded mailbox's links are secrets in transit: kept only so long.
         result.deleted_mail = await tx.mailbox.delete_older_than(
             settings.mailbox_retention_days, limit=HOUSEKEEPING_BATCH
@@ -113,6 +121,7 @@ async def run_once(accord: Context, mailer: Mailer, *, housekeep: bool = True) -
     result = Pass()
     await resume_due_operations(accord, result)
     result.mail = await deliver_outbox(accord, mailer)
+    result.assigned_events = await assign_positions(accord)
     if housekeep:
         await housekeeping(accord, result)
     return result

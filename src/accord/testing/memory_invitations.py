@@ -141,7 +141,7 @@ class MemoryInvitations(Repository):
             self._set(record, None, status=InvitationStatus.REVOKED, revoked_at=self.now())
         return len(due)
 
-    async def expire(self) -> int:
+    async def expire(self) -> list[InvitationRecord]:
         now = self.now()
         due = [
             (d, r)
@@ -150,6 +150,4 @@ class MemoryInvitations(Repository):
             and r.expires_at <= now
             and r.accept_operation_id is None
         ]
-        for digest, record in due:
-            self._set(record, digest, status=InvitationStatus.EXPIRED)
-        return len(due)
+        return [self._set(r, d, status=InvitationStatus.EXPIRED) for d, r in due]

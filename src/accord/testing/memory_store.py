@@ -19,9 +19,11 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from accord.domain.changes import ChangeRecorder
 from accord.domain.ports import Clock
 from accord.domain.store import DriftSession
 from accord.testing.memory_audit import MemoryAudit
+from accord.testing.memory_events import MemoryChangeFeed
 from accord.testing.memory_invitations import MemoryInvitations
 from accord.testing.memory_mailbox import MemoryMailbox
 from accord.testing.memory_people import (
@@ -51,7 +53,8 @@ class MemoryTransaction:
         self.memberships = MemoryMemberships(tables, clock, ids)
         self.organizations = MemoryOrganizations(tables, clock, ids)
         self.operations = MemoryOperations(tables, clock, ids)
-        self.audit = MemoryAudit(tables, clock, ids)
+        self.events = MemoryChangeFeed(tables, clock, ids)
+        self.audit = ChangeRecorder(MemoryAudit(tables, clock, ids), self)
         self.outbox = MemoryOutbox(tables, clock, ids)
         self.one_time_tokens = MemoryOneTimeTokens(tables, clock, ids)
         self.api_tokens = MemoryApiTokens(tables, clock, ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from accord.domain.invitation_store import InvitationRecord
@@ -13,6 +14,7 @@ from accord.domain.ports import Clock
 from accord.domain.records import (
     ApiTokenRecord,
     AuditEntry,
+    ChangeEvent,
     LinkRecord,
     MailRecord,
     MembershipRecord,
@@ -48,6 +50,11 @@ class Tables:
     invitations: dict[UUID, tuple[str | None, InvitationRecord]] = field(default_factory=dict)
     mailbox: dict[int, MailRecord] = field(default_factory=dict)
     scim_users: dict[UUID, ScimUserRecord] = field(default_factory=dict)
+    events: list[ChangeEvent] = field(default_factory=list)  # in seq order
+    # (subject type, subject id) → (version, latest document)
+    subject_versions: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
+    feed_head: int = 0  # the last position assigned
+    feed_horizon: int = 0  # the last position retention deleted
 
 
 class Repository:

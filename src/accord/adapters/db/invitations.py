@@ -155,10 +155,11 @@ class PgInvitations:
         )
         return result.rowcount
 
-    async def expire(self) -> int:
+    async def expire(self) -> list[InvitationRecord]:
         result = await self._conn.execute(
             update(invitations)
             .where(_PENDING, _PAST, invitations.c.accept_operation_id.is_(None))
             .values(status=str(InvitationStatus.EXPIRED), updated_at=func.now())
+            .returning(*_COLUMNS)
         )
-        return result.rowcount
+        return [_record(row) for row in result]

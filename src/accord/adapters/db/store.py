@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from accord.adapters.db.audit import PgAuditLog
 from accord.adapters.db.database import Database
 from accord.adapters.db.drift import PgDriftQueries, PgDriftSession
+from accord.adapters.db.events import PgChangeFeed
 from accord.adapters.db.invitations import PgInvitations
 from accord.adapters.db.mailbox import PgMailbox
 from accord.adapters.db.operations import PgOperations
@@ -22,6 +23,7 @@ from accord.adapters.db.scim import PgScimUsers
 from accord.adapters.db.tokens import PgApiTokens
 from accord.adapters.db.users import PgLinks, PgUsers
 from accord.adapters.db.verifications import PgVerifications
+from accord.domain.changes import ChangeRecorder
 
 
 class PgTransaction:
@@ -34,7 +36,8 @@ class PgTransaction:
         self.memberships = PgMemberships(conn)
         self.organizations = PgOrganizations(conn)
         self.operations = PgOperations(conn)
-        self.audit = PgAuditLog(conn)
+        self.events = PgChangeFeed(conn)
+        self.audit = ChangeRecorder(PgAuditLog(conn), self)
         self.outbox = PgOutbox(conn)
         self.one_time_tokens = PgOneTimeTokens(conn)
         self.api_tokens = PgApiTokens(conn)

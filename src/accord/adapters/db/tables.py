@@ -396,3 +396,56 @@ scim_users = Table(
     UniqueConstraint("organization_id", "user_name_key"),
     UniqueConstraint("organization_id", "user_id"),
 )
+
+# The change feed (domain/changes.py, adapters/db/events.py). Writers insert events with no
+# position; the assigner numbers the committed ones after commit, in seq order.
+change_events = Table(
+    "change_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("id", UUID(as_uuid=True), nullable=False),
+    Column("position", BigInteger, nullable=True),
+    Column("type", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("subject_type", Text, nullable=False),
+    Column("subject_id", Text, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("organization_id", UUID(as_uuid=True), nullable=True),
+    Column("user_id", UUID(as_uuid=True), nullable=True),
+    Column("invitation_id", UUID(as_uuid=True), nullable=True),
+    Column(
+        "organization_ids",
+        ARRAY(UUID(as_uuid=True)),
+        nullable=False,
+        server_default=text("'{}'::uuid[]"),
+    ),
+    Column("data", JSONB, nullable=True),
+    Column("changed", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("operation_id", UUID(as_uuid=True), nullable=True),
+    Column("idempotency_key", Text, nullable=True),
+    UniqueConstraint("id"),
+    UniqueConstraint("position"),
+    Index("ix_change_events_unassigned", "seq", postgresql_where=text("position IS NULL")),
+    Index("ix_change_events_organization_ids", "organization_ids", postgresql_using="gin"),
+)
+
+# Each subject's latest version and document: the upsert's row lock orders its writers.
+subject_versions = Table(
+    "subject_versions",
+    metadata,
+    Column("subject_type", Text, nullable=False),
+    Column("subject_id", Text, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("document", JSONB, nullable=True),
+    PrimaryKeyConstraint("subject_type", "subject_id"),
+)
+
+# One row: the last position assigned, and the last one retention deleted (the horizon).
+change_feed_head = Table(
+    "change_feed_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_position", BigInteger, nullable=False),
+    Column("horizon", BigInteger, nullable=False, server_default=text("0")),
+    CheckConstraint("id = 1", name="single_row"),
+)

@@ -78,6 +78,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "mail_not_found": 404,
     "user_suspended": 403,
     "user_deprovisioned": 409,
+    "cursor_expired": 410,
 }
 
 # Problems the HTTP layer itself produces (not AccordErrors): code → (status, title).

@@ -100,7 +100,7 @@ async def get_organization(
         "revoked, its memberships removed, and the members it leaves with no organization "
         "deprovisioned (their identity deleted where accord created it), unless "
         "`keep_users=true`. Access ends at once; the answer is the report, also audited as "
-        "`organization.deleted`. With the identity provider unreachable: 202 and the "
+        "`organization.offboarded`. With the identity provider unreachable: 202 and the "
         "operation's URL; a retry with the same `Idempotency-Key` replays the report."
     ),
 )

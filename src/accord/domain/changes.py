@@ -1,0 +1,233 @@
+"""Change events: every committed change writes its feed event in the change's own transaction.
+
+The one place is ``ChangeRecorder``, which *is* the transaction's audit log (``tx.audit``): every
+flow already records an audit event for each change it commits, in that change's transaction,
+and a failed or compensated operation records only ``*.refused`` / ``*.compensated``, which
+map to no change. So recording a change's audit event appends its feed event too; a change
+without its event cannot commit, and an event without its change cannot either (both roll
+back together).
+
+An audit action maps to a feed type (``FEED_TYPES``); for each event the recorder
+
+- reads the subject's current document (the JSON the API answers for it, ``documents.py``) in
+  the same transaction, after the change (flows record their audit event after the change);
+- appends the event, with the operation and idempotency key that caused it; the store grows
+  the subject's version by one (an upsert whose row lock also orders two writers of one
+  subject, so versions commit in order) and diffs the document against the previous
+  version's for the changed fields (``changed_fields``), all in one statement.
+
+A user's creation and an accepted invitation also put a membership in place: the recorder adds
+the ``membership.added`` that the flow did not record itself (once per transaction and subject).
+How the feed is then read in order and without gaps: ``adapters/db/events.py``.
+
+Two flows still change a user row in their claim and audit it in their finalize (a later
+transaction of the same durable operation): a suspension (the row is ``suspended`` at once,
+``user.suspended`` follows at finalize; a compensated one restores the row and writes none),
+and an offboarding, whose leavers are ``disabled`` in the claim and audited
+``user.deprovisioned`` at finalize (its memberships and the organization itself are announced
+in the claim).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from accord.domain.documents import invitation_json, membership_json, organization_json, user_json
+from accord.domain.records import AuditEntry, AuditEvent, AuditQuery, NewEvent
+
+if TYPE_CHECKING:
+    from accord.domain.store import AuditLog, Transaction
+
+USER, ORGANIZATION, MEMBERSHIP, INVITATION = "user", "organization", "membership", "invitation"
+
+# Audit action → feed type. Actions not named here (operations started, refused, compensated,
+# repeated requests, tokens, mail re-sends) change no subject and write no feed event.
+FEED_TYPES: dict[str, str] = {
+    "user.created": "user.created",
+    "user.registered": "user.created",
+    "user.updated": "user.updated",
+    "user.email_changed": "user.email_changed",
+    "user.suspended": "user.suspended",
+    "user.reactivated": "user.reactivated",
+    "user.deprovisioned": "user.deprovisioned",
+    "membership.added": "membership.added",
+    "membership.updated": "membership.updated",
+    "membership.removed": "membership.removed",
+    "invitation.created": "invitation.created",
+    "invitation.accepted": "invitation.accepted",
+    "invitation.revoked": "invitation.revoked",
+    "invitation.expired": "invitation.expired",
+    "organization.created": "organization.created",
+    "organization.updated": "organization.updated",
+    "organization.merged": "organization.updated",  # the members it took in: membership.added
+    "organization.deleted": "organization.deleted",
+    # Drift repairs (services/repairs.py, services/cleanup.py): the user's row was repaired.
+    "reconcile.linked": "user.repaired",
+    "reconcile.row_deprovisioned": "user.repaired",
+    "reconcile.row_removed": "user.repaired",
+    "reconcile.identity_recreated": "user.repaired",
+    "reconcile.identity_adopted": "user.repaired",
+    "user.orphan_removed": "user.repaired",
+}
+
+EVENT_TYPES: tuple[str, ...] = tuple(sorted(set(FEED_TYPES.values())))
+
+# Fields that change with every write and say nothing of their own.
+NOT_CHANGES = ("updated_at", "version")
+
+
+def subject_type_of(event_type: str) -> str:
+    """``user``, ``organization``, ``membership`` or ``invitation``."""
+    return event_type.split(".", 1)[0]
+
+
+def jsonable(value: Any) -> Any:
+    """A document with its ids and timestamps as text (what JSONB keeps)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _doc(document: dict[str, Any]) -> dict[str, Any]:
+    converted: dict[str, Any] = jsonable(document)
+    return converted
+
+
+def changed_fields(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[str, ...]:
+    """The top-level fields that differ, sorted (every field of a new subject, none of a gone
+    one)."""
+    if after is None:
+        return ()
+    before = before or {}
+    differ = (
+        k for k in after if k not in NOT_CHANGES and (k not in before or before[k] != after[k])
+    )
+    return tuple(sorted(differ))
+
+
+@dataclass(frozen=True)
+class _Subject:
+    type: str
+    id: str
+    user_id: UUID | None
+    organization_id: UUID | None
+    invitation_id: UUID | None
+
+
+class ChangeRecorder:
+    """The transaction's audit log: records the audit event and appends its feed event."""
+
+    def __init__(self, audit: AuditLog, tx: Transaction) -> None:
+        self._audit = audit
+        self._tx = tx
+        self._written: set[tuple[str, str]] = set()
+        self._keys: dict[UUID, str | None] = {}
+
+    async def record(self, event: AuditEvent) -> None:
+        await self._audit.record(event)
+        feed_type = FEED_TYPES.get(event.action)
+        if feed_type is None:
+            return
+        subject = _subject(feed_type, event)
+        if subject is not None:
+            await self._append(feed_type, subject, event)
+        joins = feed_type in ("user.created", "invitation.accepted")
+        if joins and event.organization_id and event.subject_user_id:
+            joined = _membership(event.subject_user_id, event.organization_id)
+            await self._append("membership.added", joined, event)
+
+    async def query(self, query: AuditQuery) -> list[AuditEntry]:
+        return await self._audit.query(query)
+
+    async def delete_older_than(self, days: float, *, limit: int) -> int:
+        return await self._audit.delete_older_than(days, limit=limit)
+
+    async def _append(self, feed_type: str, subject: _Subject, event: AuditEvent) -> None:
+        key = (feed_type, f"{subject.type}:{subject.id}")
+        if key in self._written:
+            return
+        self._written.add(key)
+        document = await self._document(subject)
+        await self._tx.events.append(
+            NewEvent(
+                id=uuid4(),
+                type=feed_type,
+                subject_type=subject.type,
+                subject_id=subject.id,
+                organization_id=subject.organization_id or event.organization_id,
+                user_id=subject.user_id,
+                invitation_id=subject.invitation_id,
+                data=document,
+                organization_ids=_audience(subject, event, document),
+                operation_id=event.operation_id,
+                idempotency_key=await self._key_of(event.operation_id),
+            )
+        )
+
+    async def _key_of(self, operation_id: UUID | None) -> str | None:
+        """The idempotency key of the operation (read once per transaction)."""
+        if operation_id is None:
+            return None
+        if operation_id not in self._keys:
+            op = await self._tx.operations.get(operation_id)
+            self._keys[operation_id] = op.idempotency_key if op is not None else None
+        return self._keys[operation_id]
+
+    async def _document(self, subject: _Subject) -> dict[str, Any] | None:
+        tx = self._tx
+        if subject.type == USER and subject.user_id is not None:
+            view = await tx.users.view(subject.user_id)
+            return _doc(user_json(view)) if view is not None else None
+        if subject.type == ORGANIZATION and subject.organization_id is not None:
+            summary = await tx.organizations.summary(subject.organization_id)
+            if summary is None:
+                return None
+            return _doc(organization_json(summary.organization, summary.members))
+        if subject.type == MEMBERSHIP and subject.user_id and subject.organization_id:
+            found = await tx.memberships.get(subject.user_id, subject.organization_id)
+            if found is None:
+                return None
+            return {"user_id": str(found.user_id), **membership_json(found)}
+        if subject.type == INVITATION and subject.invitation_id is not None:
+            record = await tx.invitations.get(subject.invitation_id)
+            return _doc(invitation_json(record, record.updated_at)) if record else None
+        return None
+
+
+def _audience(
+    subject: _Subject, event: AuditEvent, document: dict[str, Any] | None
+) -> tuple[UUID, ...]:
+    """The organizations whose tokens see the event: its own, and a user's memberships."""
+    found = [o for o in (subject.organization_id, event.organization_id) if o is not None]
+    if subject.type == USER and document is not None:
+        found += [UUID(m["organization_id"]) for m in document.get("organizations", ())]
+    return tuple(dict.fromkeys(found))
+
+
+def _membership(user_id: UUID, organization_id: UUID) -> _Subject:
+    return _Subject(MEMBERSHIP, f"{user_id}:{organization_id}", user_id, organization_id, None)
+
+
+def _subject(feed_type: str, event: AuditEvent) -> _Subject | None:
+    """Whom the event is about, or None when the audit event names no subject."""
+    kind = subject_type_of(feed_type)
+    user, org = event.subject_user_id, event.organization_id
+    if kind == USER:
+        return _Subject(USER, str(user), user, None, None) if user else None
+    if kind == ORGANIZATION:
+        return _Subject(ORGANIZATION, str(org), None, org, None) if org else None
+    if kind == MEMBERSHIP:
+        return _membership(user, org) if user and org else None
+    invitation = event.data.get("invitation_id")
+    if not invitation:
+        return None
+    return _Subject(INVITATION, str(invitation), user, org, UUID(str(invitation)))
