@@ -42,7 +42,7 @@ from accord.domain.records import (
     UserRecord,
     UserView,
 )
-from accord.domain.scim_store import ScimUsers
+from accord.domain.scim_store import ScimGroups, ScimUsers
 from accord.domain.verification_store import Verifications
 
 Row = Mapping[str, Any]
@@ -453,6 +453,7 @@ class Transaction(Protocol):
     invitations: Invitations
     mailbox: Mailbox
     scim_users: ScimUsers
+    scim_groups: ScimGroups
 
     @property
     def connection(self) -> Any:

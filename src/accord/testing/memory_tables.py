@@ -23,7 +23,7 @@ from accord.domain.records import (
     UserRecord,
     VerificationRecord,
 )
-from accord.domain.scim_store import ScimUserRecord
+from accord.domain.scim_store import ScimGroupRecord, ScimUserRecord
 
 PLACEHOLDER_NAME = "(held by reconcile)"
 
@@ -48,6 +48,7 @@ class Tables:
     invitations: dict[UUID, tuple[str | None, InvitationRecord]] = field(default_factory=dict)
     mailbox: dict[int, MailRecord] = field(default_factory=dict)
     scim_users: dict[UUID, ScimUserRecord] = field(default_factory=dict)
+    scim_groups: dict[UUID, ScimGroupRecord] = field(default_factory=dict)
 
 
 class Repository:

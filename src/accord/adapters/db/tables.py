@@ -396,3 +396,41 @@ scim_users = Table(
     UniqueConstraint("organization_id", "user_name_key"),
     UniqueConstraint("organization_id", "user_id"),
 )
+
+# A SCIM client's groups (services/scim_groups.py): displayName unique case-insensitively within
+# the organization; the members are accord users the same client provisioned.
+scim_groups = Table(
+    "scim_groups",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "organization_id",
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("display_name", Text, nullable=False),
+    Column("display_name_key", Text, nullable=False),  # domain/scim_store.display_name_key
+    Column("external_id", Text, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "display_name_key"),
+)
+
+scim_group_members = Table(
+    "scim_group_members",
+    metadata,
+    Column(
+        "group_id",
+        UUID(as_uuid=True),
+        ForeignKey("scim_groups.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "user_id",
+        UUID(as_uuid=True),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, nullable=False),  # the order the members were written in
+    Index(None, "user_id"),
+)
