@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from accord.domain.model import Role
+
 
 def user_name_key(user_name: str) -> str:
     """The form two userNames are compared in: NFC, lowercase (RFC 7643: caseExact false)."""
@@ -107,6 +109,16 @@ class ScimGroupWrite:
     members: tuple[UUID, ...]
 
 
+@dataclass(frozen=True)
+class ScimGroupGrant:
+    """What membership of a group of that displayName gives in the organization."""
+
+    organization_id: UUID
+    display_name: str
+    role: Role
+    permissions: tuple[str, ...]
+
+
 class ScimGroups(Protocol):
     """The SCIM groups of every organization; each read is scoped to one organization."""
 
@@ -135,3 +147,15 @@ class ScimGroups(Protocol):
         ...
 
     async def delete(self, group_id: UUID) -> None: ...
+
+    async def grants(self, organization_id: UUID) -> dict[str, ScimGroupGrant]:
+        """The organization's group grants, by ``display_name_key``."""
+        ...
+
+    async def put_grant(self, grant: ScimGroupGrant) -> None:
+        """Set (or replace) the grant of that displayName."""
+        ...
+
+    async def remove_grant(self, organization_id: UUID, display_name: str) -> bool:
+        """Remove the grant of that displayName; False if there was none."""
+        ...

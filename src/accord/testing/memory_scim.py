@@ -8,6 +8,7 @@ from uuid import UUID
 
 from accord.domain.model import UserStatus
 from accord.domain.scim_store import (
+    ScimGroupGrant,
     ScimGroupRecord,
     ScimGroupWrite,
     ScimUserRecord,
@@ -153,9 +154,7 @@ class MemoryScimGroups(Repository):
 
     async def list(self, organization_id: UUID) -> list[ScimGroupRecord]:
         groups = [g for g in self.t.scim_groups.values() if g.organization_id == organization_id]
-        return [
-            g for g in map(self._out, sorted(groups, key=lambda g: (g.created_at, g.id))) if g
-        ]
+        return [g for g in map(self._out, sorted(groups, key=lambda g: (g.created_at, g.id))) if g]
 
     async def replace(self, group_id: UUID, write: ScimGroupWrite) -> bool:
         group = self.t.scim_groups.get(group_id)
@@ -174,3 +173,18 @@ class MemoryScimGroups(Repository):
 
     async def delete(self, group_id: UUID) -> None:
         self.t.scim_groups.pop(group_id, None)
+
+    async def grants(self, organization_id: UUID) -> dict[str, ScimGroupGrant]:
+        return {
+            key: grant
+            for (org_id, key), grant in self.t.scim_group_grants.items()
+            if org_id == organization_id
+        }
+
+    async def put_grant(self, grant: ScimGroupGrant) -> None:
+        key = (grant.organization_id, display_name_key(grant.display_name))
+        self.t.scim_group_grants[key] = grant
+
+    async def remove_grant(self, organization_id: UUID, display_name: str) -> bool:
+        key = (organization_id, display_name_key(display_name))
+        return self.t.scim_group_grants.pop(key, None) is not None

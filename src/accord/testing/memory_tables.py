@@ -23,7 +23,7 @@ from accord.domain.records import (
     UserRecord,
     VerificationRecord,
 )
-from accord.domain.scim_store import ScimGroupRecord, ScimUserRecord
+from accord.domain.scim_store import ScimGroupGrant, ScimGroupRecord, ScimUserRecord
 
 PLACEHOLDER_NAME = "(held by reconcile)"
 
@@ -49,6 +49,7 @@ class Tables:
     mailbox: dict[int, MailRecord] = field(default_factory=dict)
     scim_users: dict[UUID, ScimUserRecord] = field(default_factory=dict)
     scim_groups: dict[UUID, ScimGroupRecord] = field(default_factory=dict)
+    scim_group_grants: dict[tuple[UUID, str], ScimGroupGrant] = field(default_factory=dict)
 
 
 class Repository:

@@ -11,13 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.tables import (
     memberships,
+    scim_group_grants,
     scim_group_members,
     scim_groups,
     scim_users,
     users,
 )
-from accord.domain.model import UserStatus
+from accord.domain.model import Role, UserStatus
 from accord.domain.scim_store import (
+    ScimGroupGrant,
     ScimGroupRecord,
     ScimGroupWrite,
     ScimUserRecord,
@@ -250,3 +252,44 @@ class PgScimGroups:
 
     async def delete(self, group_id: UUID) -> None:
         await self._conn.execute(delete(scim_groups).where(scim_groups.c.id == group_id))
+
+    async def grants(self, organization_id: UUID) -> dict[str, ScimGroupGrant]:
+        query = select(scim_group_grants).where(
+            scim_group_grants.c.organization_id == organization_id
+        )
+        return {
+            row.display_name_key: ScimGroupGrant(
+                organization_id=row.organization_id,
+                display_name=row.display_name,
+                role=Role(row.role),
+                permissions=tuple(row.permissions),
+            )
+            for row in await self._conn.execute(query)
+        }
+
+    async def put_grant(self, grant: ScimGroupGrant) -> None:
+        values = {
+            "display_name": grant.display_name,
+            "role": grant.role.value,
+            "permissions": list(grant.permissions),
+        }
+        statement = insert(scim_group_grants).values(
+            organization_id=grant.organization_id,
+            display_name_key=display_name_key(grant.display_name),
+            **values,
+        )
+        await self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["organization_id", "display_name_key"],
+                set_={**values, "updated_at": func.now()},
+            )
+        )
+
+    async def remove_grant(self, organization_id: UUID, display_name: str) -> bool:
+        result = await self._conn.execute(
+            delete(scim_group_grants).where(
+                scim_group_grants.c.organization_id == organization_id,
+                scim_group_grants.c.display_name_key == display_name_key(display_name),
+            )
+        )
+        return bool(result.rowcount)

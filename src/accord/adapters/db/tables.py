@@ -434,3 +434,22 @@ scim_group_members = Table(
     Column("position", Integer, nullable=False),  # the order the members were written in
     Index(None, "user_id"),
 )
+
+# What membership of a SCIM group of that displayName gives (``accord scim-group map``): kept by
+# name, so it can be set before the IdP pushes the group and survives the group's re-creation.
+scim_group_grants = Table(
+    "scim_group_grants",
+    metadata,
+    Column(
+        "organization_id",
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("display_name_key", Text, primary_key=True),  # domain/scim_store.display_name_key
+    Column("display_name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("permissions", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    *_timestamps(),
+    CheckConstraint(_one_of("role", model.Role), name="role"),
+)

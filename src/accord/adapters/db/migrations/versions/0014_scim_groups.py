@@ -1,4 +1,4 @@
-"""scim groups: a SCIM client's groups and their members
+"""scim groups: a SCIM client's groups, their members, and the grants of group names
 
 Revision ID: 0014
 Revises: 0013
@@ -66,8 +66,40 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_scim_group_members_user_id"), "scim_group_members", ["user_id"], unique=False
     )
+    op.create_table(
+        "scim_group_grants",
+        sa.Column("organization_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("display_name_key", sa.Text(), nullable=False),
+        sa.Column("display_name", sa.Text(), nullable=False),
+        sa.Column("role", sa.Text(), nullable=False),
+        sa.Column(
+            "permissions",
+            postgresql.ARRAY(sa.Text()),
+            server_default=sa.text("'{}'::text[]"),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.CheckConstraint(
+            "role IN ('org_admin', 'org_user')", name=op.f("ck_scim_group_grants_role")
+        ),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_scim_group_grants_organization_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "organization_id", "display_name_key", name=op.f("pk_scim_group_grants")
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("scim_group_grants")
     op.drop_table("scim_group_members")
     op.drop_table("scim_groups")
