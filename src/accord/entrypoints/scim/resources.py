@@ -1,7 +1,7 @@
 """What accord advertises over SCIM, and how SCIM Users and Groups map onto accord's.
 
-accord advertises the RFC 7643 core Group schema (``displayName``, ``members`` with ``value``,
-``$ref`` and ``display``, ``externalId``) and the core User schema restricted to what it
+accord advertises the RFC 7643 core Group schema (``displayName``, ``members`` with ``value``
+and ``$ref``, ``externalId``) and the core User schema restricted to what it
 stores: ``userName``, ``name`` (``formatted``, ``familyName``, ``givenName``),
 ``displayName``, ``emails`` (``value``, ``type``, ``primary``; required: the primary one is
 the account's e-mail address), ``active`` and the common ``externalId``. Anything else a
@@ -28,7 +28,6 @@ from scim2_models import (
     Filter,
     Group,
     Meta,
-    Mutability,
     Patch,
     ResourceType,
     Schema,
@@ -48,7 +47,7 @@ MAX_RESULTS = 200
 NAME_PARTS = ("formatted", "familyName", "givenName")
 EMAIL_PARTS = ("value", "type", "primary")
 STORED = ("name", "displayName", "emails")  # kept in scim_users.attributes
-MEMBER_PARTS = ("value", "$ref", "display")
+MEMBER_PARTS = ("value", "$ref")  # no display: the member's own resource has its names
 
 POLICY = ScimPolicy(
     unknown=ScimPolicy.Unknown.ignore,
@@ -121,8 +120,6 @@ def group_schema() -> Schema:
                 sub.required = sub.name == "value"
                 if sub.name == "$ref":
                     sub.reference_types = ["User"]
-                if sub.name == "display":
-                    sub.mutability = Mutability.read_only  # the member's userName
     schema.description = "A group of this organization's users; it may grant a role in accord"
     return schema
 
@@ -261,7 +258,6 @@ def group_of(found: ScimGroup, base_url: str) -> Group:
             {
                 "value": str(member.user.id),
                 "$ref": f"{base_url}/Users/{member.user.id}",
-                "display": member.record.user_name,
             }
             for member in found.members
         ],
