@@ -175,3 +175,13 @@ async def test_a_group_without_a_grant_changes_no_role(scim: Scim, accord: Accor
     assert await _role(accord, ada) == ("org_user", [])
     assert (await scim.delete(f"/Groups/{group['id']}")).status_code == 204
     assert await _role(accord, ada) == ("org_user", [])
+
+
+async def test_a_deleted_user_leaves_its_groups(scim: Scim) -> None:
+    ada, bob = await _user(scim, "ada"), await _user(scim, "bob")
+    group = await _group(scim, "Everyone", ada, bob)
+    assert (await scim.delete(f"/Users/{ada}")).status_code == 204
+    assert _members((await scim.get(f"/Groups/{group['id']}")).json()) == [bob]
+    again = await scim.post("/Users", okta_user(scim.creds.email("ada")))
+    assert again.status_code == 201, again.text  # pushed again: a member of no group yet
+    assert _members((await scim.get(f"/Groups/{group['id']}")).json()) == [bob]

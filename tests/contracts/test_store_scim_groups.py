@@ -53,6 +53,20 @@ async def test_members_are_replaced_as_a_whole_and_kept_in_order(store: Store) -
         assert (await tx.scim_groups.get(acme, group)).members == ()
 
 
+async def test_a_dropped_member_leaves_every_group_of_that_organization_only(
+    store: Store,
+) -> None:
+    acme, other = await test_store.org(store), await test_store.org(store, "other")
+    ada, bob = await test_store.user(store), await test_store.user(store, "bob@example.com")
+    first, second = await made(store, acme, "one", ada, bob), await made(store, acme, "two", ada)
+    elsewhere = await made(store, other, "one", ada)
+    async with store.transaction() as tx:
+        await tx.scim_groups.drop_member(acme, ada)
+        assert (await tx.scim_groups.get(acme, first)).members == (bob,)
+        assert (await tx.scim_groups.get(acme, second)).members == ()
+        assert (await tx.scim_groups.get(other, elsewhere)).members == (ada,)
+
+
 async def test_groups_list_oldest_first_and_a_rename_to_a_taken_name_is_refused(
     store: Store,
 ) -> None:

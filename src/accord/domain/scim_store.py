@@ -148,6 +148,10 @@ class ScimGroups(Protocol):
 
     async def delete(self, group_id: UUID) -> None: ...
 
+    async def drop_member(self, organization_id: UUID, user_id: UUID) -> None:
+        """Take the user out of every group of the organization."""
+        ...
+
     async def grants(self, organization_id: UUID) -> dict[str, ScimGroupGrant]:
         """The organization's group grants, by ``display_name_key``."""
         ...

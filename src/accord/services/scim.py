@@ -328,8 +328,9 @@ async def _set_active(accord: Context, user: ScimUser, active: bool, caller: Cal
 
 async def delete_scim_user(accord: Context, user_id: str | UUID, *, caller: Caller) -> None:
     """DELETE: the organization caller's deprovisioning (its membership removed, and the user
-    deprovisioned where the lifecycle rules say so), then the SCIM row."""
+    deprovisioned where the lifecycle rules say so), then the SCIM row and its group places."""
     current = await get_scim_user(accord, user_id, caller=caller)
     await deprovisioning.deprovision_user(accord, current.user.id, caller=caller)
     async with accord.store.transaction() as tx:
         await tx.scim_users.delete(current.record.id)
+        await tx.scim_groups.drop_member(current.record.organization_id, current.user.id)

@@ -174,6 +174,12 @@ class MemoryScimGroups(Repository):
     async def delete(self, group_id: UUID) -> None:
         self.t.scim_groups.pop(group_id, None)
 
+    async def drop_member(self, organization_id: UUID, user_id: UUID) -> None:
+        for key, group in list(self.t.scim_groups.items()):
+            if group.organization_id == organization_id and user_id in group.members:
+                members = tuple(uid for uid in group.members if uid != user_id)
+                self.t.scim_groups[key] = replace(group, members=members)
+
     async def grants(self, organization_id: UUID) -> dict[str, ScimGroupGrant]:
         return {
             key: grant

@@ -253,6 +253,15 @@ class PgScimGroups:
     async def delete(self, group_id: UUID) -> None:
         await self._conn.execute(delete(scim_groups).where(scim_groups.c.id == group_id))
 
+    async def drop_member(self, organization_id: UUID, user_id: UUID) -> None:
+        groups = select(scim_groups.c.id).where(scim_groups.c.organization_id == organization_id)
+        await self._conn.execute(
+            delete(scim_group_members).where(
+                scim_group_members.c.user_id == user_id,
+                scim_group_members.c.group_id.in_(groups),
+            )
+        )
+
     async def grants(self, organization_id: UUID) -> dict[str, ScimGroupGrant]:
         query = select(scim_group_grants).where(
             scim_group_grants.c.organization_id == organization_id
