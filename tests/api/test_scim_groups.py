@@ -6,6 +6,7 @@ admin can act on, and the roles a mapped group grants in accord."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import uuid4
 
@@ -185,3 +186,17 @@ async def test_a_deleted_user_leaves_its_groups(scim: Scim) -> None:
     again = await scim.post("/Users", okta_user(scim.creds.email("ada")))
     assert again.status_code == 201, again.text  # pushed again: a member of no group yet
     assert _members((await scim.get(f"/Groups/{group['id']}")).json()) == [bob]
+
+
+async def test_member_adds_sent_at_once_all_hold(scim: Scim) -> None:
+    users = [await _user(scim, f"user{i}") for i in range(4)]
+    group = await _group(scim, "Burst")
+    path = f"/Groups/{group['id']}"
+    answers = await asyncio.gather(
+        *(
+            scim.patch(path, [{"op": "add", "path": "members", "value": [{"value": u}]}])
+            for u in users
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * 4
+    assert sorted(_members((await scim.get(path)).json())) == sorted(users)

@@ -18,7 +18,7 @@ is refused, ``LastAdmin``), and it is audited ``membership.updated``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID, uuid4
@@ -144,14 +144,27 @@ async def replace_scim_group(
     accord: Context, group_id: str | UUID, state: ScimGroupState, *, caller: Caller
 ) -> ScimGroup:
     """Make the group what ``state`` says: its name, externalId and whole member list."""
+    return await update_scim_group(accord, group_id, lambda _: state, caller=caller)
+
+
+async def update_scim_group(
+    accord: Context,
+    group_id: str | UUID,
+    change: Callable[[ScimGroup], ScimGroupState],
+    *,
+    caller: Caller,
+) -> ScimGroup:
+    """Make the group what ``change`` says of it as it is now (a PATCH), read under the
+    organization's lock: two changes at once both hold, the second applied to the first's
+    result."""
     org_id = scim.organization_of(caller)
     gid = parse_id(group_id, "The group id")
-    state = _checked(state)
     async with accord.store.transaction() as tx:
         org = await _lock(tx, org_id)
         before = await tx.scim_groups.get(org_id, gid)
         if before is None:
             raise _missing(gid)
+        state = _checked(change(await _shown(tx, before)))
         write = await _write_of(tx, org_id, state, keep=before.members)
         if not await tx.scim_groups.replace(gid, write):
             raise _taken(state.display_name)

@@ -139,11 +139,15 @@ def add_group_routes(app: FastAPI) -> None:
             scim_ctx=Context.RESOURCE_PATCH_REQUEST,
             scim_policy=resources.POLICY,
         )
-        resource = resources.group_of(current, base_url(request))
-        patch.patch(resource, scim_policy=resources.POLICY)
-        state = resources.group_state_of(resource)
-        found = await scim_groups.replace_scim_group(
-            accord, current.record.id, state, caller=caller
+        url = base_url(request)
+
+        def patched(group: scim_groups.ScimGroup) -> scim_groups.ScimGroupState:
+            resource = resources.group_of(group, url)
+            patch.patch(resource, scim_policy=resources.POLICY)
+            return resources.group_state_of(resource)
+
+        found = await scim_groups.update_scim_group(
+            accord, current.record.id, patched, caller=caller
         )
         return _group_out(found, request, Context.RESOURCE_PATCH_RESPONSE)
 
