@@ -61,6 +61,8 @@ ERROR_STATUSES = {
     "hook_failed": 500,
     "idempotency_key_reused": 422,
     "scim_user_name_taken": 409,  # SCIM: answered as a SCIM Error (scimType uniqueness)
+    "scim_group_name_taken": 409,  # SCIM: likewise
+    "scim_group_not_found": 404,  # SCIM
     "idp_conflict": 409,
     "idp_error": 502,
     "idp_misconfigured": 502,

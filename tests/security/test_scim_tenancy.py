@@ -1,6 +1,7 @@
 """G10 over SCIM: one organization's SCIM token sees and changes nothing of another's (lists,
-filters, GET by id, PUT, PATCH, DELETE, a create of its person), and a SCIM token is no API
-token (nor the reverse). Another tenant's user answers exactly as a missing one."""
+filters, GET by id, PUT, PATCH, DELETE, a create of its person; its groups, nor can it put
+another's users in its own groups), and a SCIM token is no API token (nor the reverse).
+Another tenant's user or group answers exactly as a missing one."""
 
 from __future__ import annotations
 
@@ -91,3 +92,68 @@ async def test_only_a_live_scim_token_is_let_in(scim: Scim, accord: Accord) -> N
     await scim_tokens.revoke_scim_token(accord, record["id"])
     scim_error(await scim.get("/Users", scim.token_a), 401)
     assert (await scim.get("/Users", scim.token_b)).status_code == 200  # B's still works
+
+
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+async def _a_group(scim: Scim, *members: str) -> dict[str, Any]:
+    body = {
+        "schemas": [GROUP_SCHEMA],
+        "displayName": "A Admins",
+        "externalId": "ext-group-a",
+        "members": [{"value": m} for m in members],
+    }
+    response = await scim.post("/Groups", body, scim.token_a)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_b_sees_and_changes_none_of_the_groups_of_a(scim: Scim) -> None:
+    a_user = await _a_user(scim)
+    group = await _a_group(scim, a_user["id"])
+    assert (await scim.get("/Groups", scim.token_b)).json()["totalResults"] == 0
+    for query in ('displayName eq "A Admins"', 'externalId eq "ext-group-a"'):
+        body = (await scim.get("/Groups", scim.token_b, filter=query)).json()
+        assert body["totalResults"] == 0 and body["Resources"] == [], query
+    path, missing = f"/Groups/{group['id']}", f"/Groups/{uuid4()}"
+    for target in (path, missing):  # another tenant's group answers as a missing one
+        scim_error(await scim.get(target, scim.token_b), 404)
+        ops = [{"op": "replace", "value": {"displayName": "Taken Over", "members": []}}]
+        scim_error(await scim.patch(target, ops, scim.token_b), 404)
+        body = {"schemas": [GROUP_SCHEMA], "displayName": "Taken Over", "members": []}
+        scim_error(await scim.put(target, body, scim.token_b), 404)
+        scim_error(await scim.delete(target, scim.token_b), 404)
+    kept = (await scim.get(path, scim.token_a)).json()
+    assert kept["displayName"] == "A Admins"
+    assert [m["value"] for m in kept["members"]] == [a_user["id"]]
+
+
+async def test_b_cannot_put_a_user_of_a_in_its_groups(scim: Scim) -> None:
+    a_user = await _a_user(scim)
+    body = {
+        "schemas": [GROUP_SCHEMA],
+        "displayName": "B Group",
+        "members": [{"value": a_user["id"]}],
+    }
+    scim_error(await scim.post("/Groups", body, scim.token_b), 400, "invalidValue")
+    body["members"] = []
+    created = await scim.post("/Groups", body, scim.token_b)
+    assert created.status_code == 201
+    ops = [{"op": "add", "path": "members", "value": [{"value": a_user["id"]}]}]
+    refused = await scim.patch(f"/Groups/{created.json()['id']}", ops, scim.token_b)
+    error = scim_error(refused, 400, "invalidValue")
+    unknown = scim_error(
+        await scim.patch(
+            f"/Groups/{created.json()['id']}",
+            [{"op": "add", "path": "members", "value": [{"value": str(uuid4())}]}],
+            scim.token_b,
+        ),
+        400,
+        "invalidValue",
+    )
+    assert error["detail"].replace(a_user["id"], "X") == unknown["detail"].replace(
+        unknown["detail"].split("'")[1], "X"
+    )  # another tenant's user is refused exactly as an unknown id
+    group = (await scim.get(f"/Groups/{created.json()['id']}", scim.token_b)).json()
+    assert group.get("members", []) == []

@@ -83,6 +83,18 @@ class ScimUserNameTaken(AccordError):
     code = "scim_user_name_taken"
 
 
+class ScimGroupNameTaken(AccordError):
+    """Another group of this organization's SCIM client has that displayName."""
+
+    code = "scim_group_name_taken"
+
+
+class ScimGroupNotFound(AccordError):
+    """No such group in this organization."""
+
+    code = "scim_group_not_found"
+
+
 class IdentityExists(AccordError):
     """The identity provider has an account with this e-mail that accord did not create."""
 
@@ -450,6 +462,8 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     UserDeprovisioned,
     ScimUserNameTaken,
     CursorExpired,
+    ScimGroupNameTaken,
+    ScimGroupNotFound,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from accord.domain.model import Role
+
 
 def user_name_key(user_name: str) -> str:
     """The form two userNames are compared in: NFC, lowercase (RFC 7643: caseExact false)."""
@@ -74,4 +76,90 @@ class ScimUsers(Protocol):
     async def members(self, organization_id: UUID) -> list[ScimUserRecord]:
         """The bound rows whose user is still a member of the organization and not
         deprovisioned, in a stable order (oldest first)."""
+        ...
+
+
+# -- groups --------------------------------------------------------------------------------------
+
+
+def display_name_key(display_name: str) -> str:
+    """The form two group displayNames are compared in (case-insensitively, like userNames)."""
+    return user_name_key(display_name.strip())
+
+
+@dataclass(frozen=True)
+class ScimGroupRecord:
+    """One row of ``scim_groups``, with its members (accord user ids, in the order added)."""
+
+    id: UUID
+    organization_id: UUID
+    display_name: str
+    external_id: str | None
+    members: tuple[UUID, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ScimGroupWrite:
+    """What a create or a replacement writes: the members replace the old ones."""
+
+    display_name: str
+    external_id: str | None
+    members: tuple[UUID, ...]
+
+
+@dataclass(frozen=True)
+class ScimGroupGrant:
+    """What membership of a group of that displayName gives in the organization."""
+
+    organization_id: UUID
+    display_name: str
+    role: Role
+    permissions: tuple[str, ...]
+
+
+class ScimGroups(Protocol):
+    """The SCIM groups of every organization; each read is scoped to one organization."""
+
+    async def create(
+        self, *, group_id: UUID, organization_id: UUID, write: ScimGroupWrite
+    ) -> ScimGroupRecord | None:
+        """Insert a group; None if the organization has that displayName already."""
+        ...
+
+    async def get(self, organization_id: UUID, group_id: UUID) -> ScimGroupRecord | None:
+        """The group, if it is one of that organization's."""
+        ...
+
+    async def by_display_name(
+        self, organization_id: UUID, display_name: str
+    ) -> ScimGroupRecord | None:
+        """The group of that displayName (compared case-insensitively)."""
+        ...
+
+    async def list(self, organization_id: UUID) -> list[ScimGroupRecord]:
+        """The organization's groups, oldest first (a stable order for paging)."""
+        ...
+
+    async def replace(self, group_id: UUID, write: ScimGroupWrite) -> bool:
+        """Write the group and its members; False if another group has the new displayName."""
+        ...
+
+    async def delete(self, group_id: UUID) -> None: ...
+
+    async def drop_member(self, organization_id: UUID, user_id: UUID) -> None:
+        """Take the user out of every group of the organization."""
+        ...
+
+    async def grants(self, organization_id: UUID) -> dict[str, ScimGroupGrant]:
+        """The organization's group grants, by ``display_name_key``."""
+        ...
+
+    async def put_grant(self, grant: ScimGroupGrant) -> None:
+        """Set (or replace) the grant of that displayName."""
+        ...
+
+    async def remove_grant(self, organization_id: UUID, display_name: str) -> bool:
+        """Remove the grant of that displayName; False if there was none."""
         ...

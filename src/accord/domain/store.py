@@ -46,7 +46,7 @@ from accord.domain.records import (
     UserRecord,
     UserView,
 )
-from accord.domain.scim_store import ScimUsers
+from accord.domain.scim_store import ScimGroups, ScimUsers
 from accord.domain.verification_store import Verifications
 
 Row = Mapping[str, Any]
@@ -492,6 +492,7 @@ class Transaction(Protocol):
     invitations: Invitations
     mailbox: Mailbox
     scim_users: ScimUsers
+    scim_groups: ScimGroups
 
     @property
     def connection(self) -> Any:

@@ -110,7 +110,7 @@ async def put_member(
         if current is None:
             email = await _add(tx, caller, org, taken, wanted)
         else:
-            email = await _change(tx, caller, org, current, wanted)
+            email = await change_membership(tx, caller, org, current, wanted)
     return member_json(MemberRecord(wanted, email or "")), current is None
 
 
@@ -206,13 +206,15 @@ async def _add(
     return user.email
 
 
-async def _change(
+async def change_membership(
     tx: Transaction,
     caller: Caller,
     org: OrganizationRecord,
     current: MembershipRecord,
     new: MembershipRecord,
 ) -> str | None:
+    """Change a membership the caller may change, in ``org`` (locked by ``tx``): demotions pass
+    ``leaving.may_lose``; audited ``membership.updated``. Returns the member's e-mail."""
     user = await tx.users.get(new.user_id)
     email = user.email if user else None
     if current == new:

@@ -68,7 +68,8 @@ class ScimUser:
         return self.user.status != UserStatus.SUSPENDED
 
 
-def _organization(caller: Caller) -> UUID:
+def organization_of(caller: Caller) -> UUID:
+    """The SCIM client's organization: the tenant every SCIM read and write is scoped to."""
     if caller.organization_id is None:  # a SCIM client is always one organization's
         raise errors.Forbidden("SCIM is answered for an organization's SCIM token only.")
     return caller.organization_id
@@ -124,9 +125,14 @@ async def _live(tx: Transaction, record: ScimUserRecord | None) -> ScimUser | No
     return ScimUser(record, user)
 
 
+async def provisioned(tx: Transaction, organization_id: UUID, user_id: UUID) -> ScimUser | None:
+    """The organization's SCIM user of that accord id, if it is one and still a live member."""
+    return await _live(tx, await tx.scim_users.by_user(organization_id, user_id))
+
+
 async def get_scim_user(accord: Context, user_id: str | UUID, *, caller: Caller) -> ScimUser:
     """One of the caller's SCIM users; UserNotFound for anyone else (G10)."""
-    org_id = _organization(caller)
+    org_id = organization_of(caller)
     uid = parse_id(user_id, "The user id")
     async with accord.store.transaction() as tx:
         found = await _live(tx, await tx.scim_users.by_user(org_id, uid))
@@ -137,7 +143,7 @@ async def get_scim_user(accord: Context, user_id: str | UUID, *, caller: Caller)
 
 async def list_scim_users(accord: Context, *, caller: Caller) -> list[ScimUser]:
     """Every SCIM user of the caller's organization, oldest first (a stable order)."""
-    org_id = _organization(caller)
+    org_id = organization_of(caller)
     async with accord.store.transaction() as tx:
         rows = await tx.scim_users.members(org_id)
         found = [await _live(tx, row) for row in rows]
@@ -147,7 +153,7 @@ async def list_scim_users(accord: Context, *, caller: Caller) -> list[ScimUser]:
 async def find_scim_users(accord: Context, user_name: str, *, caller: Caller) -> list[ScimUser]:
     """The caller's SCIM user with that userName (compared case-insensitively), if any: the
     lookup Okta and Entra send before every create, answered from the unique index."""
-    org_id = _organization(caller)
+    org_id = organization_of(caller)
     async with accord.store.transaction() as tx:
         found = await _live(tx, await tx.scim_users.by_user_name(org_id, user_name))
     return [found] if found is not None else []
@@ -161,7 +167,7 @@ async def create_scim_user(
 ) -> tuple[ScimUser, bool]:
     """Create (or, for a retry, find again) a SCIM user; returns it and whether it was linked
     to an existing accord user. Raises ``OperationPending`` while the IdP is unavailable."""
-    org_id = _organization(caller)
+    org_id = organization_of(caller)
     state = _checked(state)
     row = await _claim(accord, org_id, creation_key(org_id, state), state)
     if row.creation_key != creation_key(org_id, state):
@@ -322,8 +328,9 @@ async def _set_active(accord: Context, user: ScimUser, active: bool, caller: Cal
 
 async def delete_scim_user(accord: Context, user_id: str | UUID, *, caller: Caller) -> None:
     """DELETE: the organization caller's deprovisioning (its membership removed, and the user
-    deprovisioned where the lifecycle rules say so), then the SCIM row."""
+    deprovisioned where the lifecycle rules say so), then the SCIM row and its group places."""
     current = await get_scim_user(accord, user_id, caller=caller)
     await deprovisioning.deprovision_user(accord, current.user.id, caller=caller)
     async with accord.store.transaction() as tx:
         await tx.scim_users.delete(current.record.id)
+        await tx.scim_groups.drop_member(current.record.organization_id, current.user.id)

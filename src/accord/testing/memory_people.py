@@ -306,6 +306,12 @@ class MemoryOrganizations(Repository):
         ]:
             del self.t.scim_users[key]
         for key in [
+            k for k, g in self.t.scim_groups.items() if g.organization_id == organization_id
+        ]:
+            del self.t.scim_groups[key]
+        for grant_key in [k for k in self.t.scim_group_grants if k[0] == organization_id]:
+            del self.t.scim_group_grants[grant_key]
+        for key in [
             k for k, (_, r) in self.t.invitations.items() if r.organization_id == organization_id
         ]:
             del self.t.invitations[key]

@@ -32,7 +32,7 @@ from accord.testing.memory_people import (
     MemoryOrganizations,
     MemoryUsers,
 )
-from accord.testing.memory_scim import MemoryScimUsers
+from accord.testing.memory_scim import MemoryScimGroups, MemoryScimUsers
 from accord.testing.memory_tables import Tables
 from accord.testing.memory_verifications import MemoryVerifications
 from accord.testing.memory_work import (
@@ -63,6 +63,7 @@ class MemoryTransaction:
         self.invitations = MemoryInvitations(tables, clock, ids)
         self.mailbox = MemoryMailbox(tables, clock, ids)
         self.scim_users = MemoryScimUsers(tables, clock, ids)
+        self.scim_groups = MemoryScimGroups(tables, clock, ids)
 
     @property
     def connection(self) -> None:

@@ -25,7 +25,7 @@ from accord.domain.records import (
     UserRecord,
     VerificationRecord,
 )
-from accord.domain.scim_store import ScimUserRecord
+from accord.domain.scim_store import ScimGroupGrant, ScimGroupRecord, ScimUserRecord
 
 PLACEHOLDER_NAME = "(held by reconcile)"
 
@@ -55,6 +55,8 @@ class Tables:
     subject_versions: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
     feed_head: int = 0  # the last position assigned
     feed_horizon: int = 0  # the last position retention deleted
+    scim_groups: dict[UUID, ScimGroupRecord] = field(default_factory=dict)
+    scim_group_grants: dict[tuple[UUID, str], ScimGroupGrant] = field(default_factory=dict)
 
 
 class Repository:

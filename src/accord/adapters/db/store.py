@@ -19,7 +19,7 @@ from accord.adapters.db.mailbox import PgMailbox
 from accord.adapters.db.operations import PgOperations
 from accord.adapters.db.organizations import PgMemberships, PgOrganizations
 from accord.adapters.db.outbox import PgOneTimeTokens, PgOutbox
-from accord.adapters.db.scim import PgScimUsers
+from accord.adapters.db.scim import PgScimGroups, PgScimUsers
 from accord.adapters.db.tokens import PgApiTokens
 from accord.adapters.db.users import PgLinks, PgUsers
 from accord.adapters.db.verifications import PgVerifications
@@ -46,6 +46,7 @@ class PgTransaction:
         self.invitations = PgInvitations(conn)
         self.mailbox = PgMailbox(conn)
         self.scim_users = PgScimUsers(conn)
+        self.scim_groups = PgScimGroups(conn)
 
     @property
     def connection(self) -> AsyncConnection:

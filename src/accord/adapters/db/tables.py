@@ -449,3 +449,60 @@ change_feed_head = Table(
     Column("horizon", BigInteger, nullable=False, server_default=text("0")),
     CheckConstraint("id = 1", name="single_row"),
 )
+
+# A SCIM client's groups (services/scim_groups.py): displayName unique case-insensitively within
+# the organization; the members are accord users the same client provisioned.
+scim_groups = Table(
+    "scim_groups",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "organization_id",
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("display_name", Text, nullable=False),
+    Column("display_name_key", Text, nullable=False),  # domain/scim_store.display_name_key
+    Column("external_id", Text, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("organization_id", "display_name_key"),
+)
+
+scim_group_members = Table(
+    "scim_group_members",
+    metadata,
+    Column(
+        "group_id",
+        UUID(as_uuid=True),
+        ForeignKey("scim_groups.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "user_id",
+        UUID(as_uuid=True),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, nullable=False),  # the order the members were written in
+    Index(None, "user_id"),
+)
+
+# What membership of a SCIM group of that displayName gives (``accord scim-group map``): kept by
+# name, so it can be set before the IdP pushes the group and survives the group's re-creation.
+scim_group_grants = Table(
+    "scim_group_grants",
+    metadata,
+    Column(
+        "organization_id",
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("display_name_key", Text, primary_key=True),  # domain/scim_store.display_name_key
+    Column("display_name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("permissions", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    *_timestamps(),
+    CheckConstraint(_one_of("role", model.Role), name="role"),
+)

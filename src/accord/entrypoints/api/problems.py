@@ -35,6 +35,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "password_too_weak": 400,
     "idempotency_key_reused": 422,
     "scim_user_name_taken": 409,
+    "scim_group_name_taken": 409,
+    "scim_group_not_found": 404,
     "idp_rejected": 422,
     "token_invalid": 400,
     "email_confusable": 400,

@@ -19,6 +19,7 @@ from accord.entrypoints.cli import (
     mail,
     members,
     organizations,
+    scim_groups,
     scim_tokens,
     service,
     tokens,
@@ -36,7 +37,7 @@ app = typer.Typer(
 )
 for group in (database.app, organizations.app, users.app, tokens.app, invitations.app):
     app.add_typer(group)
-for group in (members.app, mail.app, scim_tokens.app, events.app):
+for group in (members.app, mail.app, scim_tokens.app, scim_groups.app, events.app):
     app.add_typer(group)
 for commands in (users.registration_app, service.app, drift.app):
     app.add_typer(commands)  # no name: their commands join the top level

@@ -40,10 +40,15 @@ from accord.entrypoints.scim import resources
 from accord.services import scim, scim_tokens
 
 SCIM_JSON = "application/scim+json"
-UNIQUENESS = (errors.ScimUserNameTaken, errors.EmailAlreadyExists, errors.IdentityExists)
+UNIQUENESS = (
+    errors.ScimUserNameTaken,
+    errors.ScimGroupNameTaken,
+    errors.EmailAlreadyExists,
+    errors.IdentityExists,
+)
 
 
-def _answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=SCIM_JSON, headers=headers)
 
 
@@ -54,7 +59,7 @@ def _error(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = Error(status=status, scim_type=scim_type, detail=detail).model_dump()
-    return _answer(body, status, headers)
+    return answer(body, status, headers)
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -81,14 +86,14 @@ async def accord_error(request: Request, exc: Exception) -> JSONResponse:
 async def scim_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SCIMException)
     error = exc.to_error()
-    return _answer(error.model_dump(), int(error.status or 400))
+    return answer(error.model_dump(), int(error.status or 400))
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ValidationError | RequestValidationError)
     found = Error.from_validation_errors(exc.errors())  # type: ignore[arg-type]
     first = found[0] if found else Error(status=400, scim_type="invalidSyntax")
-    return _answer(first.model_dump(), 400)
+    return answer(first.model_dump(), 400)
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -141,13 +146,30 @@ def response_parameters(request: Request) -> ResponseParameters[Any]:
     )
 
 
+def search_request_of(request: Request) -> SearchRequest[Any]:
+    """A listing's query parameters (``filter``, ``startIndex``, ``count``, attributes)."""
+    query = dict(request.query_params)
+    return SearchRequest[Any].model_validate(
+        {
+            k: v
+            for k, v in query.items()
+            if k in ("filter", "startIndex", "count", "attributes", "excludedAttributes")
+        }
+        | {
+            "attributes": _listed(query.get("attributes")),
+            "excludedAttributes": _listed(query.get("excludedAttributes")),
+        },
+        scim_ctx=Context.SEARCH_REQUEST,
+    )
+
+
 def _user_out(
     found: scim.ScimUser, request: Request, ctx: Context, status: int = 200
 ) -> JSONResponse:
     resource = resources.resource_of(found, base_url(request))
     body = resource.model_dump(scim_ctx=ctx, response_parameters=response_parameters(request))
     headers = {"Location": str(resource.meta.location)} if resource.meta else None
-    return _answer(body, status, headers)
+    return answer(body, status, headers)
 
 
 # -- discovery -----------------------------------------------------------------------------------
@@ -157,40 +179,41 @@ def _discovery(app: FastAPI) -> None:
     @app.get("/ServiceProviderConfig")
     async def service_provider_config(request: Request) -> JSONResponse:
         await caller_of(request)
-        return _answer(resources.service_provider_config(base_url(request)).model_dump())
+        return answer(resources.service_provider_config(base_url(request)).model_dump())
 
     @app.get("/ResourceTypes")
     async def resource_types(request: Request) -> JSONResponse:
         await caller_of(request)
         found = resources.resource_types(base_url(request))
-        return _answer(_list(found, len(found), 1))
+        return answer(_list(found, len(found), 1))
 
     @app.get("/ResourceTypes/{name}")
     async def resource_type(request: Request, name: str) -> JSONResponse:
         await caller_of(request)
         for found in resources.resource_types(base_url(request)):
             if found.id == name:
-                return _answer(found.model_dump())
+                return answer(found.model_dump())
         return _error(404, f"No resource type {name!r}.")
 
     @app.get("/Schemas")
     async def schemas(request: Request) -> JSONResponse:
         await caller_of(request)
         found = resources.schemas(base_url(request))
-        return _answer(_list(found, len(found), 1))
+        return answer(_list(found, len(found), 1))
 
     @app.get("/Schemas/{schema_id}")
     async def schema(request: Request, schema_id: str) -> JSONResponse:
         await caller_of(request)
         for found in resources.schemas(base_url(request)):
             if found.id == schema_id:
-                return _answer(found.model_dump())
+                return answer(found.model_dump())
         return _error(404, f"No schema {schema_id!r}.")
 
     @app.post("/.search")
     async def search_everything(request: Request) -> JSONResponse:
         await caller_of(request)
-        return _error(501, "Search /Users/.search instead: one resource type at a time.")
+        detail = "Search /Users/.search or /Groups/.search instead: one resource type at a time."
+        return _error(501, detail)
 
 
 def _list(
@@ -236,7 +259,7 @@ async def _search(request: Request, search: SearchRequest[Any]) -> JSONResponse:
     )
     body = listing.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
     body.setdefault("Resources", [])
-    return _answer(body)
+    return answer(body)
 
 
 def _user_name_lookup(matcher: ScimFilter[User] | None) -> str | None:
@@ -257,20 +280,7 @@ def _user_name_lookup(matcher: ScimFilter[User] | None) -> str | None:
 def _users(app: FastAPI) -> None:
     @app.get("/Users")
     async def list_users(request: Request) -> JSONResponse:
-        query = dict(request.query_params)
-        search = SearchRequest[Any].model_validate(
-            {
-                k: v
-                for k, v in query.items()
-                if k in ("filter", "startIndex", "count", "attributes", "excludedAttributes")
-            }
-            | {
-                "attributes": _listed(query.get("attributes")),
-                "excludedAttributes": _listed(query.get("excludedAttributes")),
-            },
-            scim_ctx=Context.SEARCH_REQUEST,
-        )
-        return await _search(request, search)
+        return await _search(request, search_request_of(request))
 
     @app.post("/Users/.search")
     async def search_users(request: Request) -> JSONResponse:
@@ -353,4 +363,8 @@ def create_scim_app(parent: FastAPI) -> FastAPI:
     app.add_exception_handler(HTTPException, http_error)
     _discovery(app)
     _users(app)
+    # Imported here: the Groups routes use this module's request pieces.
+    from accord.entrypoints.scim.groups import add_group_routes
+
+    add_group_routes(app)
     return app

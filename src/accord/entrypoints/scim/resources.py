@@ -1,11 +1,13 @@
-"""What accord advertises over SCIM, and how a SCIM User and accord's user map onto each other.
+"""What accord advertises over SCIM, and how SCIM Users and Groups map onto accord's.
 
-accord advertises the RFC 7643 core User schema restricted to what it stores: ``userName``,
-``name`` (``formatted``, ``familyName``, ``givenName``), ``displayName``, ``emails`` (``value``,
-``type``, ``primary``; required: the primary one is the account's e-mail address), ``active``
-and the common ``externalId``. Anything else a client sends (a title, phone numbers, the
-enterprise extension) is accepted and dropped, since nothing would keep it. No Bulk, sort,
-ETags or password changes: the ServiceProviderConfig says so.
+accord advertises the RFC 7643 core Group schema (``displayName``, ``members`` with ``value``
+and ``$ref``, ``externalId``) and the core User schema restricted to what it
+stores: ``userName``, ``name`` (``formatted``, ``familyName``, ``givenName``),
+``displayName``, ``emails`` (``value``, ``type``, ``primary``; required: the primary one is
+the account's e-mail address), ``active`` and the common ``externalId``. Anything else a
+client sends (a title, phone numbers, the enterprise extension) is accepted and dropped, since
+nothing would keep it. No Bulk, sort, ETags or password changes: the ServiceProviderConfig
+says so.
 
 The models, the PATCH machinery and the filter language are scim2-models'; ``POLICY`` is its
 tolerant reading of what Microsoft Entra ID sends (a ``remove`` carrying a value, a path filter
@@ -24,6 +26,7 @@ from scim2_models import (
     Email,
     ETag,
     Filter,
+    Group,
     Meta,
     Patch,
     ResourceType,
@@ -31,17 +34,20 @@ from scim2_models import (
     ScimPolicy,
     ServiceProviderConfig,
     Sort,
+    Uniqueness,
     User,
 )
 from scim2_models.resources.service_provider_config import Pagination
 
 from accord.domain.errors import InvalidInput
 from accord.services.scim import ScimUser, ScimUserState
+from accord.services.scim_groups import ScimGroup, ScimGroupState
 
 MAX_RESULTS = 200
 NAME_PARTS = ("formatted", "familyName", "givenName")
 EMAIL_PARTS = ("value", "type", "primary")
 STORED = ("name", "displayName", "emails")  # kept in scim_users.attributes
+MEMBER_PARTS = ("value", "$ref")  # no display: the member's own resource has its names
 
 POLICY = ScimPolicy(
     unknown=ScimPolicy.Unknown.ignore,
@@ -100,17 +106,39 @@ def service_provider_config(base_url: str) -> ServiceProviderConfig:
     return config
 
 
+def group_schema() -> Schema:
+    """The core Group schema: ``displayName`` and ``members`` (users of this organization)."""
+    schema = Group.to_schema()
+    for attribute in schema.attributes or []:
+        if attribute.name == "displayName":
+            attribute.required = True
+            attribute.uniqueness = Uniqueness.server  # within the organization
+        elif attribute.name == "members":
+            subs = attribute.sub_attributes or []
+            attribute.sub_attributes = [a for a in subs if a.name in MEMBER_PARTS]
+            for sub in attribute.sub_attributes:
+                sub.required = sub.name == "value"
+                if sub.name == "$ref":
+                    sub.reference_types = ["User"]
+    schema.description = "A group of this organization's users; it may grant a role in accord"
+    return schema
+
+
 def resource_types(base_url: str) -> list[ResourceType]:
     user = ResourceType.from_resource(User)
     user.description = "A user of this organization"
     user.meta = Meta(resource_type="ResourceType", location=f"{base_url}/ResourceTypes/User")
-    return [user]
+    group = ResourceType.from_resource(Group)
+    group.description = "A group of this organization's users"
+    group.meta = Meta(resource_type="ResourceType", location=f"{base_url}/ResourceTypes/Group")
+    return [user, group]
 
 
 def schemas(base_url: str) -> list[Schema]:
-    schema = user_schema()
-    schema.meta = Meta(resource_type="Schema", location=f"{base_url}/Schemas/{schema.id}")
-    return [schema]
+    found = [user_schema(), group_schema()]
+    for schema in found:
+        schema.meta = Meta(resource_type="Schema", location=f"{base_url}/Schemas/{schema.id}")
+    return found
 
 
 # -- accord ↔ SCIM -------------------------------------------------------------------------------
@@ -207,3 +235,39 @@ def resource_of(found: ScimUser, base_url: str) -> User:
     if attributes.get("displayName"):
         document["displayName"] = attributes["displayName"]
     return User.model_validate(document, scim_policy=POLICY)
+
+
+def group_state_of(resource: Group) -> ScimGroupState:
+    """What accord is asked for: the members by their ``value`` (accord user ids)."""
+    values = [str(m.value) for m in resource.members or [] if m.value]
+    return ScimGroupState(
+        display_name=str(resource.display_name or ""),
+        external_id=resource.external_id,
+        members=tuple(values),
+    )
+
+
+def group_of(found: ScimGroup, base_url: str) -> Group:
+    """The SCIM resource of a SCIM client's group."""
+    record = found.record
+    document: dict[str, Any] = {
+        "schemas": [str(Group.__schema__)],
+        "id": str(record.id),
+        "displayName": record.display_name,
+        "members": [
+            {
+                "value": str(member.user.id),
+                "$ref": f"{base_url}/Users/{member.user.id}",
+            }
+            for member in found.members
+        ],
+        "meta": {
+            "resourceType": "Group",
+            "created": record.created_at.isoformat(),
+            "lastModified": record.updated_at.isoformat(),
+            "location": f"{base_url}/Groups/{record.id}",
+        },
+    }
+    if record.external_id:
+        document["externalId"] = record.external_id
+    return Group.model_validate(document, scim_policy=POLICY)
