@@ -9,7 +9,6 @@ not part of the OpenAPI document: ``/scim/v2/Schemas`` describes it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -20,7 +19,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from scim2_models import (
     Context,
-    Error,
     ListResponse,
     PatchOp,
     ResponseParameters,
@@ -32,135 +30,24 @@ from scim2_models import (
 from scim2_models.path.expressions import CompareOperator, Comparison
 from starlette.exceptions import HTTPException
 
-from accord.bootstrap import Accord
 from accord.domain import errors
-from accord.domain.callers import Caller
-from accord.entrypoints.api.problems import status_of
 from accord.entrypoints.scim import resources
-from accord.services import scim, scim_tokens
-
-SCIM_JSON = "application/scim+json"
-UNIQUENESS = (
-    errors.ScimUserNameTaken,
-    errors.ScimGroupNameTaken,
-    errors.EmailAlreadyExists,
-    errors.IdentityExists,
+from accord.entrypoints.scim.common import (
+    accord_error,
+    accord_of,
+    answer,
+    base_url,
+    body_of,
+    caller_of,
+    error_answer,
+    http_error,
+    response_parameters,
+    scim_error,
+    search_request_of,
+    validation_error,
 )
-
-
-def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=SCIM_JSON, headers=headers)
-
-
-def _error(
-    status: int,
-    detail: str | None,
-    scim_type: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = Error(status=status, scim_type=scim_type, detail=detail).model_dump()
-    return answer(body, status, headers)
-
-
-# -- errors --------------------------------------------------------------------------------------
-
-
-async def accord_error(request: Request, exc: Exception) -> JSONResponse:
-    """accord's errors as SCIM Errors: the IdP reads ``status`` and ``scimType``."""
-    assert isinstance(exc, errors.AccordError)
-    if isinstance(exc, errors.Unauthenticated):
-        return _error(401, exc.message, headers={"WWW-Authenticate": 'Bearer realm="accord-scim"'})
-    if isinstance(exc, UNIQUENESS):
-        return _error(409, exc.message, "uniqueness")
-    if isinstance(exc, errors.OperationPending | errors.OperationInProgress):
-        # SCIM has no 202: the IdP retries the same request, which rejoins the operation.
-        retry = str(max(1, int(getattr(exc, "retry_after", 1) or 1)))
-        detail = "The change is still being made; retry the same request shortly."
-        return _error(503, detail, headers={"Retry-After": retry})
-    if isinstance(exc, errors.InvalidInput):
-        return _error(400, exc.message, "invalidValue")
-    status = status_of(exc)
-    return _error(status, exc.message if status < 500 else "The request failed; retry later.")
-
-
-async def scim_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, SCIMException)
-    error = exc.to_error()
-    return answer(error.model_dump(), int(error.status or 400))
-
-
-async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ValidationError | RequestValidationError)
-    found = Error.from_validation_errors(exc.errors())  # type: ignore[arg-type]
-    first = found[0] if found else Error(status=400, scim_type="invalidSyntax")
-    return answer(first.model_dump(), 400)
-
-
-async def http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    detail = {404: "There is nothing at this URL.", 405: "This URL does not accept that method."}
-    return _error(exc.status_code, detail.get(exc.status_code, str(exc.detail)))
-
-
-# -- request pieces ------------------------------------------------------------------------------
-
-
-def base_url(request: Request) -> str:
-    """The SCIM base URL as the client reached it (for ``meta.location``)."""
-    root = request.scope.get("root_path", "")
-    return f"{request.url.scheme}://{request.url.netloc}{root}".rstrip("/")
-
-
-async def caller_of(request: Request) -> Caller:
-    """The organization's SCIM client that the bearer token stands for."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise errors.Unauthenticated("Send the organization's SCIM token as a Bearer token.")
-    return await scim_tokens.authenticate_scim(accord_of(request), token)
-
-
-def accord_of(request: Request) -> Accord:
-    accord: Accord = request.app.state.parent.state.accord
-    return accord
-
-
-async def body_of(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise errors.InvalidInput("The request body is not JSON.") from None
-    if not isinstance(body, dict):
-        raise errors.InvalidInput("The request body must be a JSON object.")
-    return body
-
-
-def _listed(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
-def response_parameters(request: Request) -> ResponseParameters[Any]:
-    query = request.query_params
-    return ResponseParameters(
-        attributes=_listed(query.get("attributes")),
-        excluded_attributes=_listed(query.get("excludedAttributes")),
-    )
-
-
-def search_request_of(request: Request) -> SearchRequest[Any]:
-    """A listing's query parameters (``filter``, ``startIndex``, ``count``, attributes)."""
-    query = dict(request.query_params)
-    return SearchRequest[Any].model_validate(
-        {
-            k: v
-            for k, v in query.items()
-            if k in ("filter", "startIndex", "count", "attributes", "excludedAttributes")
-        }
-        | {
-            "attributes": _listed(query.get("attributes")),
-            "excludedAttributes": _listed(query.get("excludedAttributes")),
-        },
-        scim_ctx=Context.SEARCH_REQUEST,
-    )
+from accord.entrypoints.scim.groups import add_group_routes
+from accord.services import scim
 
 
 def _user_out(
@@ -193,7 +80,7 @@ def _discovery(app: FastAPI) -> None:
         for found in resources.resource_types(base_url(request)):
             if found.id == name:
                 return answer(found.model_dump())
-        return _error(404, f"No resource type {name!r}.")
+        return error_answer(404, f"No resource type {name!r}.")
 
     @app.get("/Schemas")
     async def schemas(request: Request) -> JSONResponse:
@@ -207,13 +94,13 @@ def _discovery(app: FastAPI) -> None:
         for found in resources.schemas(base_url(request)):
             if found.id == schema_id:
                 return answer(found.model_dump())
-        return _error(404, f"No schema {schema_id!r}.")
+        return error_answer(404, f"No schema {schema_id!r}.")
 
     @app.post("/.search")
     async def search_everything(request: Request) -> JSONResponse:
         await caller_of(request)
         detail = "Search /Users/.search or /Groups/.search instead: one resource type at a time."
-        return _error(501, detail)
+        return error_answer(501, detail)
 
 
 def _list(
@@ -363,8 +250,5 @@ def create_scim_app(parent: FastAPI) -> FastAPI:
     app.add_exception_handler(HTTPException, http_error)
     _discovery(app)
     _users(app)
-    # Imported here: the Groups routes use this module's request pieces.
-    from accord.entrypoints.scim.groups import add_group_routes
-
     add_group_routes(app)
     return app

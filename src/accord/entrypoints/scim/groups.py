@@ -1,5 +1,5 @@
 """``/scim/v2/Groups``: thin routes over ``services/scim_groups.py``, in the style of the Users
-routes of ``app.py`` (whose request pieces and error format they share)."""
+routes of ``app.py``, sharing their request pieces and error format (``common.py``)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from scim2_models.path.expressions import CompareOperator, Comparison
 
 from accord.domain import errors
 from accord.entrypoints.scim import resources
-from accord.entrypoints.scim.app import (
+from accord.entrypoints.scim.common import (
     accord_of,
     answer,
     base_url,
