@@ -113,6 +113,18 @@ class OperationNotFound(AccordError):
     code = "operation_not_found"
 
 
+class WebhookNotFound(AccordError):
+    """No such webhook endpoint."""
+
+    code = "webhook_not_found"
+
+
+class WebhookTargetRefused(AccordError):
+    """The webhook's URL may not be delivered to (not http(s), or a private address)."""
+
+    code = "webhook_target_refused"
+
+
 class ApiTokenNotFound(AccordError):
     """No such API token."""
 
@@ -443,6 +455,8 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     UserSuspended,
     UserDeprovisioned,
     CursorExpired,
+    WebhookNotFound,
+    WebhookTargetRefused,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

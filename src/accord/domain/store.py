@@ -47,6 +47,7 @@ from accord.domain.records import (
     UserView,
 )
 from accord.domain.verification_store import Verifications
+from accord.domain.webhooks import WebhookStore
 
 Row = Mapping[str, Any]
 
@@ -475,6 +476,7 @@ class Transaction(Protocol):
     operations: Operations
     audit: AuditLog  # records the change's feed event too (domain/changes.py)
     events: ChangeFeed
+    webhooks: WebhookStore
     outbox: Outbox
     one_time_tokens: OneTimeTokens
     api_tokens: ApiTokens
