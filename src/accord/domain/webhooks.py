@@ -133,7 +133,9 @@ class WebhookStore(Protocol):
         """Store the endpoint, enabled, reading the feed from its current head."""
         ...
 
-    async def get(self, endpoint_id: UUID) -> WebhookEndpoint | None: ...
+    async def get(self, endpoint_id: UUID, *, lock: bool = False) -> WebhookEndpoint | None:
+        """The endpoint; ``lock``: locked to this transaction (its writers wait)."""
+        ...
 
     async def all(self, organization_id: UUID | None) -> list[WebhookEndpoint]:
         """All endpoints (None) or one organization's, oldest first."""

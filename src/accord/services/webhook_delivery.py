@@ -171,7 +171,9 @@ async def _record(
         return
     if attempt.gone:
         await tx.webhooks.finish(delivery.id, attempt, status="failed", retry_in=None)
-        await disable(tx, endpoint, f"the receiver answered 410 Gone for {delivery.event_id}")
+        current = await tx.webhooks.get(endpoint.id, lock=True)
+        if current is not None and current.enabled:  # once, however many answered 410
+            await disable(tx, current, f"the receiver answered 410 Gone for {delivery.event_id}")
         return
     last = delivery.attempts >= MAX_ATTEMPTS
     await tx.webhooks.finish(
@@ -181,7 +183,7 @@ async def _record(
         retry_in=None if last else retry_delay(delivery.attempts, attempt),
     )
     now = accord.clock.now()
-    current = await tx.webhooks.get(endpoint.id)
+    current = await tx.webhooks.get(endpoint.id, lock=True)
     if current is None or not current.enabled:
         return
     if current.failing_since is None:

@@ -120,10 +120,11 @@ class PgWebhooks:
         ).one()
         return _endpoint(row)
 
-    async def get(self, endpoint_id: UUID) -> WebhookEndpoint | None:
-        row = (
-            await self._conn.execute(select(webhook_endpoints).where(e.id == endpoint_id))
-        ).one_or_none()
+    async def get(self, endpoint_id: UUID, *, lock: bool = False) -> WebhookEndpoint | None:
+        query = select(webhook_endpoints).where(e.id == endpoint_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).one_or_none()
         return _endpoint(row) if row is not None else None
 
     async def all(self, organization_id: UUID | None) -> list[WebhookEndpoint]:
