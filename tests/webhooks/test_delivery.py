@@ -234,3 +234,45 @@ async def test_a_worker_killed_mid_delivery_redelivers_with_the_same_webhook_id(
     again = Counter(r.webhook_id for r in receiver.log)
     assert all(again[i] >= 2 for i in before_crash), "a delivery the crash lost was not redone"
     assert_subject_order(receiver)
+
+
+async def test_an_endpoint_failing_for_five_days_is_disabled_audited_and_mailed(
+    accord: Accord, receiver: Receiver
+) -> None:
+    admin = f"ops-{uuid4().hex[:6]}@example.com"
+    await sql(
+        accord,
+        "INSERT INTO users (id, email, full_name, status, is_platform_admin) "
+        "VALUES (:id, :email, 'Ops', 'active', true)",
+        id=uuid4(),
+        email=admin,
+    )
+    endpoint, secret = await webhooks.create_endpoint(accord, PLATFORM, url=f"{receiver.url}/")
+    receiver.secrets["/"] = secret
+    receiver.failure_percent = 100
+    await changes(accord, uuid4().hex[:6], [], rounds=0)
+    mailer = build_mailer(accord.settings, accord.store)
+    await worker.run_once(accord, mailer, housekeep=False)
+    assert (await webhooks.get_endpoint(accord, PLATFORM, endpoint.id)).failing_since
+    # Five days of failures pass (the schedule would still retry: it is the endpoint that goes).
+    await sql(
+        accord,
+        "UPDATE webhook_endpoints SET failing_since = now() - interval '5 days 1 minute'",
+    )
+    await time_passes(accord)
+    await worker.run_once(accord, mailer, housekeep=False)
+
+    state = await webhooks.get_endpoint(accord, PLATFORM, endpoint.id)
+    assert not state.enabled and "5 days" in (state.disabled_reason or "")
+    audited = await sql(
+        accord, "SELECT count(*) FROM audit_events WHERE action = 'webhook.disabled'"
+    )
+    assert audited[0][0] == 1
+    mailed = await sql(accord, "SELECT recipient FROM outbox WHERE kind = 'webhook_disabled'")
+    assert [row.recipient for row in mailed] == [admin]
+    sent = len(receiver.log)
+    await time_passes(accord)
+    await worker.run_once(accord, mailer, housekeep=False)
+    assert len(receiver.log) == sent  # disabled: nothing more goes out
+    delivered = await sql(accord, "SELECT sent_at FROM outbox WHERE kind = 'webhook_disabled'")
+    assert delivered[0].sent_at is not None  # the worker mailed it
