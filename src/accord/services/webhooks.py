@@ -262,3 +262,23 @@ async def _audit(
             data={"webhook_id": str(endpoint.id), **data},
         )
     )
+
+
+async def send_test(accord: Context, caller: Caller, endpoint_id: UUID) -> dict[str, Any]:
+    """POST a ``webhook.test`` message to the endpoint now (not through the worker, not
+    retried), signed like every delivery; how the receiver answered."""
+    async with accord.store.transaction() as tx:
+        endpoint = await _visible(tx, caller, endpoint_id)
+    now = accord.clock.now().isoformat()
+    attempt = await _targets(accord).send(
+        endpoint.url,
+        secrets=live_secrets(accord, endpoint),
+        message_id=f"msg_test_{uuid4().hex}",
+        body={"type": "webhook.test", "timestamp": now, "data": {"webhook_id": str(endpoint_id)}},
+    )
+    return {
+        "ok": attempt.succeeded,
+        "status": attempt.status,
+        "latency_ms": attempt.latency_ms,
+        "error": attempt.error,
+    }
