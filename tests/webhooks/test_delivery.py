@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -276,3 +277,31 @@ async def test_an_endpoint_failing_for_five_days_is_disabled_audited_and_mailed(
     assert len(receiver.log) == sent  # disabled: nothing more goes out
     delivered = await sql(accord, "SELECT sent_at FROM outbox WHERE kind = 'webhook_disabled'")
     assert delivered[0].sent_at is not None  # the worker mailed it
+
+
+async def test_after_a_rotation_both_secrets_verify_for_a_day_then_only_the_new_one(
+    accord: Accord, receiver: Receiver
+) -> None:
+    endpoint, old = await webhooks.create_endpoint(accord, PLATFORM, url=f"{receiver.url}/")
+    _, new = await webhooks.rotate_secret(accord, PLATFORM, endpoint.id)
+    receiver.failure_percent = 0
+    for secret in (old, new):  # a receiver that has not switched yet, and one that has
+        receiver.secrets["/"] = secret
+        assert (await webhooks.send_test(accord, PLATFORM, endpoint.id))["ok"]
+    assert len(receiver.log[-1].webhook_id) > 0 and receiver.verified_all()
+
+    real = accord.clock
+
+    class DayLater:
+        def now(self) -> datetime:
+            return real.now() + timedelta(hours=24, minutes=1)
+
+    accord.clock = DayLater()
+    try:
+        receiver.secrets["/"] = old
+        assert not (await webhooks.send_test(accord, PLATFORM, endpoint.id))["ok"]
+        receiver.secrets["/"] = new
+        assert (await webhooks.send_test(accord, PLATFORM, endpoint.id))["ok"]
+    finally:
+        accord.clock = real
+    assert [r.verified for r in receiver.log] == [True, True, False, True]
