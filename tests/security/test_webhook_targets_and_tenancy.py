@@ -34,6 +34,12 @@ INTERNAL = [
 ]
 
 
+@pytest.mark.parametrize("url", ["http://bad\x8fhost/", "http://[nothost]/", "http://x:99999/"])
+async def test_a_malformed_target_is_refused_not_a_server_error(url: str) -> None:
+    with pytest.raises(WebhookTargetRefused):
+        await HttpWebhookTargets(allow_private=False).check(url)
+
+
 @pytest.mark.parametrize("url", INTERNAL)
 async def test_a_target_on_a_private_address_is_refused(
     accord: Accord, http: httpx.AsyncClient, url: str

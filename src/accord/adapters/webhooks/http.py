@@ -43,7 +43,11 @@ class HttpWebhookTargets:
         self._timeout = timeout
 
     async def check(self, url: str) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:  # a bracketed host that is not an address, a port out of range
+            raise WebhookTargetRefused(f"The webhook URL {url!r} is not a valid URL.") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise WebhookTargetRefused(
                 f"The webhook URL {url!r} is not an absolute http:// or https:// URL."
@@ -52,7 +56,7 @@ class HttpWebhookTargets:
             raise WebhookTargetRefused("The webhook URL may not carry a user name or password.")
         if self._allow_private:
             return
-        for address in await _addresses(parts.hostname, parts.port):
+        for address in await _addresses(parts.hostname, port):
             if not _public(address):
                 raise WebhookTargetRefused(
                     f"The webhook URL's host {parts.hostname!r} resolves to {address}, a "
@@ -95,7 +99,7 @@ async def _addresses(host: str, port: int | None) -> list[str]:
         found = await asyncio.get_running_loop().getaddrinfo(
             host, port or 443, type=socket.SOCK_STREAM
         )
-    except OSError:
+    except (OSError, UnicodeError):  # unknown, or not a valid name at all (IDNA refuses it)
         raise WebhookTargetRefused(f"The webhook URL's host {host!r} does not resolve.") from None
     return sorted({str(info[4][0]) for info in found})
 

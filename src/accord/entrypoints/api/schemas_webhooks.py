@@ -16,7 +16,7 @@ WebhookUrl = Annotated[
     Field(
         min_length=8,
         max_length=2000,
-        pattern=r"^https?://[^\s]+$",
+        pattern=r"^https?://[!-~]+$",
         description="Where to POST events: a public http(s) URL (private addresses are "
         "refused unless `ACCORD_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true`).",
     ),
