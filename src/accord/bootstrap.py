@@ -16,6 +16,7 @@ from accord.adapters.db.engine import async_engine, redact
 from accord.adapters.db.rate_limits import pg_throttle
 from accord.adapters.db.store import PgStore
 from accord.adapters.sealing import Sealer, decode_key, load_or_create_key
+from accord.adapters.webhooks.http import HttpWebhookTargets
 from accord.config import Settings
 from accord.domain.ports import IdentityProvider, Mailer
 from accord.domain.store import Store
@@ -90,6 +91,7 @@ def build(
         flows=flow_table(),
         hooks=hooks or Hooks(),
         throttle=pg_throttle(db),
+        webhooks=HttpWebhookTargets(allow_private=settings.webhooks.allow_private_targets),
         database_url=url,
         db=db,
     )

@@ -119,6 +119,17 @@ class PasswordSettings(BaseModel):
     )
 
 
+class WebhookSettings(BaseModel):
+    allow_private_targets: bool = Field(
+        False,
+        description="Allow webhook URLs that resolve to loopback, private or link-local "
+        "addresses (tests, a receiver on the same network); refused by default (SSRF).",
+    )
+    lease_seconds: float = Field(
+        60.0, gt=15, description="How long a worker holds a delivery before another retries it."
+    )
+
+
 class ServeSettings(BaseModel):
     header_timeout_seconds: float = Field(
         10.0,
@@ -190,6 +201,7 @@ class Settings(BaseSettings):
     throttle: ThrottleSettings = ThrottleSettings()
     password: PasswordSettings = PasswordSettings()
     serve: ServeSettings = ServeSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     audit_retention_days: float = Field(
         365.0, ge=0, description="Audit events older than this are deleted; 0 keeps them for ever."
     )

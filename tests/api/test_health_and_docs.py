@@ -98,6 +98,8 @@ ERROR_STATUSES = {
     "user_suspended": 403,
     "user_deprovisioned": 409,
     "cursor_expired": 410,
+    "webhook_not_found": 404,
+    "webhook_target_refused": 422,
 }
 
 
@@ -222,6 +224,15 @@ async def test_the_openapi_document_is_complete(client: httpx.AsyncClient) -> No
         ("get", "/api/auth/session"),
         # the change feed
         ("get", "/api/events"),
+        # webhooks
+        ("post", "/api/admin/webhooks"),
+        ("get", "/api/admin/webhooks"),
+        ("get", "/api/admin/webhooks/{webhook_id}"),
+        ("patch", "/api/admin/webhooks/{webhook_id}"),
+        ("delete", "/api/admin/webhooks/{webhook_id}"),
+        ("post", "/api/admin/webhooks/{webhook_id}/rotate-secret"),
+        ("post", "/api/admin/webhooks/{webhook_id}/replay"),
+        ("get", "/api/admin/webhooks/{webhook_id}/deliveries"),
     }
     found = {(m, p) for p, ops in schema["paths"].items() for m in ops}
     assert found == expected

@@ -131,6 +131,18 @@ class OperationNotFound(AccordError):
     code = "operation_not_found"
 
 
+class WebhookNotFound(AccordError):
+    """No such webhook endpoint."""
+
+    code = "webhook_not_found"
+
+
+class WebhookTargetRefused(AccordError):
+    """The webhook's URL may not be delivered to (not http(s), or a private address)."""
+
+    code = "webhook_target_refused"
+
+
 class ApiTokenNotFound(AccordError):
     """No such API token."""
 
@@ -464,6 +476,8 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     CursorExpired,
     ScimGroupNameTaken,
     ScimGroupNotFound,
+    WebhookNotFound,
+    WebhookTargetRefused,
 )
 
 _BY_CODE: dict[str, type[AccordError]] = {cls.code: cls for cls in CATALOGUE}

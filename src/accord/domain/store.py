@@ -48,6 +48,7 @@ from accord.domain.records import (
 )
 from accord.domain.scim_store import ScimGroups, ScimUsers
 from accord.domain.verification_store import Verifications
+from accord.domain.webhooks import WebhookStore
 
 Row = Mapping[str, Any]
 
@@ -484,6 +485,7 @@ class Transaction(Protocol):
     operations: Operations
     audit: AuditLog  # records the change's feed event too (domain/changes.py)
     events: ChangeFeed
+    webhooks: WebhookStore
     outbox: Outbox
     one_time_tokens: OneTimeTokens
     api_tokens: ApiTokens

@@ -21,6 +21,7 @@ from accord.domain.model import OperationKind
 from accord.domain.ports import Clock, IdentityProvider, Sealer, Throttle
 from accord.domain.records import OperationRecord
 from accord.domain.store import OperationChanges, Store, Transaction
+from accord.domain.webhooks import WebhookTargets
 from accord.services import crashpoints
 from accord.services.crashpoints import CrashPoint
 from accord.services.hooks import Hooks
@@ -114,6 +115,9 @@ class Context:
     # Attempt counters (sign-in, public endpoints); None: nothing is throttled (a Context a
     # program builds for itself; bootstrap and fake_context always give one).
     throttle: Throttle | None = None
+    # Sends webhook deliveries; None: the worker delivers none (a Context a program builds for
+    # itself, the in-memory doubles). bootstrap always gives one.
+    webhooks: WebhookTargets | None = None
 
     def flow(self, kind: OperationKind) -> Flow:
         """The flow that runs operations of ``kind``."""

@@ -29,6 +29,7 @@ class CrashPoint(StrEnum):
     BEFORE_COMPENSATION_COMMIT = "before_compensation_commit"  # undone, not yet committed
     # the worker's outbox
     MAIL_SENT = "mail_sent"  # the mail server took the message; it is not yet marked sent
+    WEBHOOK_SENT = "webhook_sent"  # the receiver answered; the delivery is not yet recorded
 
 
 COMPENSATION_POINTS = frozenset(

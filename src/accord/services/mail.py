@@ -16,7 +16,7 @@ from uuid import UUID
 
 from accord.domain.ports import Mailer
 from accord.domain.records import OutboxMessage
-from accord.services import crashpoints, email_change, invitations, verification
+from accord.services import crashpoints, email_change, invitations, verification, webhook_delivery
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
 from accord.services.credentials import issue_password_setup, setup_link
@@ -74,6 +74,8 @@ async def _compose(accord: Context, message: OutboxMessage) -> tuple[str, str] |
         return await invitations.compose_mail(accord, message)
     if message.kind == "email_changed":
         return compose_email_changed(message.payload)
+    if message.kind == webhook_delivery.DISABLED_MAIL:
+        return webhook_delivery.compose_disabled_mail(message.payload)
     if message.kind == email_change.LINK_MAIL:
         return await email_change.compose_link_mail(accord, message)
     user_id = UUID(message.payload["user_id"])

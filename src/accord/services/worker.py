@@ -20,6 +20,7 @@ from accord.services.engine import drive, leased_step
 from accord.services.events import assign_positions
 from accord.services.invitations import expire_due
 from accord.services.mail import Delivery, deliver_outbox
+from accord.services.webhook_delivery import WebhookPass, deliver_webhooks
 
 HOUSEKEEPING_LOCK_KEY = 0x61636377_686B7070  # "accwhkpp"
 # Rows deleted per kind in one housekeeping pass: a backlog (a first run after an upgrade, a
@@ -38,6 +39,7 @@ class Pass:
     # work done, so a pass with only these is idle.
     misconfigured: int = 0
     mail: Delivery = field(default_factory=Delivery)
+    webhooks: WebhookPass = field(default_factory=WebhookPass)
     expired_tokens: int = 0
     expired_verifications: int = 0
     expired_invitations: int = 0
@@ -51,7 +53,9 @@ class Pass:
 
     @property
     def busy(self) -> bool:
-        return bool(self.succeeded or self.failed or self.postponed or self.mail.sent)
+        return bool(
+            self.succeeded or self.failed or self.postponed or self.mail.sent or self.webhooks.busy
+        )
 
 
 async def resume_due_operations(accord: Context, result: Pass, *, limit: int = 10) -> None:
@@ -122,6 +126,7 @@ async def run_once(accord: Context, mailer: Mailer, *, housekeep: bool = True) -
     await resume_due_operations(accord, result)
     result.mail = await deliver_outbox(accord, mailer)
     result.assigned_events = await assign_positions(accord)
+    result.webhooks = await deliver_webhooks(accord)
     if housekeep:
         await housekeeping(accord, result)
     return result

@@ -23,6 +23,7 @@ from accord.adapters.db.scim import PgScimGroups, PgScimUsers
 from accord.adapters.db.tokens import PgApiTokens
 from accord.adapters.db.users import PgLinks, PgUsers
 from accord.adapters.db.verifications import PgVerifications
+from accord.adapters.db.webhooks import PgWebhooks
 from accord.domain.changes import ChangeRecorder
 
 
@@ -37,6 +38,7 @@ class PgTransaction:
         self.organizations = PgOrganizations(conn)
         self.operations = PgOperations(conn)
         self.events = PgChangeFeed(conn)
+        self.webhooks = PgWebhooks(conn)
         self.audit = ChangeRecorder(PgAuditLog(conn), self)
         self.outbox = PgOutbox(conn)
         self.one_time_tokens = PgOneTimeTokens(conn)

@@ -506,3 +506,61 @@ scim_group_grants = Table(
     *_timestamps(),
     CheckConstraint(_one_of("role", model.Role), name="role"),
 )
+
+
+# Webhook endpoints (Standard Webhooks): ``cursor`` is the feed position fanned out so far.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "organization_id",
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("url", Text, nullable=False),
+    Column("event_types", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("sealed_secrets", LargeBinary, nullable=False),  # G9: the signing secrets, sealed
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("disabled_reason", Text, nullable=True),
+    Column("cursor", BigInteger, nullable=False, server_default=text("0")),
+    Column("failing_since", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column(
+        "endpoint_id",
+        UUID(as_uuid=True),
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("leased_until", DateTime(timezone=True), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_latency_ms", Float, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("endpoint_id", "event_id", name="one_delivery_per_event"),
+    CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="known_delivery_status"),
+    Index(
+        "ix_webhook_deliveries_pending",
+        "endpoint_id",
+        "subject",
+        "position",
+        postgresql_where=text("status = 'pending'"),
+    ),
+)

@@ -32,6 +32,7 @@ from accord.entrypoints.api import (
     routes_operations,
     routes_organizations,
     routes_users,
+    routes_webhooks,
 )
 from accord.entrypoints.api.logs import configure_logging
 from accord.entrypoints.api.metrics import Metrics
@@ -47,6 +48,7 @@ ROUTERS = (
     routes_operations,
     routes_audit,
     routes_events,
+    routes_webhooks,
     routes_health,
     routes_members,
     routes_mailbox,

@@ -48,6 +48,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "user_not_found": 404,
     "organization_not_found": 404,
     "operation_not_found": 404,
+    "webhook_not_found": 404,
+    "webhook_target_refused": 422,
     "api_token_not_found": 404,
     "too_many_attempts": 429,
     "too_many_requests": 429,

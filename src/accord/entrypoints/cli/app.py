@@ -24,6 +24,7 @@ from accord.entrypoints.cli import (
     service,
     tokens,
     users,
+    webhooks,
 )
 from accord.entrypoints.cli.common import err
 
@@ -37,7 +38,7 @@ app = typer.Typer(
 )
 for group in (database.app, organizations.app, users.app, tokens.app, invitations.app):
     app.add_typer(group)
-for group in (members.app, mail.app, scim_tokens.app, scim_groups.app, events.app):
+for group in (members.app, mail.app, scim_tokens.app, scim_groups.app, events.app, webhooks.app):
     app.add_typer(group)
 for commands in (users.registration_app, service.app, drift.app):
     app.add_typer(commands)  # no name: their commands join the top level

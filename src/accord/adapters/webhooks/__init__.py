@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed HTTP deliveries (Standard Webhooks v1)."""
