@@ -21,7 +21,6 @@ from scim2_models import (
     Context,
     ListResponse,
     PatchOp,
-    ResponseParameters,
     SCIMException,
     ScimFilter,
     SearchRequest,
@@ -41,6 +40,7 @@ from accord.entrypoints.scim.common import (
     caller_of,
     error_answer,
     http_error,
+    page_of,
     response_parameters,
     scim_error,
     search_request_of,
@@ -133,20 +133,7 @@ async def _search(request: Request, search: SearchRequest[Any]) -> JSONResponse:
         for resource in (resources.resource_of(found, url) for found in everyone)
         if matcher is None or matcher.match(resource)
     ]
-    start = max(search.start_index or 1, 1)
-    count = (
-        resources.MAX_RESULTS if search.count is None else min(search.count, resources.MAX_RESULTS)
-    )
-    page = matched[start - 1 : start - 1 + max(count, 0)]
-    parameters = ResponseParameters[Any](
-        attributes=search.attributes, excluded_attributes=search.excluded_attributes
-    )
-    listing = ListResponse[User](
-        total_results=len(matched), start_index=start, items_per_page=len(page), resources=page
-    )
-    body = listing.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
-    body.setdefault("Resources", [])
-    return answer(body)
+    return page_of(ListResponse[User], matched, search)
 
 
 def _user_name_lookup(matcher: ScimFilter[User] | None) -> str | None:

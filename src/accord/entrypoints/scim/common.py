@@ -10,13 +10,21 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from scim2_models import Context, Error, ResponseParameters, SCIMException, SearchRequest
+from scim2_models import (
+    Context,
+    Error,
+    ListResponse,
+    ResponseParameters,
+    SCIMException,
+    SearchRequest,
+)
 from starlette.exceptions import HTTPException
 
 from accord.bootstrap import Accord
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.entrypoints.api.problems import status_of
+from accord.entrypoints.scim.resources import MAX_RESULTS
 from accord.services import scim_tokens
 
 SCIM_JSON = "application/scim+json"
@@ -126,6 +134,25 @@ def response_parameters(request: Request) -> ResponseParameters[Any]:
         attributes=_listed(query.get("attributes")),
         excluded_attributes=_listed(query.get("excludedAttributes")),
     )
+
+
+def page_of(
+    listing: type[ListResponse[Any]], matched: list[Any], search: SearchRequest[Any]
+) -> JSONResponse:
+    """The page of ``matched`` resources that ``search`` asks for (``startIndex`` from 1,
+    ``count`` capped at ``resources.MAX_RESULTS``), with its attributes chosen."""
+    start = max(search.start_index or 1, 1)
+    limit = MAX_RESULTS if search.count is None else min(search.count, MAX_RESULTS)
+    page = matched[start - 1 : start - 1 + max(limit, 0)]
+    parameters = ResponseParameters[Any](
+        attributes=search.attributes, excluded_attributes=search.excluded_attributes
+    )
+    found = listing(
+        total_results=len(matched), start_index=start, items_per_page=len(page), resources=page
+    )
+    body = found.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
+    body.setdefault("Resources", [])
+    return answer(body)
 
 
 def search_request_of(request: Request) -> SearchRequest[Any]:

@@ -13,7 +13,6 @@ from scim2_models import (
     Group,
     ListResponse,
     PatchOp,
-    ResponseParameters,
     ScimFilter,
     SearchRequest,
 )
@@ -27,6 +26,7 @@ from accord.entrypoints.scim.common import (
     base_url,
     body_of,
     caller_of,
+    page_of,
     response_parameters,
     search_request_of,
 )
@@ -69,20 +69,7 @@ async def _search(request: Request, search: SearchRequest[Any]) -> JSONResponse:
         for resource in (resources.group_of(group, url) for group in found)
         if matcher is None or matcher.match(resource)
     ]
-    start = max(search.start_index or 1, 1)
-    count = (
-        resources.MAX_RESULTS if search.count is None else min(search.count, resources.MAX_RESULTS)
-    )
-    page = matched[start - 1 : start - 1 + max(count, 0)]
-    parameters = ResponseParameters[Any](
-        attributes=search.attributes, excluded_attributes=search.excluded_attributes
-    )
-    listing = ListResponse[Group](
-        total_results=len(matched), start_index=start, items_per_page=len(page), resources=page
-    )
-    body = listing.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
-    body.setdefault("Resources", [])
-    return answer(body)
+    return page_of(ListResponse[Group], matched, search)
 
 
 def _parsed(body: dict[str, Any], ctx: Context) -> Group:
