@@ -62,6 +62,25 @@ async def test_a_deprovisioned_user_can_be_created_again(app: Accord) -> None:
     await assert_guarantees(app)
 
 
+async def test_deprovisioning_the_former_user_again_leaves_the_new_persons_mail(
+    app: Accord,
+) -> None:
+    """The address a deprovisioned user had may be a new person's: repeating the former's
+    deprovisioning touches nothing of theirs (their set-password mail still goes)."""
+    org = await new_org(app)
+    former = await make_user(app, org)
+    await deprovision_user(app, former["id"], caller=PLATFORM)
+    newcomer = await make_user(app, org)
+    await deprovision_user(app, former["id"], caller=PLATFORM)
+    waiting = await scalar(
+        app,
+        "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND payload->>'user_id' = :i",
+        i=newcomer["id"],
+    )
+    assert waiting == 1
+    await assert_guarantees(app)
+
+
 async def test_an_org_admin_cannot_remove_a_user_of_another_organization(app: Accord) -> None:
     mine, theirs = await new_org(app, "Mine"), await new_org(app, "Theirs")
     victim = await make_user(app, theirs)

@@ -103,10 +103,11 @@ class Deprovision(Flow):
         already = user.status == UserStatus.DISABLED
         if not already:  # a repeat changes nothing (not even the row's version)
             await tx.users.retire(user_id)
-        # With access, its links and mail go now: a set-password link must not outlive it.
-        await tx.one_time_tokens.delete_for_user(user_id)
-        if email:
-            await tx.outbox.delete_unsent(email)
+            # With access, its links and mail go now: a set-password link must not outlive it.
+            # (Not on a repeat: the retired address may be someone else's by now.)
+            await tx.one_time_tokens.delete_for_user(user_id)
+            if user.email:
+                await tx.outbox.delete_unsent(user.email)
         # Audited (and so announced in the change feed) with the change, in this transaction.
         await tx.audit.record(
             AuditEvent(
