@@ -35,9 +35,11 @@ class CrashPoint(StrEnum):
 COMPENSATION_POINTS = frozenset(
     {CrashPoint.UNDO_SENT, CrashPoint.UNDO_ANSWERED, CrashPoint.BEFORE_COMPENSATION_COMMIT}
 )
+# The points of the worker's deliveries, after an operation has committed: not an operation's.
+DELIVERY_POINTS = frozenset({CrashPoint.MAIL_SENT, CrashPoint.WEBHOOK_SENT})
 # The points a successful operation passes through.
 OPERATION_POINTS = tuple(
-    p for p in CrashPoint if p not in COMPENSATION_POINTS and p is not CrashPoint.MAIL_SENT
+    p for p in CrashPoint if p not in COMPENSATION_POINTS and p not in DELIVERY_POINTS
 )
 
 
