@@ -50,6 +50,14 @@ from accord.services.organizations import NewOrganization, create_organization
 from accord.services.provisioning import NewUser, create_user
 
 PLATFORM = Caller.platform("bench", "bench@platform.test")
+FIGURES = (
+    "creates_per_second",
+    "p50_ms",
+    "p99_ms",
+    "cpu_ms_per_create",
+    "client_cpu_ms_per_create",
+    "server_cpu_ms_per_create",
+)
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -79,12 +87,36 @@ def admin(server: str, statement: str) -> None:
         engine.dispose()
 
 
+async def backend_pids(accord: Accord) -> set[int]:
+    """The server processes serving this database (the pool's connections)."""
+    async with accord.db.transaction() as conn:
+        found = await conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        )
+        return {int(pid) for pid in found.scalars()}
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU the processes used so far (Linux ``/proc``; gone ones count 0)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 async def round_of(
     accord: Accord, orgs: list[uuid.UUID], creates: int, concurrency: int
 ) -> dict[str, float]:
-    """``creates`` creates, ``concurrency`` at a time: creates/s, p50 and p99 in ms."""
+    """``creates`` creates, ``concurrency`` at a time: creates/s, p50 and p99 in ms, and the
+    CPU each create cost this process and the database server's backends."""
     latencies: list[float] = []
     todo = iter(range(creates))
+    pids = await backend_pids(accord)
+    client_before, server_before = time.process_time(), cpu_seconds(pids)
 
     async def one_worker() -> None:
         for n in todo:
@@ -100,8 +132,14 @@ async def round_of(
     started = time.perf_counter()
     await asyncio.gather(*(one_worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    client = time.process_time() - client_before
+    # A connection opened during the round counts whole: it began at 0.
+    server = cpu_seconds(pids | await backend_pids(accord)) - server_before
     latencies.sort()
     return {
+        "cpu_ms_per_create": 1000 * (client + server) / creates,
+        "client_cpu_ms_per_create": 1000 * client / creates,
+        "server_cpu_ms_per_create": 1000 * server / creates,
         "creates_per_second": creates / elapsed,
         "p50_ms": 1000 * latencies[len(latencies) // 2],
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
@@ -134,19 +172,19 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 accord.store = with_events
                 await assign_positions(accord)  # the worker's share, outside the timing
         summary = {
-            variant: {
-                key: round(statistics.median(r[key] for r in results), 2)
-                for key in ("creates_per_second", "p50_ms", "p99_ms")
-            }
+            variant: {key: round(statistics.median(r[key] for r in results), 2) for key in FIGURES}
             for variant, results in rounds.items()
         }
         async with accord.db.transaction() as conn:
             events = (await conn.execute(text("SELECT count(*) FROM change_events"))).scalar()
         rate_with = summary["with_events"]["creates_per_second"]
         rate_without = summary["without_events"]["creates_per_second"]
+        cpu_with = summary["with_events"]["cpu_ms_per_create"]
+        cpu_without = summary["without_events"]["cpu_ms_per_create"]
         return {
             **summary,
             "overhead_percent": round(100 * (rate_without / rate_with - 1), 2),
+            "cpu_overhead_percent": round(100 * (cpu_with / cpu_without - 1), 2),
             "events_written": events,
         }
     finally:

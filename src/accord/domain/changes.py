@@ -9,15 +9,21 @@ back together).
 
 An audit action maps to a feed type (``FEED_TYPES``); for each event the recorder
 
-- reads the subject's current document (the JSON the API answers for it, ``documents.py``) in
-  the same transaction, after the change (flows record their audit event after the change);
-- appends the event, with the operation and idempotency key that caused it; the store grows
-  the subject's version by one (an upsert whose row lock also orders two writers of one
-  subject, so versions commit in order) and diffs the document against the previous
-  version's for the changed fields (``changed_fields``), all in one statement.
+- takes the subject's current document (the JSON the API answers for it, ``documents.py``):
+  the one the flow passes as ``current`` when it has just read it for its own answer, else
+  read in the same transaction, after the change (flows record their audit event after the
+  change);
+- appends the event, with the operation that caused it; the store adds the operation's
+  idempotency key, grows the subject's version by one (an upsert whose row lock also orders
+  two writers of one subject, so versions commit in order) and diffs the document against
+  the previous version's for the changed fields (``changed_fields``), all in one statement.
 
 A user's creation and an accepted invitation also put a membership in place: the recorder adds
-the ``membership.added`` that the flow did not record itself (once per transaction and subject).
+the ``membership.added`` that the flow did not record itself (once per transaction and subject;
+a new user's membership document is the one inside the user's). A change's events go to the
+store together, in one round trip.
+
+What the feed costs the create path: ``bench/event_overhead.py``.
 How the feed is then read in order and without gaps: ``adapters/db/events.py``.
 
 Two flows still change a user row in their claim and audit it in their finalize (a later
@@ -30,6 +36,7 @@ in the claim).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -130,20 +137,32 @@ class ChangeRecorder:
         self._audit = audit
         self._tx = tx
         self._written: set[tuple[str, str]] = set()
-        self._keys: dict[UUID, str | None] = {}
 
-    async def record(self, event: AuditEvent) -> None:
+    async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
         await self._audit.record(event)
         feed_type = FEED_TYPES.get(event.action)
         if feed_type is None:
             return
+        found: list[NewEvent] = []
         subject = _subject(feed_type, event)
-        if subject is not None:
-            await self._append(feed_type, subject, event)
+        document = None
+        if subject is not None and self._first(feed_type, subject):
+            if current is not None:
+                document = _doc(dict(current))
+            else:
+                document = await self._document(subject)
+            found.append(_event(feed_type, subject, event, document))
         joins = feed_type in ("user.created", "invitation.accepted")
         if joins and event.organization_id and event.subject_user_id:
             joined = _membership(event.subject_user_id, event.organization_id)
-            await self._append("membership.added", joined, event)
+            if self._first("membership.added", joined):
+                # A new user's document holds the membership already: no second read.
+                new_user = feed_type == "user.created"
+                held = _held(document, event.organization_id) if new_user else None
+                held = held or await self._document(joined)
+                found.append(_event("membership.added", joined, event, held))
+        if found:
+            await self._tx.events.append(found)  # one round trip for the change's events
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         return await self._audit.query(query)
@@ -151,36 +170,13 @@ class ChangeRecorder:
     async def delete_older_than(self, days: float, *, limit: int) -> int:
         return await self._audit.delete_older_than(days, limit=limit)
 
-    async def _append(self, feed_type: str, subject: _Subject, event: AuditEvent) -> None:
+    def _first(self, feed_type: str, subject: _Subject) -> bool:
+        """True the first time this transaction announces this change of this subject."""
         key = (feed_type, f"{subject.type}:{subject.id}")
         if key in self._written:
-            return
+            return False
         self._written.add(key)
-        document = await self._document(subject)
-        await self._tx.events.append(
-            NewEvent(
-                id=uuid4(),
-                type=feed_type,
-                subject_type=subject.type,
-                subject_id=subject.id,
-                organization_id=subject.organization_id or event.organization_id,
-                user_id=subject.user_id,
-                invitation_id=subject.invitation_id,
-                data=document,
-                organization_ids=_audience(subject, event, document),
-                operation_id=event.operation_id,
-                idempotency_key=await self._key_of(event.operation_id),
-            )
-        )
-
-    async def _key_of(self, operation_id: UUID | None) -> str | None:
-        """The idempotency key of the operation (read once per transaction)."""
-        if operation_id is None:
-            return None
-        if operation_id not in self._keys:
-            op = await self._tx.operations.get(operation_id)
-            self._keys[operation_id] = op.idempotency_key if op is not None else None
-        return self._keys[operation_id]
+        return True
 
     async def _document(self, subject: _Subject) -> dict[str, Any] | None:
         tx = self._tx
@@ -201,6 +197,35 @@ class ChangeRecorder:
             record = await tx.invitations.get(subject.invitation_id)
             return _doc(invitation_json(record, record.updated_at)) if record else None
         return None
+
+
+def _event(
+    feed_type: str, subject: _Subject, event: AuditEvent, document: dict[str, Any] | None
+) -> NewEvent:
+    """The feed event; the store adds the version, the changed fields and the operation's
+    idempotency key."""
+    return NewEvent(
+        id=uuid4(),
+        type=feed_type,
+        subject_type=subject.type,
+        subject_id=subject.id,
+        organization_id=subject.organization_id or event.organization_id,
+        user_id=subject.user_id,
+        invitation_id=subject.invitation_id,
+        data=document,
+        organization_ids=_audience(subject, event, document),
+        operation_id=event.operation_id,
+    )
+
+
+def _held(user: dict[str, Any] | None, organization_id: UUID) -> dict[str, Any] | None:
+    """The membership document of ``organization_id`` inside a user's document."""
+    if user is None:
+        return None
+    for membership in user.get("organizations", ()):
+        if membership["organization_id"] == str(organization_id):
+            return {"user_id": user["id"], **membership}
+    return None
 
 
 def _audience(

@@ -312,8 +312,7 @@ class NewEvent:
     invitation_id: UUID | None
     data: dict[str, Any] | None  # the subject as the API shows it now; None once it is gone
     organization_ids: tuple[UUID, ...]  # whose organization tokens see it
-    operation_id: UUID | None
-    idempotency_key: str | None
+    operation_id: UUID | None  # the store adds the operation's idempotency key
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from accord.domain.records import (
     MailRecord,
     MemberRecord,
     MembershipRecord,
-    NewChange,
     NewEvent,
     NewOperation,
     NewOrganizationRecord,
@@ -319,7 +318,11 @@ class Operations(Protocol):
 
 
 class AuditLog(Protocol):
-    async def record(self, event: AuditEvent) -> None: ...
+    async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
+        """Record the event. ``current``: the subject's document as the API shows it now, when
+        the caller has just read it after the change (the change feed takes it instead of
+        reading the subject again, ``domain/changes.py``); the audit log itself ignores it."""
+        ...
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         """Up to ``query.limit`` entries matching every filter, in (at, id) order, after
@@ -336,12 +339,13 @@ class ChangeFeed(Protocol):
     how it stays gap-free). Writers append events without a position; ``assign`` gives the
     committed ones their positions after commit; readers page through assigned positions."""
 
-    async def append(self, event: NewEvent) -> NewChange:
-        """Write the event, without a feed position yet: the subject's version grows by one
-        (the first is 1) and the event carries it, with the top-level fields of ``data`` that
-        differ from the previous version's (sorted; ``updated_at`` and ``version`` never
-        count). The subject stays locked until this transaction ends: its next writer waits,
-        so versions commit in order."""
+    async def append(self, events: Sequence[NewEvent]) -> None:
+        """Write the events (of different subjects), without a feed position yet: each
+        subject's version grows by one (the first is 1) and its event carries it, with the
+        top-level fields of ``data`` that differ from the previous version's (sorted;
+        ``updated_at`` and ``version`` never count) and its operation's idempotency key. The
+        subjects stay locked until this transaction ends: a next writer waits, so versions
+        commit in order."""
         ...
 
     async def assign(self, *, limit: int) -> int | None:

@@ -239,9 +239,11 @@ class AcceptInvitation(Flow):
         await run_hooks(
             tx, accord, _with_role(op, record.role, record.permissions), op.organization_id
         )
-        await audit_creation(tx, op, op.organization_id, reused=not op.created_remote)
+        user = await user_document(tx, op.user_id)
+        reused = not op.created_remote
+        await audit_creation(tx, op, op.organization_id, reused=reused, current=user)
         await _audit_accepted(tx, audit_by(request), record, op.user_id, op.id)
-        return {"invitation_id": str(invitation_id), "user": await user_document(tx, op.user_id)}
+        return {"invitation_id": str(invitation_id), "user": user}
 
     async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
         await release_row(tx, step)

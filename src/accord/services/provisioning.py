@@ -182,7 +182,8 @@ class CreateUser(Flow):
         )
         await run_hooks(tx, accord, op, org_id)
         reused = not op.created_remote
-        await audit_creation(tx, op, org_id, reused=reused)
+        user = await user_document(tx, user_id)
+        await audit_creation(tx, op, org_id, reused=reused, current=user)
         if op.flow_state.get("credential_reset"):
             await tx.audit.record(
                 AuditEvent(
@@ -198,7 +199,7 @@ class CreateUser(Flow):
         if credential == CredentialMode.INVITE:
             await queue_invitation(tx, accord, op)
         return {
-            "user": await user_document(tx, user_id),
+            "user": user,
             "reused_identity": reused,
             "credential": credential,
         }
@@ -330,8 +331,15 @@ async def run_hooks(tx: Transaction, accord: Context, op: OperationRecord, org_i
 
 
 async def audit_creation(
-    tx: Transaction, op: OperationRecord, org_id: UUID, *, reused: bool
+    tx: Transaction,
+    op: OperationRecord,
+    org_id: UUID,
+    *,
+    reused: bool,
+    current: dict[str, Any] | None = None,
 ) -> None:
+    """``current``: the new user's document, when the flow has just read it (``user_document``
+    after the last change to the user and the membership)."""
     by, email = audit_by(op.request), op.request["email"]
     if reused:
         await tx.audit.record(
@@ -354,7 +362,8 @@ async def audit_creation(
             organization_id=org_id,
             operation_id=op.id,
             data={"role": op.request.get("role", Role.ORG_ADMIN)},
-        )
+        ),
+        current=current,
     )
 
 

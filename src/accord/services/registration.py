@@ -157,7 +157,8 @@ class Register(Flow):
             permissions=[],
         )
         await run_hooks(tx, accord, op, organization.id)
-        await audit_creation(tx, op, organization.id, reused=False)
+        user = await user_document(tx, op.user_id)
+        await audit_creation(tx, op, organization.id, reused=False, current=user)
         await tx.audit.record(
             AuditEvent(
                 **audit_by(request),
@@ -170,7 +171,7 @@ class Register(Flow):
         summary = await tx.organizations.summary(organization.id)
         assert summary is not None
         return {
-            "user": await user_document(tx, op.user_id),
+            "user": user,
             "organization": summary_json(summary),
             "reused_identity": False,
         }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from accord.domain.ports import Clock
 from accord.domain.records import AuditEntry, AuditEvent, AuditQuery
@@ -15,7 +17,7 @@ class MemoryAudit(Repository):
     def __init__(self, tables: Tables, clock: Clock, ids: itertools.count[int]) -> None:
         super().__init__(tables, clock, ids)
 
-    async def record(self, event: AuditEvent) -> None:
+    async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
         self.t.audit.append(AuditEntry(next(self.ids), self.now(), copy.deepcopy(event)))
 
     async def delete_older_than(self, days: float, *, limit: int) -> int:

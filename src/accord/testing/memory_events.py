@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Sequence
 from datetime import timedelta
 
 from accord.domain.changes import changed_fields
@@ -16,17 +17,20 @@ from accord.testing.memory_tables import Repository
 
 
 class MemoryChangeFeed(Repository):
-    async def append(self, event: NewEvent) -> NewChange:
-        key = (event.subject_type, event.subject_id)
-        version, before = self.t.subject_versions.get(key, (0, None))
-        self.t.subject_versions[key] = (version + 1, copy.deepcopy(event.data))
-        change = NewChange(
-            **{f.name: getattr(event, f.name) for f in dataclasses.fields(event)},
-            version=version + 1,
-            changed=changed_fields(before, event.data),
-        )
-        self.t.events.append(ChangeEvent(next(self.ids), None, self.now(), copy.deepcopy(change)))
-        return change
+    async def append(self, events: Sequence[NewEvent]) -> None:
+        for event in events:
+            key = (event.subject_type, event.subject_id)
+            version, before = self.t.subject_versions.get(key, (0, None))
+            self.t.subject_versions[key] = (version + 1, copy.deepcopy(event.data))
+            op = self.t.operations.get(event.operation_id) if event.operation_id else None
+            change = NewChange(
+                **{f.name: getattr(event, f.name) for f in dataclasses.fields(event)},
+                version=version + 1,
+                changed=changed_fields(before, event.data),
+                idempotency_key=op.idempotency_key if op is not None else None,
+            )
+            stored = ChangeEvent(next(self.ids), None, self.now(), copy.deepcopy(change))
+            self.t.events.append(stored)
 
     async def assign(self, *, limit: int) -> int | None:
         assigned = 0

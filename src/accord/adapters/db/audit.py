@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, tuple_
@@ -33,7 +34,7 @@ class PgAuditLog:
         result = await self._conn.execute(delete(audit_events).where(c.id.in_(old)))
         return result.rowcount
 
-    async def record(self, event: AuditEvent) -> None:
+    async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
         by = event.by
         await self._conn.execute(
             insert(audit_events).values(

@@ -40,8 +40,8 @@ assigned already by an earlier batch, with a smaller position. So positions foll
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, literal, select, text
@@ -78,7 +78,8 @@ _ASSIGN = text(
 
 
 # One statement per event: lock the subject's row and read its previous document, grow its
-# version, diff the documents' top-level fields (sorted, byte order as in Python), insert.
+# version, diff the documents' top-level fields (sorted, byte order as in Python), insert with
+# the operation's idempotency key. A change's events go in one executemany (one round trip).
 _APPEND = text(
     """
     WITH prev AS MATERIALIZED (
@@ -105,9 +106,8 @@ _APPEND = text(
     )
     SELECT :id, :type, :subject_type, :subject_id, bumped.version, :organization_id, :user_id,
         :invitation_id, CAST(:organization_ids AS uuid[]), CAST(:data AS jsonb), diff.changed,
-        :operation_id, :idempotency_key
+        :operation_id, (SELECT idempotency_key FROM operations WHERE id = :operation_id)
     FROM bumped, diff
-    RETURNING version, changed
     """
 )
 
@@ -118,29 +118,25 @@ class PgChangeFeed:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def append(self, event: NewEvent) -> NewChange:
-        document = json.dumps(event.data) if event.data is not None else None
-        row = (
-            await self._conn.execute(
-                _APPEND,
-                {
-                    "id": event.id,
-                    "type": event.type,
-                    "subject_type": event.subject_type,
-                    "subject_id": event.subject_id,
-                    "organization_id": event.organization_id,
-                    "user_id": event.user_id,
-                    "invitation_id": event.invitation_id,
-                    "organization_ids": list(event.organization_ids),
-                    "data": document,
-                    "operation_id": event.operation_id,
-                    "idempotency_key": event.idempotency_key,
-                    "ignored": list(NOT_CHANGES),
-                },
-            )
-        ).one()
-        fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
-        return NewChange(**fields, version=row.version, changed=tuple(row.changed))
+    async def append(self, events: Sequence[NewEvent]) -> None:
+        rows = [
+            {
+                "id": event.id,
+                "type": event.type,
+                "subject_type": event.subject_type,
+                "subject_id": event.subject_id,
+                "organization_id": event.organization_id,
+                "user_id": event.user_id,
+                "invitation_id": event.invitation_id,
+                "organization_ids": list(event.organization_ids),
+                "data": json.dumps(event.data) if event.data is not None else None,
+                "operation_id": event.operation_id,
+                "ignored": list(NOT_CHANGES),
+            }
+            for event in events
+        ]
+        if rows:
+            await self._conn.execute(_APPEND, rows)
 
     async def assign(self, *, limit: int) -> int | None:
         locked = select(func.pg_try_advisory_xact_lock(ASSIGNER_LOCK_KEY))
