@@ -4,6 +4,8 @@ does not exist."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from uuid import uuid4
 
 import httpx
@@ -99,3 +101,45 @@ async def test_an_organization_token_manages_only_its_own_endpoints(
         problem(await http.delete(path, headers=auth), 404, "webhook_not_found")
     still = await http.get(one, headers=bearer(token_b))
     assert still.status_code == 200 and still.json()["enabled"] is True  # untouched
+
+
+@pytest.mark.parametrize(
+    ("url", "public", "reached"),
+    [
+        ("https://hooks.example/in", "93.184.216.34", "https://93.184.216.34/in"),
+        (
+            "http://hooks.example:8080/in",
+            "2606:2800:220:1::1",
+            "http://[2606:2800:220:1::1]:8080/in",
+        ),
+    ],
+)
+async def test_a_delivery_goes_to_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch, url: str, public: str, reached: str
+) -> None:
+    """DNS rebinding: the name answers a public address to the check and loopback to anyone
+    who asks again. The attempt connects to the checked address, still naming the host (Host
+    header; for https the TLS server name, so the certificate is verified against it)."""
+    answers = iter([public, "127.0.0.1", "127.0.0.1"])
+
+    async def rebinding(self: object, host: str, port: int, **_: object) -> list[tuple]:
+        family = socket.AF_INET6 if ":" in public else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(type(asyncio.get_running_loop()), "getaddrinfo", rebinding)
+    sent: list[httpx.Request] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    targets = HttpWebhookTargets(transport=httpx.MockTransport(receiver))
+    attempt = await targets.send(url, secrets=["whsec_" + "A" * 32], message_id="m", body={})
+
+    assert attempt.succeeded
+    [request] = sent
+    assert str(request.url) == reached
+    assert request.headers["host"] == httpx.URL(url).netloc.decode()
+    assert request.extensions.get("sni_hostname") == (
+        "hooks.example" if url.startswith("https") else None
+    )

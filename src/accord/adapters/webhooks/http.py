@@ -9,7 +9,10 @@ No SSRF: a target must be http(s) and every address its host resolves to public
 (``ipaddress.is_global``: no loopback, private, link-local, so no cloud metadata service,
 CGNAT or reserved range), unless ``ACCORD_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true``. The check is
 made when an endpoint is saved and again before every attempt (a name may come to resolve
-elsewhere later).
+elsewhere later), and the attempt connects to the address that was checked: the name is not
+looked up a second time, so a DNS answer that changes between check and connect (rebinding)
+cannot send it elsewhere. The request still names the host (``Host``, and for https the TLS
+server name, against which the certificate is verified).
 """
 
 from __future__ import annotations
@@ -38,11 +41,23 @@ _ERROR_CHARS = 300
 class HttpWebhookTargets:
     """``WebhookTargets`` with httpx."""
 
-    def __init__(self, *, allow_private: bool = False, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool = False,
+        timeout: float = TIMEOUT_SECONDS,
+        transport: httpx.AsyncBaseTransport | None = None,  # tests: what a request reached
+    ) -> None:
         self._allow_private = allow_private
         self._timeout = timeout
+        self._transport = transport
 
     async def check(self, url: str) -> None:
+        await self._checked(url)
+
+    async def _checked(self, url: str) -> str | None:
+        """Check ``url``; the public address to connect to (None: connect by name, private
+        targets are allowed)."""
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -55,8 +70,9 @@ class HttpWebhookTargets:
         if parts.username or parts.password:
             raise WebhookTargetRefused("The webhook URL may not carry a user name or password.")
         if self._allow_private:
-            return
-        for address in await _addresses(parts.hostname, port):
+            return None
+        addresses = await _addresses(parts.hostname, port)
+        for address in addresses:
             if not _public(address):
                 raise WebhookTargetRefused(
                     f"The webhook URL's host {parts.hostname!r} resolves to {address}, a "
@@ -64,11 +80,12 @@ class HttpWebhookTargets:
                     "to public addresses (ACCORD_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true allows "
                     "private ones)."
                 )
+        return addresses[0]
 
     async def send(
         self, url: str, *, secrets: Sequence[str], message_id: str, body: dict[str, Any]
     ) -> Attempt:
-        await self.check(url)
+        address = await self._checked(url)
         data = json.dumps(body, separators=(",", ":"))
         now = datetime.now(UTC)
         signature = " ".join(
@@ -81,10 +98,15 @@ class HttpWebhookTargets:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": signature,
         }
+        request = httpx.Request("POST", url, content=data.encode(), headers=headers)
+        if address is not None:
+            _pin(request, address)
         started = time.monotonic()
         try:
-            async with httpx.AsyncClient(follow_redirects=False, timeout=self._timeout) as client:
-                response = await client.post(url, content=data.encode(), headers=headers)
+            async with httpx.AsyncClient(
+                follow_redirects=False, timeout=self._timeout, transport=self._transport
+            ) as client:
+                response = await client.send(request)
         except httpx.HTTPError as exc:
             return Attempt(None, _ms(started), error=_short(f"{type(exc).__name__}: {exc}"))
         return _attempt(response, _ms(started))
@@ -102,6 +124,15 @@ async def _addresses(host: str, port: int | None) -> list[str]:
     except (OSError, UnicodeError):  # unknown, or not a valid name at all (IDNA refuses it)
         raise WebhookTargetRefused(f"The webhook URL's host {host!r} does not resolve.") from None
     return sorted({str(info[4][0]) for info in found})
+
+
+def _pin(request: httpx.Request, address: str) -> None:
+    """Send ``request`` to ``address`` while it still names its host: the ``Host`` header
+    stays (httpx set it from the URL), and for https the TLS server name is the host's."""
+    host = request.url.host
+    if request.url.scheme == "https":
+        request.extensions["sni_hostname"] = host
+    request.url = request.url.copy_with(host=address)
 
 
 def _public(address: str) -> bool:
