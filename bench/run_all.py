@@ -30,6 +30,7 @@ ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "reconcile": (["--users", "10000"], ["--users", "100000"]),
     "soak": (["--operations", "100"], ["--operations", "10000"]),
     "email_faults": (["--users", "100"], ["--users", "1000"]),
+    "webhook_delivery": (["--quick"], []),
 }
 ORDER = ["p1_create", "reconcile", "cli_start", "soak"]
 

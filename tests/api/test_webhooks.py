@@ -3,6 +3,8 @@ changed, rotated, replayed and removed; input mistakes answer problem documents.
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from sqlalchemy import text
 
@@ -76,3 +78,49 @@ async def test_wrong_input_is_refused_with_a_reason(
         headers=auth,
     )
     problem(no_org, 404, "organization_not_found")
+
+
+async def endpoints_at(accord: Accord, url: str) -> int:
+    async with accord.db.engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT count(*) FROM webhook_endpoints WHERE url = :url"), {"url": url}
+        )
+        return int(found.scalar_one())
+
+
+async def test_a_retry_with_the_same_key_answers_the_first_endpoint_and_its_secret(
+    accord: Accord, client: httpx.AsyncClient, creds: Tokens
+) -> None:
+    url = f"{URL}/{creds.tag}/retried"
+    auth = {**bearer(creds.platform), "Idempotency-Key": f"hook-{creds.tag}"}
+    body = {"url": url, "event_types": ["user.created"], "organization_id": str(creds.a)}
+    first = await client.post("/api/admin/webhooks", json=body, headers=auth)
+    assert first.status_code == 201, first.text
+    again = await client.post("/api/admin/webhooks", json=body, headers=auth)
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()  # the same id, the same secret, the same body
+    assert first.json()["secret"].startswith("whsec_")
+    assert await endpoints_at(accord, url) == 1
+
+    other = {**body, "event_types": ["user.updated"]}
+    reused = await client.post("/api/admin/webhooks", json=other, headers=auth)
+    problem(reused, 422, "idempotency_key_reused")
+    assert await endpoints_at(accord, url) == 1
+    fresh = {**bearer(creds.platform), "Idempotency-Key": f"hook-{creds.tag}-2"}
+    second = await client.post("/api/admin/webhooks", json=body, headers=fresh)
+    assert second.status_code == 201 and second.json()["id"] != first.json()["id"]
+    assert second.json()["secret"] != first.json()["secret"]
+
+
+async def test_two_concurrent_requests_with_one_key_make_one_endpoint(
+    accord: Accord, client: httpx.AsyncClient, creds: Tokens
+) -> None:
+    url = f"{URL}/{creds.tag}/raced"
+    auth = {**bearer(creds.platform), "Idempotency-Key": f"race-{creds.tag}"}
+    body = {"url": url, "organization_id": str(creds.a)}
+    answers = await asyncio.gather(
+        *(client.post("/api/admin/webhooks", json=body, headers=auth) for _ in range(2))
+    )
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json()
+    assert await endpoints_at(accord, url) == 1

@@ -143,3 +143,21 @@ async def test_a_delivery_goes_to_the_address_that_was_checked(
     assert request.extensions.get("sni_hostname") == (
         "hooks.example" if url.startswith("https") else None
     )
+
+
+async def test_another_tenant_reusing_an_idempotency_key_gets_its_own_endpoint(
+    accord: Accord, http: httpx.AsyncClient
+) -> None:
+    tag = uuid4().hex[:8]
+    a, b = await new_org(accord, f"Keys A {tag}"), await new_org(accord, f"Keys B {tag}")
+    token_a, _ = await tokens.create_token(accord, name="a", organization_id=a)
+    token_b, _ = await tokens.create_token(accord, name="b", organization_id=b)
+    body, key = {"url": "https://93.184.215.14/hook"}, {"Idempotency-Key": f"shared-{tag}"}
+    mine = await http.post("/api/admin/webhooks", json=body, headers={**bearer(token_a), **key})
+    theirs = await http.post("/api/admin/webhooks", json=body, headers={**bearer(token_b), **key})
+    assert (mine.status_code, theirs.status_code) == (201, 201), theirs.text
+    assert theirs.json()["id"] != mine.json()["id"]  # a key is its caller's: B's own endpoint
+    assert theirs.json()["secret"] != mine.json()["secret"]
+    assert theirs.json()["organization_id"] == str(b)
+    listed = (await http.get("/api/admin/webhooks", headers=bearer(token_b))).json()["items"]
+    assert [e["id"] for e in listed] == [theirs.json()["id"]]

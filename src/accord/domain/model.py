@@ -52,6 +52,7 @@ class OperationKind(StrEnum):
     CHANGE_EMAIL = "change_email"  # a profile change (e-mail, name) across both systems
     SUSPEND = "suspend"
     REACTIVATE = "reactivate"
+    CREATE_WEBHOOK = "create_webhook"  # no IdP phase: an operation so a retried key replays
 
 
 class OperationState(StrEnum):

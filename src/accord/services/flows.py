@@ -17,6 +17,7 @@ from accord.services.profile import ChangeProfile
 from accord.services.provisioning import CreateUser
 from accord.services.registration import Register
 from accord.services.suspension import Reactivate, Suspend
+from accord.services.webhooks import CreateWebhook
 
 
 def flow_table() -> FlowTable:
@@ -30,6 +31,7 @@ def flow_table() -> FlowTable:
         ChangeProfile(),
         Suspend(),
         Reactivate(),
+        CreateWebhook(),
     )
     table = MappingProxyType({flow.kind: flow for flow in flows})
     missing = set(OperationKind) - set(table)

@@ -19,8 +19,10 @@ from uuid import UUID, uuid4
 from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.changes import EVENT_TYPES
+from accord.domain.model import OperationKind
+from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent
-from accord.domain.store import Transaction
+from accord.domain.store import OperationChanges, Transaction
 from accord.domain.webhooks import (
     ROTATION_OVERLAP_HOURS,
     SECRET_PREFIX,
@@ -29,7 +31,8 @@ from accord.domain.webhooks import (
     WebhookEndpoint,
     WebhookTargets,
 )
-from accord.services.context import Context
+from accord.services import operations
+from accord.services.context import Context, Flow, Step
 
 MAX_DELIVERIES_PAGE = 200
 
@@ -49,6 +52,36 @@ def live_secrets(accord: Context, endpoint: WebhookEndpoint) -> list[str]:
     return found
 
 
+async def register_endpoint(
+    accord: Context,
+    caller: Caller,
+    *,
+    url: str,
+    event_types: Sequence[str] = (),
+    organization_id: UUID | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """A new enabled endpoint, as ``endpoint_json`` with its ``secret`` (shown only here). It
+    hears the events committed from now on. A durable operation (``CreateWebhook``), so a retry
+    with the same ``Idempotency-Key`` answers the first endpoint and its secret again (kept
+    sealed with the operation), never a second endpoint; the key with another body is
+    ``idempotency_key_reused`` (``services/operations.py``)."""
+    organization_id = _own_organization(caller, organization_id)
+    request = {
+        "url": url,
+        "event_types": list(_types(event_types)),
+        "organization_id": str(organization_id) if organization_id else None,
+    }
+    await _targets(accord).check(url)
+    return await operations.execute(
+        accord,
+        OperationKind.CREATE_WEBHOOK,
+        caller=caller,
+        idempotency_key=idempotency_key,
+        request=request,
+    )
+
+
 async def create_endpoint(
     accord: Context,
     caller: Caller,
@@ -56,27 +89,77 @@ async def create_endpoint(
     url: str,
     event_types: Sequence[str] = (),
     organization_id: UUID | None = None,
+    idempotency_key: str | None = None,
 ) -> tuple[WebhookEndpoint, str]:
-    """A new enabled endpoint and its secret (the only time the secret is shown). It hears
-    the events committed from now on."""
-    organization_id = _own_organization(caller, organization_id)
-    types = _types(event_types)
-    await _targets(accord).check(url)
-    secret = new_secret()
+    """``register_endpoint``, answered as the endpoint and its secret."""
+    made = await register_endpoint(
+        accord,
+        caller,
+        url=url,
+        event_types=event_types,
+        organization_id=organization_id,
+        idempotency_key=idempotency_key,
+    )
     async with accord.store.transaction() as tx:
+        endpoint = await _visible(tx, caller, UUID(made["id"]))
+    return endpoint, made["secret"]
+
+
+class CreateWebhook(Flow):
+    """Registering an endpoint: everything in the claim's transaction, nothing remote."""
+
+    kind = OperationKind.CREATE_WEBHOOK
+
+    async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
+        request = step.op.request
+        organization_id = UUID(request["organization_id"]) if request["organization_id"] else None
         if organization_id is not None and await tx.organizations.get(organization_id) is None:
             raise errors.OrganizationNotFound()
+        step.secrets["secret"] = new_secret()
         endpoint = await tx.webhooks.create(
             NewEndpoint(
                 id=uuid4(),
-                url=url,
-                event_types=types,
+                url=request["url"],
+                event_types=tuple(request["event_types"]),
                 organization_id=organization_id,
-                sealed_secrets=accord.sealer.seal({"current": secret}),
+                sealed_secrets=accord.sealer.seal({"current": step.secrets["secret"]}),
             )
         )
-        await _audit(tx, caller, "webhook.created", endpoint, {"url": url, "types": list(types)})
-    return endpoint, secret
+        await tx.audit.record(
+            AuditEvent(
+                **audit_by(request),
+                action="webhook.created",
+                organization_id=organization_id,
+                operation_id=step.op.id,
+                data={
+                    "webhook_id": str(endpoint.id),
+                    "url": endpoint.url,
+                    "types": list(endpoint.event_types),
+                },
+            )
+        )
+        return {
+            "organization_id": organization_id,
+            "sealed_secrets": accord.sealer.seal(step.secrets),
+            "flow_state": {"webhook": endpoint_json(endpoint)},  # no secret in it
+        }
+
+    async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
+        return {}  # the IdP has no part in it
+
+    async def finalize(self, tx: Transaction, accord: Context, step: Step) -> dict[str, Any]:
+        return dict(step.op.flow_state["webhook"])  # as it was made: the replay's answer too
+
+    async def undo_claim(self, tx: Transaction, accord: Context, step: Step) -> None:
+        webhook = (step.op.flow_state or {}).get("webhook")
+        if webhook:
+            await tx.webhooks.delete(UUID(webhook["id"]))
+
+    def secrets_after_idp(self, secrets: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in secrets.items() if k == "secret"}  # for a replay by key
+
+    def public_result(self, result: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
+        return {**result, "secret": secrets.get("secret")}
 
 
 async def list_endpoints(accord: Context, caller: Caller) -> list[WebhookEndpoint]:

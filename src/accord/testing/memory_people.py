@@ -29,6 +29,7 @@ from accord.domain.records import (
 from accord.domain.store import OrganizationChanges, UserChanges
 from accord.testing.memory_invitations import held_seats
 from accord.testing.memory_tables import PLACEHOLDER_NAME, Repository, open_claims
+from accord.testing.memory_webhooks import drop_endpoints
 
 RESERVED_NAME = "(reserved for an e-mail change)"
 PLACEHOLDERS = (PLACEHOLDER_NAME, RESERVED_NAME)  # rows that only hold an address
@@ -315,6 +316,7 @@ class MemoryOrganizations(Repository):
             k for k, (_, r) in self.t.invitations.items() if r.organization_id == organization_id
         ]:
             del self.t.invitations[key]
+        drop_endpoints(self.t, organization_id)
 
     async def summary(self, organization_id: UUID) -> OrganizationSummary | None:
         return next(iter(await self.summaries([organization_id])), None)

@@ -35,6 +35,7 @@ from accord.testing.memory_people import (
 from accord.testing.memory_scim import MemoryScimGroups, MemoryScimUsers
 from accord.testing.memory_tables import Tables
 from accord.testing.memory_verifications import MemoryVerifications
+from accord.testing.memory_webhooks import MemoryWebhooks
 from accord.testing.memory_work import (
     MemoryApiTokens,
     MemoryDriftQueries,
@@ -64,6 +65,7 @@ class MemoryTransaction:
         self.mailbox = MemoryMailbox(tables, clock, ids)
         self.scim_users = MemoryScimUsers(tables, clock, ids)
         self.scim_groups = MemoryScimGroups(tables, clock, ids)
+        self.webhooks = MemoryWebhooks(tables, clock, ids)
 
     @property
     def connection(self) -> None:

@@ -26,6 +26,7 @@ from accord.domain.records import (
     VerificationRecord,
 )
 from accord.domain.scim_store import ScimGroupGrant, ScimGroupRecord, ScimUserRecord
+from accord.domain.webhooks import WebhookDelivery, WebhookEndpoint
 
 PLACEHOLDER_NAME = "(held by reconcile)"
 
@@ -57,6 +58,11 @@ class Tables:
     feed_horizon: int = 0  # the last position retention deleted
     scim_groups: dict[UUID, ScimGroupRecord] = field(default_factory=dict)
     scim_group_grants: dict[tuple[UUID, str], ScimGroupGrant] = field(default_factory=dict)
+    webhook_endpoints: dict[UUID, WebhookEndpoint] = field(default_factory=dict)
+    # id → (the delivery, until when it is leased)
+    webhook_deliveries: dict[int, tuple[WebhookDelivery, datetime | None]] = field(
+        default_factory=dict
+    )
 
 
 class Repository:

@@ -177,7 +177,8 @@ class PgWebhooks:
                 "position": statement.excluded.position,
             },
         )
-        return (await self._conn.execute(statement)).rowcount
+        # Counted from RETURNING: psycopg reports no rowcount (-1) for this upsert.
+        return len((await self._conn.execute(statement.returning(d.id))).all())
 
     async def lease_due(
         self, *, limit: int, per_endpoint: int, lease_seconds: float

@@ -35,29 +35,36 @@ READ = ("invalid_input", "webhook_not_found", *AUTHENTICATED, *DATABASE)
     status_code=201,
     response_model=WebhookWithSecret,
     responses=documented(
-        *WITH_BODY, "webhook_target_refused", "organization_not_found", *AUTHENTICATED, *DATABASE
+        *WITH_BODY,
+        "webhook_target_refused",
+        "organization_not_found",
+        "idempotency_key_reused",
+        "operation_in_progress",
+        *AUTHENTICATED,
+        *DATABASE,
     ),
     summary="Register a webhook endpoint",
     description=(
         "Events committed from now on are POSTed to `url`, signed as Standard Webhooks v1 "
         "(`webhook-id` is the event id, the same on every retry). The answer holds the "
-        "signing secret, shown only this once. **Idempotency**: the `Idempotency-Key` "
-        "header is accepted and checked, but no response is stored (it would hold the "
-        "secret): a retry registers a second endpoint; list them and remove the extra one."
+        "signing secret, shown only this once. **Idempotency**: a retry with the same "
+        "`Idempotency-Key` answers the first request's endpoint and secret again (201, the "
+        "same body) and registers nothing; the same key with another body answers 422 "
+        "`idempotency_key_reused`, and while the first is still running 409."
     ),
 )
 async def create_webhook(
     body: NewWebhook, accord: AccordDep, caller: AnyCaller, key: IdempotencyKey
 ) -> dict[str, Any]:
     """Register an endpoint."""
-    endpoint, secret = await webhooks.create_endpoint(
+    return await webhooks.register_endpoint(
         accord,
         caller,
         url=body.url,
         event_types=body.event_types,
         organization_id=body.organization_id,
+        idempotency_key=key,
     )
-    return {**webhooks.endpoint_json(endpoint), "secret": secret}
 
 
 @router.get(
