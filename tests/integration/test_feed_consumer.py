@@ -18,6 +18,7 @@ import os
 import random
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +34,7 @@ from accord.adapters.idp.supabase import SupabaseProvider
 from accord.bootstrap import Accord, build
 from accord.config import Settings
 from accord.domain import errors
+from accord.domain.drift import OrphanRowPolicy
 from accord.domain.model import Role
 from accord.emulators.faults import FaultConfig
 from accord.emulators.supabase import DEFAULT_SERVICE_ROLE_KEY, create_app
@@ -43,6 +45,7 @@ from accord.services.offboarding import delete_organization
 from accord.services.organizations import NewOrganization, create_organization
 from accord.services.profile import ProfileChange, update_user
 from accord.services.provisioning import NewUser, create_user
+from accord.services.reconcile import ReconcileOptions, reconcile
 from accord.services.suspension import reactivate_user, suspend_user
 from accord.testing.servers import serve_in_thread
 from tests.engine.conftest import PLATFORM
@@ -79,8 +82,8 @@ feed_consumer = _load_example()
 
 
 @asynccontextmanager
-async def accord_and_api(settings: Settings) -> AsyncIterator[tuple[Accord, str, str]]:
-    """accord over a faulty Supabase emulator; the emulator's URL and accord's API URL (a
+async def accord_and_api(settings: Settings) -> AsyncIterator[tuple[Accord, Any, str, str]]:
+    """accord over a faulty Supabase emulator; the emulator, its URL and accord's API URL (a
     server in a thread of its own, with its own Accord on the same database, no worker)."""
     emulator = create_app(faults=FaultConfig(seed=14))
     with serve_in_thread(emulator) as idp_url:
@@ -89,7 +92,7 @@ async def accord_and_api(settings: Settings) -> AsyncIterator[tuple[Accord, str,
         api = create_api(settings=settings.model_copy(update={"serve_worker": False}))
         try:
             with serve_in_thread(api, lifespan="on") as api_url:
-                yield accord, idp_url, api_url
+                yield accord, emulator, idp_url, api_url
         finally:
             await accord.aclose()
 
@@ -115,7 +118,7 @@ class Consumer:
             with self.client() as client:
                 while not self.stop.is_set():
                     self._sync(client, db)
-                    self.stop.wait(0.05)  # the poll interval, not a synchronisation
+                    self.stop.wait(0.2)  # the poll interval, not a synchronisation
                 self._sync(client, db)  # the operations are over: read to the end
         except BaseException as failure:
             self.failure = failure
@@ -260,19 +263,41 @@ async def _accord_users(client: httpx.AsyncClient) -> tuple[dict[str, tuple], se
             return users, memberships
 
 
-def _copy(path: Path) -> tuple[dict[str, tuple], set[tuple]]:
-    """Users and memberships as the consumer holds them."""
-    with sqlite3.connect(path) as db:
-        users = {r[0]: tuple(r[1:]) for r in db.execute("SELECT * FROM users")}
-        memberships = set(db.execute("SELECT user_id, organization_id, role FROM memberships"))
+def _copy(db: sqlite3.Connection) -> tuple[dict[str, tuple], set[tuple]]:
+    """Users and memberships as a consumer's copy holds them."""
+    users = {r[0]: tuple(r[1:]) for r in db.execute("SELECT * FROM users")}
+    memberships = set(db.execute("SELECT user_id, organization_id, role FROM memberships"))
     return users, memberships
+
+
+def _whole_feed(client: httpx.Client) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 500}
+    while True:
+        page = client.get("/api/events", params=params).raise_for_status().json()
+        events += page["items"]
+        params["after"] = page["next_cursor"]
+        if not page["has_more"]:
+            return events
+
+
+async def _drift(accord: Accord, emulator: Any, users: dict[str, tuple], n: int) -> Any:
+    """Someone deletes ``n`` live users in the vendor's console; reconcile deprovisions their
+    rows (``user.repaired``, and their memberships go)."""
+    live = {email for email, _, status in users.values() if status in ("active", "pending")}
+    store = emulator.state.admin.store.users
+    for remote_id in [i for i, u in store.items() if u["email"] in live][:n]:
+        del store[remote_id]
+    options = ReconcileOptions(fix=True, orphan_rows=OrphanRowPolicy.DEPROVISION, grace_seconds=0)
+    return await reconcile(accord, options)
 
 
 async def test_the_consumer_example_holds_exactly_accords_users_and_memberships(
     settings: Settings, tmp_path: Path
 ) -> None:
     rng = random.Random(14)
-    async with accord_and_api(settings) as (accord, idp_url, api_url):
+    started = time.monotonic()
+    async with accord_and_api(settings) as (accord, emulator, idp_url, api_url):
         token, _ = await tokens.create_token(accord, name="feed consumer")
         orgs = []
         for k in range(ORGANIZATIONS):
@@ -282,6 +307,8 @@ async def test_the_consumer_example_holds_exactly_accords_users_and_memberships(
             orgs.append(UUID(made["id"]))
         world = World(orgs)
         consumer = Consumer(api_url, token, tmp_path / "copy.sqlite")
+        headers = {"Authorization": f"Bearer {token}"}
+        api = httpx.AsyncClient(base_url=api_url, headers=headers, timeout=PATIENCE)
         consumer.thread.start()
         try:
             async with httpx.AsyncClient(base_url=idp_url) as control:
@@ -289,29 +316,44 @@ async def test_the_consumer_example_holds_exactly_accords_users_and_memberships(
                 await _run_operations(accord, world, rng)
                 stats = (await control.get("/__faults")).json()["stats"]
                 (await control.post("/__faults/reset")).raise_for_status()
+            operations_done = time.monotonic()
             await settle(accord)
             for name, call in world.in_flight:  # each client's last retry: the settled answer
                 assert await _ask(world, name, call), f"{name} still open after settle"
+            repaired = await _drift(accord, emulator, (await _accord_users(api))[0], n=5)
             await settle(accord)
         finally:
             consumer.finish()
-
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=PATIENCE) as api:
-            users, memberships = await _accord_users(api)
-        held_users, held_memberships = _copy(tmp_path / "copy.sqlite")
-        assert held_users == users
-        assert held_memberships == memberships
+        users, memberships = await _accord_users(api)
+        await api.aclose()
+        with sqlite3.connect(consumer.path) as db:
+            held = _copy(db)
+        assert held[0] == users, "the copy's users differ from accord's"
+        assert held[1] == memberships, "the copy's memberships differ from accord's"
         await assert_guarantees(accord)
+
+        with consumer.client() as client:  # a consumer that crashed before storing its cursor
+            events = _whole_feed(client)
+            with sqlite3.connect(consumer.path, isolation_level=None) as db:
+                db.execute("DELETE FROM feed_cursor")
+                assert feed_consumer.sync(client, db) == len(events)
+                assert _copy(db) == held, "the whole feed again changed the copy"
+        shuffled = feed_consumer.open_db(":memory:")  # every event once, in any order
+        for event in rng.sample(events, len(events)):
+            feed_consumer.apply(shuffled, event)
+        assert _copy(shuffled) == held, "an older event overwrote a newer one"
 
     answers = world.answers
     print(
-        f"feed consumer: {len(users)} users, {len(memberships)} memberships, "
-        f"{consumer.events_read} events in {consumer.syncs_with_events} reads; "
-        f"answers {dict(sorted(answers.items()))}; emulator {stats}"
+        f"feed consumer: {len(users)} users, {len(memberships)} memberships, {len(events)} "
+        f"events; the consumer read {consumer.events_read} in {consumer.syncs_with_events} "
+        f"reads; operations {operations_done - started:.1f} s, in all "
+        f"{time.monotonic() - started:.1f} s; answers {dict(sorted(answers.items()))}; "
+        f"emulator {stats}; repaired {repaired.fixed}"
     )
     assert consumer.syncs_with_events > 5, "the consumer read only at the end"
     assert sum(answers.values()) >= OPERATIONS
     assert sum(v for k, v in answers.items() if k.endswith(":unfinished")) > 0, "no fault hit"
     assert sum(v for k, v in answers.items() if not k.endswith((":done", ":unfinished"))) > 0
     assert any(s == "disabled" for _, _, s in users.values()), "no deprovision happened"
+    assert {e["type"] for e in events} >= {"user.repaired", "membership.removed"}
