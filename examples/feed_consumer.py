@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import time
+from typing import Any
 
 import httpx
 
@@ -43,7 +44,7 @@ def open_db(path: str) -> sqlite3.Connection:
     return db
 
 
-def apply(db: sqlite3.Connection, event: dict) -> bool:
+def apply(db: sqlite3.Connection, event: dict[str, Any]) -> bool:
     """Apply one event if it is newer than what the copy holds for its subject."""
     kind, subject_id, data = event["subject"]["type"], event["subject"]["id"], event["data"]
     if kind not in ("user", "membership"):
@@ -104,7 +105,7 @@ def sync(client: httpx.Client, db: sqlite3.Connection, page_size: int = 200) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Keep a copy of accord's users and memberships.")
     parser.add_argument("--url", required=True, help="accord's base URL")
     parser.add_argument("--token", required=True, help="an API token (platform or organization)")
     parser.add_argument("--db", required=True, help="the SQLite file of the copy")

@@ -55,14 +55,14 @@ from tests.mailbox import make_everything_due
 from tests.patience import HANG, PATIENCE
 
 OPERATIONS = int(os.environ.get("ACCORD_FEED_CONSUMER_OPERATIONS", "1000"))
-CONCURRENCY = 8
+CONCURRENCY = 12
 ORGANIZATIONS = 5
 ORG_DELETIONS = 3
 FAULTS = {
     "error_rate": 0.15,
     "ghost_rate": 0.05,
     "write_ghost_rate": 0.05,
-    "timeout_rate": 0.01,
+    "timeout_rate": 0.005,
     "hang_seconds": HANG,
 }
 IDP_TIMEOUT = 1.0  # shorter than the emulator's hang: a timeout is a fault of its own
@@ -88,7 +88,7 @@ async def accord_and_api(settings: Settings) -> AsyncIterator[tuple[Accord, Any,
     emulator = create_app(faults=FaultConfig(seed=14))
     with serve_in_thread(emulator) as idp_url:
         provider = SupabaseProvider(idp_url, DEFAULT_SERVICE_ROLE_KEY, timeout_seconds=IDP_TIMEOUT)
-        accord = build(settings.model_copy(update={"database_pool_size": 12}), idp=provider)
+        accord = build(settings.model_copy(update={"database_pool_size": 16}), idp=provider)
         api = create_api(settings=settings.model_copy(update={"serve_worker": False}))
         try:
             with serve_in_thread(api, lifespan="on") as api_url:
@@ -118,7 +118,7 @@ class Consumer:
             with self.client() as client:
                 while not self.stop.is_set():
                     self._sync(client, db)
-                    self.stop.wait(0.2)  # the poll interval, not a synchronisation
+                    self.stop.wait(0.5)  # the poll interval, not a synchronisation
                 self._sync(client, db)  # the operations are over: read to the end
         except BaseException as failure:
             self.failure = failure
@@ -148,6 +148,7 @@ class World:
     keys: int = 0
     in_flight: list[tuple[str, Callable[[], Awaitable[Any]]]] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)
+    storage_failures: list[str] = field(default_factory=list)
 
     def key(self) -> str:
         self.keys += 1
@@ -205,6 +206,8 @@ async def _ask(world: World, name: str, call: Callable[[], Awaitable[Any]]) -> b
         return False
     except errors.AccordError as refusal:
         world.answers[f"{name}:{refusal.code}"] += 1
+        if isinstance(refusal, errors.StorageUnavailable):
+            world.storage_failures.append(f"{name}: {refusal.__cause__!r}")
         return True
     world.answers[f"{name}:done"] += 1
     if name == "create":
@@ -349,7 +352,7 @@ async def test_the_consumer_example_holds_exactly_accords_users_and_memberships(
         f"events; the consumer read {consumer.events_read} in {consumer.syncs_with_events} "
         f"reads; operations {operations_done - started:.1f} s, in all "
         f"{time.monotonic() - started:.1f} s; answers {dict(sorted(answers.items()))}; "
-        f"emulator {stats}; repaired {repaired.fixed}"
+        f"emulator {stats}; repaired {repaired.fixed}; storage {world.storage_failures}"
     )
     assert consumer.syncs_with_events > 5, "the consumer read only at the end"
     assert sum(answers.values()) >= OPERATIONS
