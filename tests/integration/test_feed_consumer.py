@@ -13,7 +13,6 @@ exactly, and G1 to G11 hold.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import random
 import sqlite3
@@ -24,7 +23,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from uuid import UUID
 
@@ -50,6 +48,7 @@ from accord.services.suspension import reactivate_user, suspend_user
 from accord.testing.servers import serve_in_thread
 from tests.engine.conftest import PLATFORM
 from tests.engine.email_faults import settle
+from tests.examples import load
 from tests.guarantees import assert_guarantees
 from tests.mailbox import make_everything_due
 from tests.patience import HANG, PATIENCE
@@ -66,19 +65,10 @@ FAULTS = {
     "hang_seconds": HANG,
 }
 IDP_TIMEOUT = 1.0  # shorter than the emulator's hang: a timeout is a fault of its own
-UNFINISHED = (errors.OperationPending, errors.OperationInProgress)
+UNFINISHED = (errors.OperationPending, errors.OperationInProgress, errors.StorageUnavailable)
 
 
-def _load_example() -> ModuleType:
-    path = Path(__file__).parents[2] / "examples" / "feed_consumer.py"
-    spec = importlib.util.spec_from_file_location("feed_consumer", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-feed_consumer = _load_example()
+feed_consumer = load("feed_consumer")
 
 
 @asynccontextmanager
@@ -201,13 +191,13 @@ async def _ask(world: World, name: str, call: Callable[[], Awaitable[Any]]) -> b
     """Run an operation; True when it finished (done or refused), False when still open."""
     try:
         result = await call()
-    except UNFINISHED:
+    except UNFINISHED as unfinished:
         world.answers[f"{name}:unfinished"] += 1
+        if isinstance(unfinished, errors.StorageUnavailable):  # a 503: asked again, same key
+            world.storage_failures.append(f"{name}: {unfinished.__cause__!r}")
         return False
     except errors.AccordError as refusal:
         world.answers[f"{name}:{refusal.code}"] += 1
-        if isinstance(refusal, errors.StorageUnavailable):
-            world.storage_failures.append(f"{name}: {refusal.__cause__!r}")
         return True
     world.answers[f"{name}:done"] += 1
     if name == "create":
