@@ -6,8 +6,10 @@ organization deletions; some refused) run through the Supabase emulator with fau
 timeouts, ghost creates and ghost updates). An operation left pending is asked again with its
 Idempotency-Key, and the worker settles the rest. Meanwhile the consumer, in a thread of its own
 like a separate program, follows ``GET /api/events`` over HTTP and applies the events to its
-SQLite tables. After settle its ``users`` and ``memberships`` equal what accord's API lists,
-exactly, and G1 to G11 hold.
+SQLite tables. Then five identities are deleted behind accord's back and ``reconcile --fix``
+deprovisions their rows (``user.repaired``, ``membership.removed``). After settle the copy's
+``users`` and ``memberships`` equal what accord's API lists, exactly, and G1 to G11 hold; the
+whole feed read again (a lost cursor), or applied in a shuffled order, changes nothing.
 """
 
 from __future__ import annotations
