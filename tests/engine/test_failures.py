@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from accord.bootstrap import Accord
 from accord.domain import errors
-from accord.domain.model import CredentialMode
+from accord.domain.model import CredentialMode, OperationKind
 from accord.services.provisioning import NewUser, create_user
 from accord.testing import FakeIdentityProvider, Fault
 from tests.engine.conftest import PLATFORM, new_org, scalar
@@ -176,3 +176,27 @@ async def _assert_no_trace(app: Accord, fake_idp: FakeIdentityProvider) -> None:
     assert counts == dict.fromkeys(counts, 0)
     assert set(states) == {"failed"}
     assert "create_user.compensated" in actions
+
+
+async def test_a_database_failure_in_the_claim_is_not_the_keys_answer(
+    accord_fake: Accord, fake_idp: FakeIdentityProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deadlock (or a lost connection) in the claim answers 503 ``database_unavailable``,
+    "retry later": the retry with the same key must run the operation, not replay the 503."""
+    org = await new_org(accord_fake)
+    flow = accord_fake.flow(OperationKind.CREATE_USER)
+    claim = flow.claim
+    failures = iter([errors.StorageUnavailable()])
+
+    async def deadlocked(*args, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return await claim(*args, **kwargs)
+
+    monkeypatch.setattr(flow, "claim", deadlocked)
+    with pytest.raises(errors.StorageUnavailable):
+        await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
+    outcome = await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
+    assert outcome["user"]["email"] == "ada@example.com"
+    await assert_guarantees(accord_fake)

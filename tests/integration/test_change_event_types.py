@@ -146,3 +146,26 @@ async def test_an_expired_cursor_answers_cursor_expired(accord_fake: Accord) -> 
 
 def _old() -> datetime:
     return datetime.now(UTC) - timedelta(days=31)
+
+
+async def test_a_repair_that_deprovisions_a_row_announces_the_memberships_it_ends(
+    accord_fake: Accord, fake_idp: FakeIdentityProvider
+) -> None:
+    """A row whose IdP user is gone loses its memberships in the repair: a consumer that
+    applies membership events must see them end (``membership.removed``), like any other."""
+    accord = accord_fake
+    acme, globex = await org(accord, "Acme"), await org(accord, "Globex")
+    made = await create_user(accord, NewUser("eve@example.com", "Eve", acme), caller=PLATFORM)
+    eve = made["user"]["id"]
+    await members.put_member(accord, globex, eve, role=Role.ORG_ADMIN, caller=PLATFORM)
+    remote = (await fake_idp.find_by_email("eve@example.com")).remote_id
+    await fake_idp.delete(remote)  # behind accord's back
+    await reconcile(accord, ReconcileOptions(fix=True, orphan_rows="deprovision"))
+
+    latest = {}
+    for e in await everything(accord):
+        latest[(e["subject"]["type"], e["subject"]["id"])] = e
+    ended = [latest[("membership", f"{eve}:{o}")] for o in (acme, globex)]
+    assert [(e["type"], e["data"]) for e in ended] == [("membership.removed", None)] * 2
+    assert latest[("user", eve)]["data"]["status"] == "disabled"
+    assert (await get_user(accord, eve, caller=PLATFORM))["organizations"] == []

@@ -119,8 +119,8 @@ async def _claim(
                     subject_email=new.request.get("email"),
                 )
             )
-    except errors.OperationInProgress:
-        raise
+    except (errors.OperationInProgress, errors.StorageUnavailable):
+        raise  # "retry later": the same key must run the operation then, not replay this
     except errors.AccordError as refusal:
         if new.idempotency_key is not None:  # only a key can replay it: keep nothing otherwise
             await _record_refusal(accord, new, refusal)

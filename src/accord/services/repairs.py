@@ -80,6 +80,29 @@ async def _audit(tx: Transaction, actor: str, action: str, f: Finding, **data: A
     )
 
 
+async def _end_memberships(tx: Transaction, actor: str, f: Finding, user_id: UUID) -> None:
+    """End the row's memberships, each audited ``membership.removed`` (and so in the change
+    feed, whose consumers hold them). A repair ends them whatever the organization rules
+    (``leaving``) say: the person has no identity left to use them with."""
+    view = await tx.users.view(user_id)
+    await tx.memberships.remove_all(user_id)
+    for membership in view.memberships if view is not None else ():
+        await tx.audit.record(
+            AuditEvent(
+                actor=actor,
+                action="membership.removed",
+                subject_user_id=user_id,
+                subject_email=f.email,
+                organization_id=membership.organization_id,
+                data={
+                    "drift": f.drift.value,
+                    "role": membership.role.value,
+                    "permissions": list(membership.permissions),
+                },
+            )
+        )
+
+
 # -- rows --------------------------------------------------------------------------------------
 
 
@@ -123,7 +146,7 @@ async def deprovision_row(accord: Context, f: Finding, actor: str) -> bool:
         row = await _locked_row(tx, f, LINKABLE)
         if await _current_link(tx, accord, row.id) != f.ids.get("remote_id"):
             raise Changed("the row was linked meanwhile")
-        await tx.memberships.remove_all(row.id)
+        await _end_memberships(tx, actor, f, row.id)
         await tx.links.unlink_all(row.id)
         await tx.one_time_tokens.delete_for_user(row.id)
         await tx.outbox.delete_unsent(f.email)
@@ -140,6 +163,7 @@ async def remove_unfinished_row(
         row = await _locked_row(tx, f, (f.ids["status"],))
         if await _current_link(tx, accord, row.id) is not None:
             raise Changed("the row was linked meanwhile")
+        await _end_memberships(tx, actor, f, row.id)
         await tx.users.delete(row.id)
         await _audit(tx, actor, action, f, status=row.status)
     return True
