@@ -31,6 +31,7 @@ ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "soak": (["--operations", "100"], ["--operations", "10000"]),
     "email_faults": (["--users", "100"], ["--users", "1000"]),
     "webhook_delivery": (["--quick"], []),
+    "registration": (["--quick"], []),
 }
 ORDER = ["p1_create", "reconcile", "cli_start", "soak"]
 
