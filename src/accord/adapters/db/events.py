@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.sql import seconds_ago
 from accord.adapters.db.tables import change_events, change_feed_head
+from accord.adapters.db.work_signal import WorkNotice
 from accord.domain.changes import NOT_CHANGES
 from accord.domain.records import ChangeEvent, FeedQuery, NewChange, NewEvent
 
@@ -115,10 +116,12 @@ _APPEND = text(
 class PgChangeFeed:
     """``ChangeFeed`` on PostgreSQL (see the module docstring for why it has no gaps)."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, work: WorkNotice | None = None) -> None:
         self._conn = conn
+        self._work = work or WorkNotice()
 
     async def append(self, event: NewEvent) -> NewChange:
+        self._work.mark()  # a worker gives it its position (and its webhooks)
         document = json.dumps(event.data) if event.data is not None else None
         row = (
             await self._conn.execute(
