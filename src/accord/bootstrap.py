@@ -38,6 +38,8 @@ class Accord(Context):
     async def aclose(self) -> None:
         if self.work_signal is not None:
             await self.work_signal.aclose()
+        if isinstance(self.store, PgStore):
+            await self.store.aclose()
         await self.idp.aclose()
         await self.db.dispose()
 

@@ -1,15 +1,24 @@
 """Waking the workers: PostgreSQL ``NOTIFY`` when work falls due, ``LISTEN`` in the worker.
 
-A transaction that leaves work for a worker (an operation postponed or given back, mail queued,
-feed events written, webhook deliveries added) marks its ``WorkNotice``; ``PgStore`` sends one
-``NOTIFY accord_work`` at its end, inside it, so PostgreSQL delivers it at the commit (never
-for a rollback) to every listening worker. ``PgWorkSignal`` is the listening side: one
+A transaction that leaves work for a worker (an operation postponed, mail queued, feed events
+written, webhook deliveries added) marks its ``WorkNotice``; once it has committed, ``PgStore``
+pokes its ``WorkNotifier``, which sends ``NOTIFY accord_work`` in a transaction of its own,
+one for all the pokes of ``COALESCE_SECONDS``. ``PgWorkSignal`` is the listening side: one
 connection of its own per worker process (not from the pool: it is held for ever), read with
 psycopg's ``notifies()``.
 
+Why not ``NOTIFY`` inside the transaction that made the work (delivered at its commit, the
+textbook way): PostgreSQL serializes the commits of notifying transactions on one lock held
+through their WAL flush (``PreCommit_Notify``), so group commit is lost. Measured here with
+pgbench (a one-row INSERT per transaction, 8 clients): 3,100-3,800 TPS, 710-750 with a
+``pg_notify`` in each. Every change writes a feed event, so that cap would be every write's.
+A notify-only transaction writes no WAL and holds the lock for an instant; coalesced, a
+process sends at most ``1 / COALESCE_SECONDS`` of them a second.
+
 What a notice cannot tell, the worker's timer and poll cover: a lease that runs out (nobody is
-there to send anything; ``Operations.due_in`` says when), a notice sent while no listener was
-connected (on every (re)connection the signal fires once, as if one had come).
+there to send anything; ``Operations.due_in`` says when), a notice lost (the process died
+between its commit and the notice, no listener connected: on every (re)connection the signal
+fires once, as if one had come).
 """
 
 from __future__ import annotations
@@ -21,9 +30,12 @@ import logging
 import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 CHANNEL = "accord_work"
 NOTIFY_WORK = select(func.pg_notify(CHANNEL, ""))
+COALESCE_SECONDS = 0.01  # the pokes of this long share one NOTIFY
 RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)  # between attempts to listen again (then the last)
 
 log = logging.getLogger(__name__)
@@ -39,6 +51,43 @@ class WorkNotice:
 
     def mark(self) -> None:
         self.due = True
+
+
+class WorkNotifier:
+    """Sends ``NOTIFY accord_work`` after commits that left work: one at a time, the pokes
+    that come meanwhile folded into the next. A failure is logged and forgotten (the workers
+    poll)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sending: asyncio.Task[None] | None = None
+        self._again = False
+
+    def poke(self) -> None:
+        """Call after a commit that left work for a worker."""
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.create_task(self._send(), name="accord-work-notice")
+        else:
+            self._again = True
+
+    async def _send(self) -> None:
+        while True:
+            await asyncio.sleep(COALESCE_SECONDS)  # let the commits of this instant join
+            self._again = False
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(NOTIFY_WORK)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("a work notice was not sent (the workers poll): %s", exc)
+            if not self._again:
+                return
+
+    async def aclose(self) -> None:
+        """Send what is pending (before the engine is disposed)."""
+        if self._sending is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sending
+            self._sending = None
 
 
 def _conninfo(url: str) -> str:
