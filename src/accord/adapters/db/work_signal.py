@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 class WorkNotice:
-    """Whether this transaction left work for a worker (then it notifies once, at its end)."""
+    """Whether this transaction left work for a worker (then a notice follows its commit)."""
 
     __slots__ = ("due",)
 
@@ -104,7 +104,7 @@ class PgWorkSignal:
         self._conninfo = _conninfo(database_url)
         self._noticed = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
-        # Set while the LISTEN is in place: for tests and ``accord doctor``-like checks.
+        # Set while the LISTEN is in place (tests wait for it).
         self.listening = asyncio.Event()
 
     async def wait(self, within: float) -> bool:
