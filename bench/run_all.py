@@ -32,8 +32,9 @@ ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "email_faults": (["--users", "100"], ["--users", "1000"]),
     "webhook_delivery": (["--quick"], []),
     "registration": (["--quick"], []),
+    "p4_resume": (["--operations", "1000"], ["--operations", "10000"]),
 }
-ORDER = ["p1_create", "reconcile", "cli_start", "soak"]
+ORDER = ["p1_create", "reconcile", "cli_start", "soak", "p4_resume"]
 
 
 def benchmarks(only: list[str] | None = None) -> list[str]:

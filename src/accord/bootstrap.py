@@ -15,6 +15,7 @@ from accord.adapters.db.embedded import start_embedded
 from accord.adapters.db.engine import async_engine, redact
 from accord.adapters.db.rate_limits import pg_throttle
 from accord.adapters.db.store import PgStore
+from accord.adapters.db.work_signal import PgWorkSignal
 from accord.adapters.sealing import Sealer, decode_key, load_or_create_key
 from accord.adapters.webhooks.http import HttpWebhookTargets
 from accord.config import Settings
@@ -35,6 +36,10 @@ class Accord(Context):
     db: Database = field(kw_only=True)
 
     async def aclose(self) -> None:
+        if self.work_signal is not None:
+            await self.work_signal.aclose()
+        if isinstance(self.store, PgStore):
+            await self.store.aclose()
         await self.idp.aclose()
         await self.db.dispose()
 
@@ -92,6 +97,7 @@ def build(
         hooks=hooks or Hooks(),
         throttle=pg_throttle(db),
         webhooks=HttpWebhookTargets(allow_private=settings.webhooks.allow_private_targets),
+        work_signal=PgWorkSignal(url),  # listens only once a worker waits on it
         database_url=url,
         db=db,
     )

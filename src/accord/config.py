@@ -186,7 +186,25 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: float = Field(
         24.0, description="How long a finished operation's Idempotency-Key replays its answer."
     )
-    worker_poll_seconds: float = 1.0
+    worker_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="The longest an idle worker sleeps: it wakes sooner on a work notice "
+        "(PostgreSQL LISTEN/NOTIFY) and when a retry or a lease falls due.",
+    )
+    worker_concurrency: int = Field(
+        10,
+        ge=1,
+        description="Operations one worker process runs at once (their IdP calls overlap); "
+        "each holds a pooled connection while in a transaction: keep it near "
+        "database_pool_size.",
+    )
+    worker_pass_operations: int = Field(
+        1000,
+        ge=1,
+        description="Operations one pass of the worker takes at most (leased in batches as "
+        "places free up); mail and the change feed get their turn between passes.",
+    )
     serve_worker: bool = Field(
         True, description="Whether `accord serve` runs a worker in each of its processes."
     )

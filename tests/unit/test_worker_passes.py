@@ -4,6 +4,7 @@ refuses whatever entry point asks."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -15,7 +16,8 @@ from accord.domain.callers import Caller
 from accord.domain.model import OperationState
 from accord.services import worker
 from accord.services.audit import AuditFilter, list_audit_events
-from accord.testing import FakeContext, FakeMailer, Fault, fake_context
+from accord.testing import FakeContext, FakeMailer, FakeWorkSignal, Fault, fake_context
+from accord.testing.memory_work import MemoryOperations
 from tests.unit.test_engine import create, new_org, only_operation
 
 PLATFORM = Caller.platform("token:platform", "admin@platform.test")
@@ -99,3 +101,66 @@ async def test_the_audit_listing_refuses_what_it_cannot_answer(
             ctx, AuditFilter(action=action), caller=PLATFORM, cursor=after, limit=limit
         )
     assert says in refused.value.message
+
+
+async def waited(signal: FakeWorkSignal, times: int) -> None:
+    """Until the worker has gone to sleep ``times`` times (at most 30 s: a busy machine)."""
+    for _ in range(3000):
+        if len(signal.waits) >= times:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the worker slept {len(signal.waits)} times, not {times}")
+
+
+async def test_an_idle_worker_sleeps_its_poll_interval_unless_a_notice_wakes_it() -> None:
+    ctx = fake_context(settings=Settings(idp="local", worker_poll_seconds=600))
+    ctx.work_signal = signal = FakeWorkSignal()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run_forever(ctx, FakeMailer(), stop))
+    await waited(signal, 1)
+    assert signal.waits == [600]  # nothing due, nothing known to fall due
+    signal.notify()
+    await waited(signal, 2)  # woken long before 600 s: another pass, then asleep again
+    stop.set()
+    await task
+
+
+async def test_an_idle_worker_sleeps_only_until_a_retry_falls_due(ctx: FakeContext) -> None:
+    ctx.settings = Settings(idp="local", worker_poll_seconds=600)
+    ctx.work_signal = signal = FakeWorkSignal()
+    org = await new_org(ctx)
+    ctx.idp.script("create", Fault.UNAVAILABLE)
+    with pytest.raises(errors.OperationPending):
+        await create(ctx, org)
+    retry_in = (only_operation(ctx).next_attempt_at - ctx.clock.now()).total_seconds()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run_forever(ctx, FakeMailer(), stop))
+    await waited(signal, 1)
+    stop.set()
+    await task
+    assert signal.waits[0] == pytest.approx(max(retry_in, worker.MIN_IDLE_SECONDS))
+
+
+async def test_a_pass_leases_every_due_operation_in_batches_of_free_places(
+    ctx: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx.settings = Settings(idp="local", worker_concurrency=8, worker_pass_operations=30)
+    org = await new_org(ctx, max_users=50)
+    ctx.idp.script("create", Fault.UNAVAILABLE, times=40)
+    for n in range(40):
+        with pytest.raises(errors.OperationPending):
+            await create(ctx, org, email=f"u{n}@example.com", key=None)
+    ctx.clock.advance(seconds=600)
+    leases: list[int] = []
+    original = MemoryOperations.lease_due
+
+    async def counted(self: MemoryOperations, *, limit: int, lease_seconds: float) -> list:
+        leases.append(limit)
+        return await original(self, limit=limit, lease_seconds=lease_seconds)
+
+    monkeypatch.setattr(MemoryOperations, "lease_due", counted)  # made per transaction
+    result = worker.Pass()
+    await worker.resume_due_operations(ctx, result)
+    assert result.succeeded == 30  # the pass's budget, not its first batch only
+    # As many as there are places at first, then whenever a quarter of them is free.
+    assert leases[0] == 8 and all(2 <= n <= 8 for n in leases[:-1]) and sum(leases) == 30

@@ -208,3 +208,23 @@ class Throttle(Protocol):
     async def sweep(self, *, limit: int) -> int:
         """Delete up to ``limit`` entries whose windows have passed; return how many."""
         ...
+
+
+class WorkSignal(Protocol):
+    """Tells a waiting worker that work may have become due: an operation left for it, mail
+    queued, feed events written (by any process on the database, delivered at their commit).
+
+    A hint, never a promise: a notice may be lost (the listening connection dropped, the
+    process started after it was sent), so a worker still polls; a notice may find nothing due
+    (another worker took it). Never raises: an unreachable database means waiting the time
+    out, and the worker's own pass reports the outage.
+    """
+
+    async def wait(self, within: float) -> bool:
+        """Return at the first notice since the previous ``wait`` returned (True, at once if
+        one came meanwhile), or after ``within`` seconds (False)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop listening."""
+        ...

@@ -305,6 +305,11 @@ class Operations(Protocol):
 
     async def release_lease(self, operation_id: UUID) -> None: ...
 
+    async def due_in(self) -> float | None:
+        """Seconds until the next open operation falls due (its retry time come, its lease
+        run out; 0 or less: due now); None if none is open. A worker sleeps that long."""
+        ...
+
     async def forget_idempotency(self, older_than_hours: float) -> int:
         """Finished operations past their lifetime stop answering for their key."""
         ...
@@ -388,6 +393,11 @@ class Outbox(Protocol):
     async def mark_sent(self, message_id: int) -> None: ...
 
     async def mark_failed(self, message_id: int, error: str, retry_in: float) -> None: ...
+
+    async def due_in(self) -> float | None:
+        """Seconds until the next unsent message falls due (0 or less: due now); None if
+        every message is sent."""
+        ...
 
 
 class OneTimeTokens(Protocol):

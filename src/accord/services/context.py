@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from accord.domain.model import OperationKind
-from accord.domain.ports import Clock, IdentityProvider, Sealer, Throttle
+from accord.domain.ports import Clock, IdentityProvider, Sealer, Throttle, WorkSignal
 from accord.domain.records import OperationRecord
 from accord.domain.store import OperationChanges, Store, Transaction
 from accord.domain.webhooks import WebhookTargets
@@ -118,6 +118,9 @@ class Context:
     # Sends webhook deliveries; None: the worker delivers none (a Context a program builds for
     # itself, the in-memory doubles). bootstrap always gives one.
     webhooks: WebhookTargets | None = None
+    # Wakes an idle worker when work falls due; None: the worker polls (``worker_poll_seconds``)
+    # and wakes when a retry or a lease it knows of falls due. bootstrap always gives one.
+    work_signal: WorkSignal | None = None
 
     def flow(self, kind: OperationKind) -> Flow:
         """The flow that runs operations of ``kind``."""

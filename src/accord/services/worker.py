@@ -9,8 +9,8 @@ runs under an advisory lock, so one worker at a time does it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from accord.domain import errors
 from accord.domain.ports import Mailer
@@ -26,6 +26,9 @@ HOUSEKEEPING_LOCK_KEY = 0x61636377_686B7070  # "accwhkpp"
 # Rows deleted per kind in one housekeeping pass: a backlog (a first run after an upgrade, a
 # flood of requests) is worked off over several passes, never in one long transaction.
 HOUSEKEEPING_BATCH = 1000
+# The shortest idle sleep: work due at once that a pass left (it could not open its secrets)
+# is retried at this pace, not in a busy loop.
+MIN_IDLE_SECONDS = 0.2
 
 
 @dataclass
@@ -58,15 +61,47 @@ class Pass:
         )
 
 
-async def resume_due_operations(accord: Context, result: Pass, *, limit: int = 10) -> None:
-    """Lease the operations that are due and drive each to its end or its next retry."""
+async def resume_due_operations(accord: Context, result: Pass, *, limit: int | None = None) -> None:
+    """Drive every due operation (up to ``limit``, default ``worker_pass_operations``) to its
+    end or its next retry, ``worker_concurrency`` at once.
+
+    Operations are leased in batches sized to the free places: as many as there are places at
+    first, then again whenever a quarter of them has come free, so none waits leased for a
+    place (its lease runs from the moment it is taken) and a backlog costs one leasing
+    statement per batch, not per operation. Other workers lease beside this one (SKIP LOCKED).
+    """
+    settings = accord.settings
+    budget = settings.worker_pass_operations if limit is None else limit
+    width = settings.worker_concurrency
+    refill = max(1, width // 4)
+    running: set[asyncio.Task[str]] = set()
+    failure: BaseException | None = None
+    more = True  # whether a lease may still find something due
+    while True:
+        free = min(width - len(running), budget)
+        if more and failure is None and free >= min(refill, budget) and free > 0:
+            leased = await _lease(accord, free)
+            budget -= len(leased)
+            more = len(leased) == free
+            running |= {asyncio.create_task(_drive(accord, op)) for op in leased}
+        if not running:
+            break
+        done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task.exception() is not None:  # a bug or the database away: finish the rest
+                failure = failure or task.exception()
+                continue
+            outcome = task.result()
+            setattr(result, outcome, getattr(result, outcome) + 1)
+    if failure is not None:
+        raise failure
+
+
+async def _lease(accord: Context, count: int) -> list[OperationRecord]:
     async with accord.store.transaction() as tx:
-        leased = await tx.operations.lease_due(
-            limit=limit, lease_seconds=accord.settings.operation_lease_seconds
+        return await tx.operations.lease_due(
+            limit=count, lease_seconds=accord.settings.operation_lease_seconds
         )
-    outcomes = await asyncio.gather(*(_drive(accord, op) for op in leased))
-    for outcome in outcomes:
-        setattr(result, outcome, getattr(result, outcome) + 1)
 
 
 async def _drive(accord: Context, op: OperationRecord) -> str:
@@ -149,15 +184,43 @@ async def run_until_idle(accord: Context, mailer: Mailer, *, max_passes: int = 1
 
 
 async def run_forever(accord: Context, mailer: Mailer, stop: asyncio.Event) -> None:
-    """Work until ``stop`` is set; then finish the pass in hand (its leases end with it)."""
-    poll = accord.settings.worker_poll_seconds
+    """Work until ``stop`` is set; then finish the pass in hand (its leases end with it).
+
+    Between passes that found nothing, the worker sleeps until the first of: a work notice
+    (``accord.work_signal``: another process left work), the next retry or lease expiry it
+    knows of, ``worker_poll_seconds`` (the fallback for notices lost), ``stop``.
+    """
     passes = 0
     while not stop.is_set():
         try:
             result = await run_once(accord, mailer, housekeep=passes % 60 == 0)
+            idle = None if result.busy else await idle_seconds(accord)
         except errors.StorageUnavailable:
-            result = Pass()  # the database is away: wait and try again
+            result, idle = Pass(), accord.settings.worker_poll_seconds  # wait, try again
         passes += 1
-        if not result.busy:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll)
+        if idle is not None:
+            await _sleep(accord, stop, idle)
+
+
+async def idle_seconds(accord: Context) -> float:
+    """How long an idle worker may sleep: until the next operation or message it knows of
+    falls due, at most ``worker_poll_seconds``, at least ``MIN_IDLE_SECONDS`` (work due now
+    that this pass left, e.g. a secret this process cannot open, must not spin it)."""
+    async with accord.store.transaction() as tx:
+        due = [await tx.operations.due_in(), await tx.outbox.due_in()]
+    poll = accord.settings.worker_poll_seconds
+    soonest = min((d for d in due if d is not None), default=poll)
+    return min(poll, max(soonest, MIN_IDLE_SECONDS))
+
+
+async def _sleep(accord: Context, stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less: until ``stop`` is set or a work notice comes."""
+    waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+    if accord.work_signal is not None:
+        waits.append(asyncio.ensure_future(accord.work_signal.wait(seconds)))
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)

@@ -3,11 +3,13 @@
 from accord.testing.context import FakeContext, FakeMailer, ManualClock, fake_context
 from accord.testing.fake_idp import FakeIdentityProvider, Fault, SimulatedCrash
 from accord.testing.memory_store import InMemoryStore
+from accord.testing.work_signal import FakeWorkSignal
 
 __all__ = [
     "FakeContext",
     "FakeIdentityProvider",
     "FakeMailer",
+    "FakeWorkSignal",
     "Fault",
     "InMemoryStore",
     "ManualClock",

@@ -143,6 +143,11 @@ class MemoryOperations(Repository):
         if op is not None and op.state == OperationState.OPEN:
             self.t.operations[op.id] = replace(op, lease_until=None, attempts=op.attempts - 1)
 
+    async def due_in(self) -> float | None:
+        now = self.now()
+        times = [max(op.next_attempt_at or now, op.lease_until or now) for op in self._open()]
+        return (min(times) - now).total_seconds() if times else None
+
     async def forget_idempotency(self, older_than_hours: float) -> int:
         limit = self.now() - timedelta(hours=older_than_hours)
         forgotten = 0
@@ -203,6 +208,10 @@ class MemoryOutbox(Repository):
             self.t.outbox_due[message.id] = now + timedelta(seconds=lease_seconds)
             leased.append(copy.deepcopy(taken))
         return leased
+
+    async def due_in(self) -> float | None:
+        unsent = [self.t.outbox_due[m.id] for m in self.t.outbox.values() if m.sent_at is None]
+        return (min(unsent) - self.now()).total_seconds() if unsent else None
 
     async def mark_sent(self, message_id: int) -> None:
         if message_id in self.t.outbox:

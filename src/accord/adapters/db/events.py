@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.sql import seconds_ago
 from accord.adapters.db.tables import change_events, change_feed_head
+from accord.adapters.db.work_signal import WorkNotice
 from accord.domain.changes import NOT_CHANGES
 from accord.domain.records import ChangeEvent, FeedQuery, NewChange, NewEvent
 
@@ -115,8 +116,9 @@ _APPEND = text(
 class PgChangeFeed:
     """``ChangeFeed`` on PostgreSQL (see the module docstring for why it has no gaps)."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, work: WorkNotice | None = None) -> None:
         self._conn = conn
+        self._work = work or WorkNotice()
 
     async def append(self, events: Sequence[NewEvent]) -> None:
         rows = [
@@ -136,6 +138,7 @@ class PgChangeFeed:
             for event in events
         ]
         if rows:
+            self._work.mark()  # a worker gives them their positions (and their webhooks)
             await self._conn.execute(_APPEND, rows)
 
     async def assign(self, *, limit: int) -> int | None:

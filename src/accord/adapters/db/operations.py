@@ -16,6 +16,7 @@ from typing_extensions import Unpack
 
 from accord.adapters.db.sql import lease_rows, seconds_ago, seconds_from_now
 from accord.adapters.db.tables import operations
+from accord.adapters.db.work_signal import WorkNotice
 from accord.domain.model import OperationKind, OperationState, RecoveryPoint
 from accord.domain.records import NewOperation, OperationRecord
 from accord.domain.store import OperationChanges
@@ -52,8 +53,9 @@ def open_claims(organization_id: UUID) -> Any:
 class PgOperations:
     """``Operations`` on PostgreSQL."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, work: WorkNotice | None = None) -> None:
         self._conn = conn
+        self._work = work or WorkNotice()
 
     async def _one(self, statement: Any) -> OperationRecord | None:
         row = (await self._conn.execute(statement)).first()
@@ -89,6 +91,8 @@ class PgOperations:
         **changes: Unpack[OperationChanges],
     ) -> OperationRecord | None:
         allowed = (expected,) if isinstance(expected, RecoveryPoint) else expected
+        if _left_for_a_worker(changes):
+            self._work.mark()
         return await self._one(
             update(operations)
             .where(
@@ -152,11 +156,21 @@ class PgOperations:
         return [_record(row) for row in rows]
 
     async def release_lease(self, operation_id: UUID) -> None:
+        # No notice: the process giving it back (a wrong key) would only wake itself again.
         await self._conn.execute(
             update(operations)
             .where(operations.c.id == operation_id, _OPEN)
             .values(lease_until=None, attempts=operations.c.attempts - 1)
         )
+
+    async def due_in(self) -> float | None:
+        due_at = func.greatest(
+            func.coalesce(operations.c.next_attempt_at, func.now()),
+            func.coalesce(operations.c.lease_until, func.now()),
+        )
+        query = select(func.extract("epoch", func.min(due_at) - func.now())).where(_OPEN)
+        seconds = (await self._conn.execute(query)).scalar()
+        return None if seconds is None else float(seconds)
 
     async def forget_idempotency(self, older_than_hours: float) -> int:
         """The record (and the audit trail) stays, without its key and sealed secrets."""
@@ -196,6 +210,12 @@ def _leased(lease_seconds: float) -> dict[str, Any]:
         "attempts": operations.c.attempts + 1,
         "updated_at": func.now(),
     }
+
+
+def _left_for_a_worker(changes: OperationChanges) -> bool:
+    """Whether these changes give an open operation's lease back (a retry scheduled)."""
+    released = "lease_until" in changes and changes["lease_until"] is None
+    return released and changes.get("state", OperationState.OPEN) == OperationState.OPEN
 
 
 def _uuid_or_none(value: UUID | str | None) -> UUID | None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.sql import lease_rows, seconds_ago, seconds_from_now
 from accord.adapters.db.tables import one_time_tokens, outbox
+from accord.adapters.db.work_signal import WorkNotice
 from accord.domain.model import TokenPurpose
 from accord.domain.records import OneTimeTokenRecord, OutboxMessage
 
@@ -34,12 +35,14 @@ def _message(row: Any) -> OutboxMessage:
 class PgOutbox:
     """``Outbox`` on PostgreSQL."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, work: WorkNotice | None = None) -> None:
         self._conn = conn
+        self._work = work or WorkNotice()
 
     async def enqueue(
         self, *, kind: str, dedupe_key: str, recipient: str, payload: dict[str, Any]
     ) -> None:
+        self._work.mark()
         await self._conn.execute(
             pg_insert(outbox)
             .values(kind=kind, dedupe_key=dedupe_key, recipient=recipient, payload=payload)
@@ -65,6 +68,12 @@ class PgOutbox:
             },
         )
         return [_message(row) for row in rows]
+
+    async def due_in(self) -> float | None:
+        due_at = func.min(outbox.c.next_attempt_at) - func.now()
+        query = select(func.extract("epoch", due_at)).where(outbox.c.sent_at.is_(None))
+        seconds = (await self._conn.execute(query)).scalar()
+        return None if seconds is None else float(seconds)
 
     async def mark_sent(self, message_id: int) -> None:
         await self._conn.execute(

@@ -24,6 +24,7 @@ from accord.adapters.db.tokens import PgApiTokens
 from accord.adapters.db.users import PgLinks, PgUsers
 from accord.adapters.db.verifications import PgVerifications
 from accord.adapters.db.webhooks import PgWebhooks
+from accord.adapters.db.work_signal import WorkNotice, WorkNotifier
 from accord.domain.changes import ChangeRecorder
 
 
@@ -32,15 +33,17 @@ class PgTransaction:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        # Marked by the repositories that leave work for a worker: a notice after the commit.
+        self.work = WorkNotice()
         self.users = PgUsers(conn)
         self.links = PgLinks(conn)
         self.memberships = PgMemberships(conn)
         self.organizations = PgOrganizations(conn)
-        self.operations = PgOperations(conn)
-        self.events = PgChangeFeed(conn)
-        self.webhooks = PgWebhooks(conn)
+        self.operations = PgOperations(conn, self.work)
+        self.events = PgChangeFeed(conn, self.work)
+        self.webhooks = PgWebhooks(conn, self.work)
         self.audit = ChangeRecorder(PgAuditLog(conn), self)
-        self.outbox = PgOutbox(conn)
+        self.outbox = PgOutbox(conn, self.work)
         self.one_time_tokens = PgOneTimeTokens(conn)
         self.api_tokens = PgApiTokens(conn)
         self.drift = PgDriftQueries(conn)
@@ -67,11 +70,19 @@ class PgStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.notifier = WorkNotifier(db.engine)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:
         async with self.db.transaction() as conn:
-            yield PgTransaction(conn)
+            tx = PgTransaction(conn)
+            yield tx
+        if tx.work.due:  # committed: tell the workers (see work_signal.py for why not inside)
+            self.notifier.poke()
+
+    async def aclose(self) -> None:
+        """Send the pending work notice; before the database is disposed."""
+        await self.notifier.aclose()
 
     def drift_session(self, provider: str) -> PgDriftSession:
         return PgDriftSession(self.db.engine, provider)

@@ -23,6 +23,7 @@ from accord.adapters.db.tables import (
     webhook_deliveries,
     webhook_endpoints,
 )
+from accord.adapters.db.work_signal import WorkNotice
 from accord.domain.webhooks import Attempt, NewEndpoint, WebhookDelivery, WebhookEndpoint
 
 e = webhook_endpoints.c
@@ -99,8 +100,9 @@ def _delivery(row: Any) -> WebhookDelivery:
 class PgWebhooks:
     """``WebhookStore`` on PostgreSQL."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, work: WorkNotice | None = None) -> None:
         self._conn = conn
+        self._work = work or WorkNotice()
 
     async def create(self, endpoint: NewEndpoint) -> WebhookEndpoint:
         feed_head = select(func.coalesce(func.max(change_feed_head.c.last_position), 0))
@@ -163,6 +165,7 @@ class PgWebhooks:
     async def add_deliveries(self, endpoint_id: UUID, rows: Sequence[dict[str, Any]]) -> int:
         if not rows:
             return 0
+        self._work.mark()
         statement = pg_insert(webhook_deliveries).values(
             [{**row, "endpoint_id": endpoint_id} for row in rows]
         )
