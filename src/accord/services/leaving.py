@@ -92,14 +92,29 @@ async def leave(
     (``Caller.audit_fields()``, or ``audit_by`` of an operation's request)."""
     await may_lose(tx, org, current, removing=True, owner_leaves=owner_leaves)
     await tx.memberships.remove(current.user_id, org.id)
+    await audit_ended(tx, current, by=by, email=email, operation_id=operation_id)
+
+
+async def audit_ended(
+    tx: Transaction,
+    ended: MembershipRecord,
+    *,
+    by: dict[str, Any],
+    email: str | None,
+    operation_id: UUID | None = None,
+    **data: Any,
+) -> None:
+    """Audit (and so announce in the change feed) a membership that ended in this transaction:
+    ``membership.removed`` with the role and permissions it had, and ``data``. Every ending
+    records this, those ``leave`` allows and a repair's (whose person has no identity left)."""
     await tx.audit.record(
         AuditEvent(
             **by,
             action="membership.removed",
-            subject_user_id=current.user_id,
+            subject_user_id=ended.user_id,
             subject_email=email,
-            organization_id=org.id,
+            organization_id=ended.organization_id,
             operation_id=operation_id,
-            data={"role": current.role.value, "permissions": list(current.permissions)},
+            data={"role": ended.role.value, "permissions": list(ended.permissions), **data},
         )
     )

@@ -23,7 +23,7 @@ from accord.domain.model import OperationState, UserStatus
 from accord.domain.ports import NewRemoteUser, RemoteUser
 from accord.domain.records import AuditEvent, UserRecord
 from accord.domain.store import Transaction
-from accord.services import operations
+from accord.services import leaving, operations
 from accord.services.context import Context
 
 READ_ATTEMPTS = 4
@@ -87,19 +87,8 @@ async def _end_memberships(tx: Transaction, actor: str, f: Finding, user_id: UUI
     view = await tx.users.view(user_id)
     await tx.memberships.remove_all(user_id)
     for membership in view.memberships if view is not None else ():
-        await tx.audit.record(
-            AuditEvent(
-                actor=actor,
-                action="membership.removed",
-                subject_user_id=user_id,
-                subject_email=f.email,
-                organization_id=membership.organization_id,
-                data={
-                    "drift": f.drift.value,
-                    "role": membership.role.value,
-                    "permissions": list(membership.permissions),
-                },
-            )
+        await leaving.audit_ended(
+            tx, membership, by={"actor": actor}, email=f.email, drift=f.drift.value
         )
 
 
