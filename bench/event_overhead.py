@@ -32,12 +32,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accord.adapters.db.engine import sync_engine
-from accord.adapters.db.migrate import upgrade
+from reconcile import drop_database, fresh_database  # bench/ is on sys.path
+
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord, build
 from accord.config import Settings
@@ -76,15 +76,6 @@ class AuditOnly:
 
     def drift_session(self, provider: str) -> Any:
         return self._store.drift_session(provider)
-
-
-def admin(server: str, statement: str) -> None:
-    engine = sync_engine(server).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(statement))
-    finally:
-        engine.dispose()
 
 
 async def backend_pids(accord: Accord) -> set[int]:
@@ -202,15 +193,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.creates, args.repeat = 120, 3
-    name = f"accord_bench_events_{uuid.uuid4().hex[:8]}"
-    admin(args.database_url, f'CREATE DATABASE "{name}"')
-    url = make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
     load_before = os.getloadavg()
+    name, url = fresh_database(args.database_url)
     try:
-        upgrade(url)
         result = asyncio.run(measure(url, args))
     finally:
-        admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(args.database_url, name)
     settings = {k: getattr(args, k) for k in ("creates", "concurrency", "repeat", "orgs")}
     print(
         json.dumps(

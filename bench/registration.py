@@ -36,14 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from event_overhead import SERVER, admin
+from event_overhead import SERVER
+from reconcile import drop_database, fresh_database  # bench/ is on sys.path
 
 import accord.adapters.idp.local as local
-from accord.adapters.db.migrate import upgrade
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord, build
 from accord.config import Settings
@@ -167,15 +166,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.registrations, args.repeat = 48, 2
-    name = f"accord_bench_registration_{uuid.uuid4().hex[:8]}"
-    admin(args.database_url, f'CREATE DATABASE "{name}"')
-    url = make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
     load_before = os.getloadavg()
+    name, url = fresh_database(args.database_url)
     try:
-        upgrade(url)
         result = asyncio.run(measure(url, args))
     finally:
-        admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(args.database_url, name)
     settings = {k: getattr(args, k) for k in ("registrations", "concurrency", "repeat")}
     print(
         json.dumps(

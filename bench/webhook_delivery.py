@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accord.adapters.db.engine import sync_engine
-from accord.adapters.db.migrate import upgrade
+from reconcile import drop_database, fresh_database  # bench/ is on sys.path
+
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import Accord, build
 from accord.config import Settings, WebhookSettings
@@ -196,15 +196,6 @@ async def measure(url: str, receiver: str, args: argparse.Namespace) -> dict[str
         await accord.aclose()
 
 
-def admin(server: str, statement: str) -> None:
-    engine = sync_engine(server).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(statement))
-    finally:
-        engine.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short: 400 events, 2 rounds")
@@ -221,15 +212,12 @@ def main() -> None:
     receiver.start()
     if not ready.wait(timeout=60):
         raise SystemExit("the receiver did not start")
-    name = f"accord_bench_hooks_{uuid.uuid4().hex[:8]}"
-    admin(args.database_url, f'CREATE DATABASE "{name}"')
-    url = make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
     load_before = os.getloadavg()
+    name, url = fresh_database(args.database_url)
     try:
-        upgrade(url)
         result = asyncio.run(measure(url, f"http://127.0.0.1:{port}/hooks", args))
     finally:
-        admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(args.database_url, name)
         receiver.terminate()
         receiver.join(timeout=10)
     print(
