@@ -81,6 +81,11 @@ async def run(accord: Accord, flow: str, args: dict) -> dict:
         return await update_user(
             accord, args["user_id"], change, caller=caller, idempotency_key=key
         )
+    if flow == "create_webhook":
+        from accord.services.webhooks import register_endpoint
+
+        caller = Caller.platform("crash")
+        return await register_endpoint(accord, caller, url=args["url"], idempotency_key=key)
     if flow in ("suspend", "reactivate"):
         act = suspend_user if flow == "suspend" else reactivate_user
         caller = Caller.platform("crash")

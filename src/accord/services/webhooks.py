@@ -61,25 +61,16 @@ async def register_endpoint(
     organization_id: UUID | None = None,
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """A new enabled endpoint, as ``endpoint_json`` with its ``secret`` (shown only here). It
-    hears the events committed from now on. A durable operation (``CreateWebhook``), so a retry
-    with the same ``Idempotency-Key`` answers the first endpoint and its secret again (kept
-    sealed with the operation), never a second endpoint; the key with another body is
-    ``idempotency_key_reused`` (``services/operations.py``)."""
-    organization_id = _own_organization(caller, organization_id)
-    request = {
-        "url": url,
-        "event_types": list(_types(event_types)),
-        "organization_id": str(organization_id) if organization_id else None,
-    }
-    await _targets(accord).check(url)
-    return await operations.execute(
-        accord,
-        OperationKind.CREATE_WEBHOOK,
-        caller=caller,
-        idempotency_key=idempotency_key,
-        request=request,
+    """A new enabled endpoint, as ``endpoint_json`` with its ``secret`` (shown only to this
+    request and its retries). It hears the events committed from now on. A durable operation
+    (``CreateWebhook``), so a retry with the same ``Idempotency-Key`` answers the first
+    endpoint again, never a second one; the key with another body is ``idempotency_key_reused``
+    (``services/operations.py``). The secret is read from the endpoint, where it is kept
+    sealed for signing anyway: the operation keeps no copy of it (G9)."""
+    made, endpoint = await _register(
+        accord, caller, url, event_types, organization_id, idempotency_key
     )
+    return {**made, "secret": live_secrets(accord, endpoint)[0]}
 
 
 async def create_endpoint(
@@ -92,17 +83,36 @@ async def create_endpoint(
     idempotency_key: str | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """``register_endpoint``, answered as the endpoint and its secret."""
-    made = await register_endpoint(
+    key = idempotency_key
+    _, endpoint = await _register(accord, caller, url, event_types, organization_id, key)
+    return endpoint, live_secrets(accord, endpoint)[0]
+
+
+async def _register(
+    accord: Context,
+    caller: Caller,
+    url: str,
+    event_types: Sequence[str],
+    organization_id: UUID | None,
+    idempotency_key: str | None,
+) -> tuple[dict[str, Any], WebhookEndpoint]:
+    """The operation's answer and the endpoint it made."""
+    organization_id = _own_organization(caller, organization_id)
+    request = {
+        "url": url,
+        "event_types": list(_types(event_types)),
+        "organization_id": str(organization_id) if organization_id else None,
+    }
+    await _targets(accord).check(url)
+    made = await operations.execute(
         accord,
-        caller,
-        url=url,
-        event_types=event_types,
-        organization_id=organization_id,
+        OperationKind.CREATE_WEBHOOK,
+        caller=caller,
         idempotency_key=idempotency_key,
+        request=request,
     )
     async with accord.store.transaction() as tx:
-        endpoint = await _visible(tx, caller, UUID(made["id"]))
-    return endpoint, made["secret"]
+        return made, await _visible(tx, caller, UUID(made["id"]))
 
 
 class CreateWebhook(Flow):
@@ -115,14 +125,13 @@ class CreateWebhook(Flow):
         organization_id = UUID(request["organization_id"]) if request["organization_id"] else None
         if organization_id is not None and await tx.organizations.get(organization_id) is None:
             raise errors.OrganizationNotFound()
-        step.secrets["secret"] = new_secret()
         endpoint = await tx.webhooks.create(
             NewEndpoint(
                 id=uuid4(),
                 url=request["url"],
                 event_types=tuple(request["event_types"]),
                 organization_id=organization_id,
-                sealed_secrets=accord.sealer.seal({"current": step.secrets["secret"]}),
+                sealed_secrets=accord.sealer.seal({"current": new_secret()}),
             )
         )
         await tx.audit.record(
@@ -140,7 +149,6 @@ class CreateWebhook(Flow):
         )
         return {
             "organization_id": organization_id,
-            "sealed_secrets": accord.sealer.seal(step.secrets),
             "flow_state": {"webhook": endpoint_json(endpoint)},  # no secret in it
         }
 
@@ -154,12 +162,6 @@ class CreateWebhook(Flow):
         webhook = (step.op.flow_state or {}).get("webhook")
         if webhook:
             await tx.webhooks.delete(UUID(webhook["id"]))
-
-    def secrets_after_idp(self, secrets: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in secrets.items() if k == "secret"}  # for a replay by key
-
-    def public_result(self, result: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
-        return {**result, "secret": secrets.get("secret")}
 
 
 async def list_endpoints(accord: Context, caller: Caller) -> list[WebhookEndpoint]:

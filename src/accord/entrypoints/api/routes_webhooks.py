@@ -48,8 +48,9 @@ READ = ("invalid_input", "webhook_not_found", *AUTHENTICATED, *DATABASE)
         "Events committed from now on are POSTed to `url`, signed as Standard Webhooks v1 "
         "(`webhook-id` is the event id, the same on every retry). The answer holds the "
         "signing secret, shown only this once. **Idempotency**: a retry with the same "
-        "`Idempotency-Key` answers the first request's endpoint and secret again (201, the "
-        "same body) and registers nothing; the same key with another body answers 422 "
+        "`Idempotency-Key` answers the first request's endpoint and its signing secret again "
+        "(201; the secret is the current one, should it have been rotated meanwhile) and "
+        "registers nothing; the same key with another body answers 422 "
         "`idempotency_key_reused`, and while the first is still running 409."
     ),
 )
