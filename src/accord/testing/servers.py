@@ -30,7 +30,15 @@ def serve_in_thread(
     port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            app, log_level="warning", lifespan=lifespan, access_log=False, proxy_headers=False
+            app,
+            log_level="warning",
+            lifespan=lifespan,
+            access_log=False,
+            proxy_headers=False,
+            # Longer than any pause of a test between two requests: with uvicorn's 5 s, a busy
+            # machine lets the server close an idle keep-alive connection just as the client
+            # reuses it (httpx.ReadError), a race of the test's, not of accord's.
+            timeout_keep_alive=120,
         )
     )
     ready = threading.Event()
