@@ -1,7 +1,7 @@
 """A py-spy profile of ``accord serve`` during one P1 run: the top frames, as one JSON object.
 
     uv run python bench/profile_p1.py [--idp local|keycloak] [--seconds 20] [--concurrency 16]
-        [--orgs 1] [--accord LABEL=CHECKOUT] [--top 15]
+        [--orgs 1] [--accord LABEL=CHECKOUT] [--top 15] [--raw stacks.txt]
 
 Starts accord as ``p1_create`` does (its own database, dropped at the end), sends creates with
 wrk, and samples the server with ``py-spy record --nonblocking`` (it needs ptrace: run as root or
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--orgs", type=int, default=1)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
     parser.add_argument("--accord", type=p1_create.checkout_arg, default=("accord", p1_create.ROOT))
     parser.add_argument("--database-url", default=p1_create.default_database_url())
     args = parser.parse_args()
@@ -104,6 +105,8 @@ def main() -> None:
         _, spy_err = spy.communicate(timeout=120)
         if spy.returncode != 0 or not out.exists():
             raise SystemExit(f"py-spy failed ({spy.returncode}): {spy_err.decode()[-2000:]}")
+        if args.raw:
+            args.raw.write_text(out.read_text())
         report = {"benchmark": "profile_p1", "server": label, "idp": args.idp}
         report |= {"concurrency": args.concurrency, "orgs": args.orgs, "run": figures}
         report |= {"load": [round(x, 2) for x in os.getloadavg()]}
