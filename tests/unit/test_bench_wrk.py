@@ -105,3 +105,30 @@ def test_a_profile_counts_busy_samples_and_accords_own_functions() -> None:
     assert top["busy_samples"] == 40  # the loop's 60 idle samples left out
     assert top["self_percent"][0] == ["execute (sqlalchemy/engine/base.py)", 75.0]
     assert top["accord_total_percent"] == [["create_user (accord/services/provisioning.py)", 100.0]]
+
+
+def test_p3_says_whether_the_idp_latency_was_hidden_by_concurrency() -> None:
+    from argparse import Namespace
+
+    from bench import p3_latency
+
+    def p3_run(server: str, latency: float, rate: float) -> dict:
+        return {"server": server, "latency_ms": latency} | run(server, 64, rate)
+
+    runs = [
+        p3_run("skeleton", 0, 50.0),
+        p3_run("accord", 0, 20.0),
+        p3_run("skeleton", 200, 40.0),
+        p3_run("accord", 200, 19.0),
+        p3_run("accord", 200, 21.0),  # a second repeat: the median is taken
+    ]
+    args = Namespace(concurrency=200, latency_ms=200.0, accord=[("accord", None)])
+
+    summary = p3_latency.summarize(runs, args)
+
+    assert summary["cases"]["accord latency=200ms"]["creates_per_s"] == 20.0
+    assert summary["bound_creates_per_s"] == 250.0  # 200 connections / (4 calls x 0.2 s)
+    assert summary["ratios"]["accord slow/fast"] == 1.0
+    assert summary["ratios"]["accord over_bound"] == 0.08
+    assert summary["ratios"]["accord over_issue_target"] == 0.02
+    assert summary["ratios"]["accord/skeleton latency=200ms"] == 0.5
