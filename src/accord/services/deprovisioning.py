@@ -8,6 +8,10 @@ transaction that makes it: ``membership.removed`` per organization and ``user.de
 in the claim. Idempotent: deprovisioning a disabled user succeeds and changes nothing. If the
 IdP refuses the delete, or it never becomes reachable, the user stays disabled.
 
+Locks: the user's organizations first (in id order), then the user's row, the order an
+organization's deletion takes (``offboarding.py``: the organization, then its members), so a
+person deprovisioned while one of their organizations is deleted never deadlocks.
+
 The deprovisioned user's personal organization stays as it is (its other members keep their
 places, ``owner_user_id`` still names the former user, for its history): a platform
 administrator decides what becomes of it.
@@ -28,7 +32,7 @@ from accord.domain import errors
 from accord.domain.callers import Caller
 from accord.domain.model import OperationKind, UserStatus
 from accord.domain.principals import audit_by
-from accord.domain.records import AuditEvent
+from accord.domain.records import AuditEvent, OrganizationRecord
 from accord.domain.store import OperationChanges, Transaction
 from accord.services import crashpoints, leaving, operations
 from accord.services.context import Context, Flow, Step
@@ -73,14 +77,20 @@ class Deprovision(Flow):
     async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
         user_id = UUID(request["user_id"])
+        scope, named = request.get("scope"), request.get("leaving")
+        ending = scope or named  # the one organization whose membership this request ends
+        # Organizations first, then the user: the order an organization's deletion takes (its
+        # row, then its members'), so the two never wait for each other in a cycle.
+        locked = await leaving.lock(
+            tx, [UUID(ending)] if ending else await tx.memberships.organizations_of(user_id)
+        )
         user = await tx.users.get(user_id, lock=True)
         orgs = {str(o) for o in await tx.memberships.organizations_of(user_id)} if user else set()
-        scope, leaving = request.get("scope"), request.get("leaving")
         if user is None or (scope is not None and scope not in orgs):
             raise errors.UserNotFound(f"No user {user_id}.")  # G10: another tenant's, alike
-        if leaving is not None and leaving not in orgs:
+        if named is not None and named not in orgs:
             raise errors.MembershipNotFound(
-                f"User {user_id} is not a member of organization {leaving}."
+                f"User {user_id} is not a member of organization {named}."
             )
         if user.status == UserStatus.PROVISIONING:
             raise errors.OperationInProgress(
@@ -88,18 +98,17 @@ class Deprovision(Flow):
             )
         link = await tx.links.get(user_id, accord.idp.name)
         email = user.email or user.former_email
-        ending = scope or leaving  # the one organization whose membership this request ends
         shared = ending is not None and orgs != {ending}
         adopted = scope is not None and link is not None and not link.created_by_accord
         if shared or adopted:
             assert ending is not None
-            return await self._remove_membership(tx, step, user_id, UUID(ending), email)
+            return await self._remove_membership(tx, step, locked, user_id, UUID(ending), email)
         state = {
             "previous_status": user.status.value,
             "email": email,
             "remote_id": link.remote_id if link else None,
         }
-        await self._leave_everything(tx, step, user_id, email, leaving)
+        await self._leave_everything(tx, step, locked, user_id, email, named)
         already = user.status == UserStatus.DISABLED
         if not already:  # a repeat changes nothing (not even the row's version)
             await tx.users.retire(user_id)
@@ -122,11 +131,16 @@ class Deprovision(Flow):
         return {"user_id": user_id, "flow_state": state}
 
     async def _remove_membership(
-        self, tx: Transaction, step: Step, user_id: UUID, org_id: UUID, email: str | None
+        self,
+        tx: Transaction,
+        step: Step,
+        locked: dict[UUID, OrganizationRecord],
+        user_id: UUID,
+        org_id: UUID,
+        email: str | None,
     ) -> OperationChanges:
         """One membership only: an organization's DELETE of a shared or adopted user, or a
-        removal that leaves the person other organizations."""
-        locked = await leaving.lock(tx, [org_id])
+        removal that leaves the person other organizations (``org_id`` is locked already)."""
         current = await tx.memberships.get(user_id, org_id)
         if org_id not in locked or current is None:  # removed meanwhile
             raise errors.MembershipNotFound(f"User {user_id} is not a member of {org_id}.")
@@ -139,14 +153,24 @@ class Deprovision(Flow):
         return {"user_id": user_id, "flow_state": state}
 
     async def _leave_everything(
-        self, tx: Transaction, step: Step, user_id: UUID, email: str | None, named: str | None
+        self,
+        tx: Transaction,
+        step: Step,
+        locked: dict[UUID, OrganizationRecord],
+        user_id: UUID,
+        email: str | None,
+        named: str | None,
     ) -> None:
         """Every membership ends in the claim (access is cut at once), each passing the
         organization rules; ``named``: the organization whose removal asked for this, where
-        even a personal organization's owner is not let go."""
-        locked = await leaving.lock(tx, await tx.memberships.organizations_of(user_id))
+        even a personal organization's owner is not let go. ``locked``: the organizations
+        locked before the user; one joined between that read and the user's lock is locked
+        now (out of order, so a deadlock is possible again in that narrow window: PostgreSQL
+        then fails one of the two, a retryable 503)."""
+        joined = set(await tx.memberships.organizations_of(user_id)) - set(locked)
+        locked = {**locked, **await leaving.lock(tx, joined)}
         by = audit_by(step.op.request)
-        for org_id, org in locked.items():
+        for org_id, org in sorted(locked.items()):
             current = await tx.memberships.get(user_id, org_id)
             if current is None:
                 continue
