@@ -16,6 +16,9 @@ from accord.domain.records import AuditEntry, AuditEvent, AuditQuery
 c = audit_events.c
 
 
+_RECORD = insert(audit_events)  # built once (issue 12): each call only binds its values
+
+
 class PgAuditLog:
     """``AuditLog`` on PostgreSQL: append-only."""
 
@@ -36,22 +39,21 @@ class PgAuditLog:
 
     async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
         by = event.by
-        await self._conn.execute(
-            insert(audit_events).values(
-                actor=event.actor,
-                action=event.action,
-                subject_user_id=event.subject_user_id,
-                subject_email=event.subject_email,
-                organization_id=event.organization_id,
-                operation_id=event.operation_id,
-                data=event.data,
-                by_kind=by.kind.value,
-                by_token_id=by.token_id,
-                by_scope=by.scope,
-                by_user_id=by.user_id,
-                claimed_actor=event.claimed_actor,
-            )
-        )
+        values = {
+            "actor": event.actor,
+            "action": event.action,
+            "subject_user_id": event.subject_user_id,
+            "subject_email": event.subject_email,
+            "organization_id": event.organization_id,
+            "operation_id": event.operation_id,
+            "data": event.data,
+            "by_kind": by.kind.value,
+            "by_token_id": by.token_id,
+            "by_scope": by.scope,
+            "by_user_id": by.user_id,
+            "claimed_actor": event.claimed_actor,
+        }
+        await self._conn.execute(_RECORD, values)
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         statement = select(audit_events).order_by(c.at, c.id).limit(query.limit)

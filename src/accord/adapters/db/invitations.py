@@ -27,7 +27,7 @@ def _record(row: Any) -> InvitationRecord:
     return InvitationRecord(**values)
 
 
-def held_seats(organization_id: UUID) -> Any:
+def held_seats(organization_id: Any) -> Any:
     """Pending invitations holding a seat in the organization (an expired one only while its
     accept is under way), as a scalar subquery."""
     return (

@@ -7,10 +7,11 @@ operation (a client's retry and the worker, say) can never both commit the same 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Interval, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
 
@@ -34,9 +35,9 @@ _OPEN = operations.c.state == OperationState.OPEN
 _UNLEASED = (operations.c.lease_until.is_(None)) | (operations.c.lease_until < func.now())
 
 
-def open_claims(organization_id: UUID) -> Any:
+def open_claims(organization_id: Any) -> Any:
     """The number of open user creations holding a place in the organization (not those
-    being undone), as a scalar subquery."""
+    being undone), as a scalar subquery (the id a value or a ``bindparam``)."""
     return (
         select(func.count())
         .select_from(operations)
@@ -50,6 +51,42 @@ def open_claims(organization_id: UUID) -> Any:
     )
 
 
+# The hot path's statements, built once: construction and cache-key generation are paid at
+# import, each call only binds its parameters (issue 12). WHERE parameters are named ``w_*``
+# so that they never collide with the SET clause's column names.
+_BY_ID = operations.c.id == bindparam("w_id")
+_INSERT = insert(operations).returning(*operations.c)
+_GET = select(operations).where(_BY_ID)
+_GET_LOCKED = _GET.with_for_update()
+_FIND_BY_KEY = select(operations).where(
+    operations.c.caller == bindparam("w_caller"),
+    operations.c.idempotency_key == bindparam("w_key"),
+)
+_TAKE_LEASE = (
+    update(operations)
+    .where(_BY_ID, _OPEN, _UNLEASED)
+    .values(
+        lease_until=func.now() + bindparam("w_lease", type_=Interval()),
+        attempts=operations.c.attempts + 1,
+        updated_at=func.now(),
+    )
+    .returning(*operations.c)
+)
+_ADVANCE = (
+    update(operations)
+    .where(
+        _BY_ID,
+        _OPEN,
+        operations.c.recovery_point.in_(bindparam("w_allowed", expanding=True)),
+    )
+    .values(updated_at=func.now())
+    .returning(*operations.c)
+)
+_OPEN_FOR_USER = (
+    select(operations).where(operations.c.user_id == bindparam("w_user_id"), _OPEN).limit(1)
+)
+
+
 class PgOperations:
     """``Operations`` on PostgreSQL."""
 
@@ -57,32 +94,22 @@ class PgOperations:
         self._conn = conn
         self._work = work or WorkNotice()
 
-    async def _one(self, statement: Any) -> OperationRecord | None:
-        row = (await self._conn.execute(statement)).first()
+    async def _one(self, statement: Any, params: dict[str, Any]) -> OperationRecord | None:
+        row = (await self._conn.execute(statement, params)).first()
         return _record(row) if row else None
 
     async def insert(self, new: NewOperation) -> OperationRecord:
-        statement = insert(operations).values(**asdict(new)).returning(*operations.c)
-        return _record((await self._conn.execute(statement)).one())
+        return _record((await self._conn.execute(_INSERT, asdict(new))).one())
 
     async def get(self, operation_id: UUID, *, lock: bool = False) -> OperationRecord | None:
-        query = select(operations).where(operations.c.id == operation_id)
-        return await self._one(query.with_for_update() if lock else query)
+        return await self._one(_GET_LOCKED if lock else _GET, {"w_id": operation_id})
 
     async def find_by_key(self, caller: str, key: str) -> OperationRecord | None:
-        return await self._one(
-            select(operations).where(
-                operations.c.caller == caller, operations.c.idempotency_key == key
-            )
-        )
+        return await self._one(_FIND_BY_KEY, {"w_caller": caller, "w_key": key})
 
     async def take_lease(self, operation_id: UUID, lease_seconds: float) -> OperationRecord | None:
-        return await self._one(
-            update(operations)
-            .where(operations.c.id == operation_id, _OPEN, _UNLEASED)
-            .values(_leased(lease_seconds))
-            .returning(*operations.c)
-        )
+        lease = timedelta(seconds=float(lease_seconds))
+        return await self._one(_TAKE_LEASE, {"w_id": operation_id, "w_lease": lease})
 
     async def advance(
         self,
@@ -93,23 +120,18 @@ class PgOperations:
         allowed = (expected,) if isinstance(expected, RecoveryPoint) else expected
         if _left_for_a_worker(changes):
             self._work.mark()
-        return await self._one(
-            update(operations)
-            .where(
-                operations.c.id == operation_id,
-                _OPEN,
-                operations.c.recovery_point.in_([str(p) for p in allowed]),
-            )
-            .values(updated_at=func.now(), **changes)
-            .returning(*operations.c)
-        )
+        params: dict[str, Any] = {
+            "w_id": operation_id,
+            "w_allowed": [str(p) for p in allowed],
+            **changes,
+        }
+        return await self._one(_ADVANCE, params)
 
     async def count_open_claims(self, organization_id: UUID) -> int:
         return (await self._conn.execute(select(open_claims(organization_id)))).scalar_one()
 
     async def open_for_user(self, user_id: UUID) -> OperationRecord | None:
-        query = select(operations).where(operations.c.user_id == user_id, _OPEN)
-        return await self._one(query.limit(1))
+        return await self._one(_OPEN_FOR_USER, {"w_user_id": user_id})
 
     async def claimed_for(self, user_id: UUID, email: str) -> bool:
         query = select(

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
@@ -43,6 +43,25 @@ _member_count = (
 )
 
 
+# The hot path's statements, built once (issue 12): each call only binds its parameters.
+_ORG = select(organizations).where(organizations.c.id == bindparam("w_id"))
+_ORG_LOCKED = _ORG.with_for_update()
+# FOR NO KEY UPDATE: seat claims queue here, finalizes (FOR KEY SHARE) do not.
+_ORG_SEATS_LOCK = _ORG.with_for_update(key_share=True)
+# FOR KEY SHARE: what a membership's foreign key takes anyway; blocks only a delete.
+_ORG_KEEP = _ORG.with_for_update(read=True, key_share=True)
+_ORG_ID = bindparam("w_id")
+# Pending invitations hold seats too: creates, member adds and invitations share one count.
+_SEATS_TAKEN = select(
+    select(func.count())
+    .select_from(memberships)
+    .where(memberships.c.organization_id == _ORG_ID)
+    .scalar_subquery()
+    + open_claims(_ORG_ID)
+    + held_seats(_ORG_ID)
+)
+
+
 class PgOrganizations:
     """``Organizations`` on PostgreSQL."""
 
@@ -50,10 +69,8 @@ class PgOrganizations:
         self._conn = conn
 
     async def get(self, organization_id: UUID, *, lock: bool = False) -> OrganizationRecord | None:
-        query = select(organizations).where(organizations.c.id == organization_id)
-        if lock:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).first()
+        query = _ORG_LOCKED if lock else _ORG
+        row = (await self._conn.execute(query, {"w_id": organization_id})).first()
         return organization_record(row) if row else None
 
     async def lock_many(self, ids: Sequence[UUID]) -> dict[UUID, OrganizationRecord]:
@@ -66,29 +83,18 @@ class PgOrganizations:
         return {row.id: organization_record(row) for row in await self._conn.execute(query)}
 
     async def lock_seats(self, organization_id: UUID) -> tuple[OrganizationRecord, int] | None:
-        # FOR NO KEY UPDATE: seat claims queue here, finalizes (FOR KEY SHARE) do not.
-        query = select(organizations).where(organizations.c.id == organization_id)
-        row = (await self._conn.execute(query.with_for_update(key_share=True))).first()
+        params = {"w_id": organization_id}
+        row = (await self._conn.execute(_ORG_SEATS_LOCK, params)).first()
         if row is None:
             return None
         # A statement of its own, so that its snapshot is taken once the lock is held and sees
         # every claim committed before; both counts in that one snapshot, so a finalize that
         # turns a claim into a membership meanwhile is seen whole or not at all.
-        members = (
-            select(func.count())
-            .select_from(memberships)
-            .where(memberships.c.organization_id == organization_id)
-            .scalar_subquery()
-        )
-        # Pending invitations hold seats too: creates, member adds and invitations share one count.
-        seats = members + open_claims(organization_id) + held_seats(organization_id)
-        taken = (await self._conn.execute(select(seats))).scalar_one()
+        taken = (await self._conn.execute(_SEATS_TAKEN, params)).scalar_one()
         return organization_record(row), taken
 
     async def keep(self, organization_id: UUID) -> OrganizationRecord | None:
-        # FOR KEY SHARE: what a membership's foreign key takes anyway; blocks only a delete.
-        query = select(organizations).where(organizations.c.id == organization_id)
-        row = (await self._conn.execute(query.with_for_update(read=True, key_share=True))).first()
+        row = (await self._conn.execute(_ORG_KEEP, {"w_id": organization_id})).first()
         return organization_record(row) if row else None
 
     async def by_slug(self, slug: str) -> OrganizationRecord | None:
@@ -154,6 +160,16 @@ class PgOrganizations:
         ]
 
 
+_PUT_MEMBERSHIP = pg_insert(memberships)
+_PUT_MEMBERSHIP = _PUT_MEMBERSHIP.on_conflict_do_update(
+    index_elements=[memberships.c.user_id, memberships.c.organization_id],
+    set_={
+        "role": _PUT_MEMBERSHIP.excluded.role,
+        "permissions": _PUT_MEMBERSHIP.excluded.permissions,
+    },
+)
+
+
 class PgMemberships:
     """``Memberships`` on PostgreSQL."""
 
@@ -163,15 +179,13 @@ class PgMemberships:
     async def put(
         self, *, user_id: UUID, organization_id: UUID, role: Role, permissions: Sequence[str]
     ) -> None:
-        values = {"role": str(role), "permissions": list(permissions)}
-        await self._conn.execute(
-            pg_insert(memberships)
-            .values(user_id=user_id, organization_id=organization_id, **values)
-            .on_conflict_do_update(
-                index_elements=[memberships.c.user_id, memberships.c.organization_id],
-                set_=values,
-            )
-        )
+        values = {
+            "user_id": user_id,
+            "organization_id": organization_id,
+            "role": str(role),
+            "permissions": list(permissions),
+        }
+        await self._conn.execute(_PUT_MEMBERSHIP, values)
 
     async def remove_all(self, user_id: UUID) -> None:
         await self._conn.execute(delete(memberships).where(memberships.c.user_id == user_id))

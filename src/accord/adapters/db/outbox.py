@@ -32,6 +32,10 @@ def _message(row: Any) -> OutboxMessage:
     )
 
 
+# Built once (issue 12): each call only binds its values.
+_ENQUEUE = pg_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
+
+
 class PgOutbox:
     """``Outbox`` on PostgreSQL."""
 
@@ -43,11 +47,13 @@ class PgOutbox:
         self, *, kind: str, dedupe_key: str, recipient: str, payload: dict[str, Any]
     ) -> None:
         self._work.mark()
-        await self._conn.execute(
-            pg_insert(outbox)
-            .values(kind=kind, dedupe_key=dedupe_key, recipient=recipient, payload=payload)
-            .on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
-        )
+        values = {
+            "kind": kind,
+            "dedupe_key": dedupe_key,
+            "recipient": recipient,
+            "payload": payload,
+        }
+        await self._conn.execute(_ENQUEUE, values)
 
     async def delete_unsent(self, recipient: str, *, kinds: Sequence[str] | None = None) -> None:
         unsent = delete(outbox).where(outbox.c.recipient == recipient, outbox.c.sent_at.is_(None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.tables import api_tokens
@@ -22,6 +22,12 @@ def _token(row: Any) -> ApiTokenRecord:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
     )
+
+
+# Every authenticated request's lookup, built once (issue 12).
+_LIVE = select(api_tokens).where(
+    api_tokens.c.digest == bindparam("w_digest"), api_tokens.c.revoked_at.is_(None)
+)
 
 
 class PgApiTokens:
@@ -49,10 +55,7 @@ class PgApiTokens:
         return _token((await self._conn.execute(statement)).one())
 
     async def live(self, digest: str) -> ApiTokenRecord | None:
-        query = select(api_tokens).where(
-            api_tokens.c.digest == digest, api_tokens.c.revoked_at.is_(None)
-        )
-        row = (await self._conn.execute(query)).first()
+        row = (await self._conn.execute(_LIVE, {"w_digest": digest})).first()
         return _token(row) if row else None
 
     async def revoke(self, token_id: UUID) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, func, literal_column, select, update
+from sqlalchemy import bindparam, delete, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -78,6 +78,21 @@ def _membership(user_id: UUID, held: list[dict[str, Any]]) -> Iterator[Membershi
         )
 
 
+# The hot path's statements, built once (issue 12): each call only binds its parameters.
+# WHERE parameters are named ``w_*``, never a column's name (that is the SET clause's).
+_INSERT_IF_FREE = (
+    pg_insert(users).on_conflict_do_nothing(index_elements=[users.c.email]).returning(users.c.id)
+)
+_UPDATE = (
+    update(users)
+    .where(users.c.id == bindparam("w_id"))
+    .values(version=users.c.version + 1, updated_at=func.now())
+)
+_VIEWS = select(users, _held).where(
+    users.c.id.in_(bindparam("w_ids", expanding=True)), ~IS_PLACEHOLDER
+)
+
+
 class PgUsers:
     """``Users`` on PostgreSQL."""
 
@@ -98,19 +113,14 @@ class PgUsers:
     async def claim(
         self, *, user_id: UUID, email: str, full_name: str, created_by: str
     ) -> UUID | None:
-        statement = (
-            pg_insert(users)
-            .values(
-                id=user_id,
-                email=email,
-                full_name=full_name,
-                status=UserStatus.PROVISIONING,
-                created_by=created_by,
-            )
-            .on_conflict_do_nothing(index_elements=[users.c.email])
-            .returning(users.c.id)
-        )
-        return (await self._conn.execute(statement)).scalar_one_or_none()
+        values = {
+            "id": user_id,
+            "email": email,
+            "full_name": full_name,
+            "status": UserStatus.PROVISIONING,
+            "created_by": created_by,
+        }
+        return (await self._conn.execute(_INSERT_IF_FREE, values)).scalar_one_or_none()
 
     async def retire(self, user_id: UUID) -> None:
         await self._conn.execute(
@@ -131,22 +141,17 @@ class PgUsers:
     async def _insert_if_free(
         self, email: str, full_name: str, status: UserStatus, created_by: str
     ) -> UUID | None:
-        statement = (
-            pg_insert(users)
-            .values(
-                id=uuid4(), email=email, full_name=full_name, status=status, created_by=created_by
-            )
-            .on_conflict_do_nothing(index_elements=[users.c.email])
-            .returning(users.c.id)
-        )
-        return (await self._conn.execute(statement)).scalar_one_or_none()
+        values = {
+            "id": uuid4(),
+            "email": email,
+            "full_name": full_name,
+            "status": status,
+            "created_by": created_by,
+        }
+        return (await self._conn.execute(_INSERT_IF_FREE, values)).scalar_one_or_none()
 
     async def update(self, user_id: UUID, **changes: Unpack[UserChanges]) -> None:
-        await self._conn.execute(
-            update(users)
-            .where(users.c.id == user_id)
-            .values(version=users.c.version + 1, updated_at=func.now(), **changes)
-        )
+        await self._conn.execute(_UPDATE, {"w_id": user_id, **changes})
 
     async def delete(self, user_id: UUID) -> None:
         await self._conn.execute(delete(users).where(users.c.id == user_id))
@@ -184,9 +189,8 @@ class PgUsers:
         """The users with these ids (in this order) and their memberships: one statement."""
         if not ids:
             return []
-        query = select(users, _held).where(users.c.id.in_(ids), ~IS_PLACEHOLDER)
         views = {}
-        for row in await self._conn.execute(query):
+        for row in await self._conn.execute(_VIEWS, {"w_ids": list(ids)}):
             values = dict(row._mapping)
             held = values.pop("held")
             views[row.id] = UserView(user_record(values), tuple(_membership(row.id, held)))
@@ -210,6 +214,20 @@ class PgUsers:
         return await self._insert_if_free(email, RESERVED_NAME, UserStatus.PROVISIONING, created_by)
 
 
+_HOLDER = select(idp_links.c.user_id).where(
+    idp_links.c.provider == bindparam("w_provider"),
+    idp_links.c.remote_id == bindparam("w_remote_id"),
+)
+_LINK = pg_insert(idp_links)
+_LINK = _LINK.on_conflict_do_update(
+    index_elements=[idp_links.c.user_id, idp_links.c.provider],
+    set_={
+        "remote_id": _LINK.excluded.remote_id,
+        "created_by_accord": _LINK.excluded.created_by_accord,
+    },
+)
+
+
 class PgLinks:
     """``Links`` on PostgreSQL."""
 
@@ -226,23 +244,20 @@ class PgLinks:
         return LinkRecord(row.user_id, row.provider, row.remote_id, row.created_by_accord)
 
     async def holder(self, provider: str, remote_id: str) -> UUID | None:
-        query = select(idp_links.c.user_id).where(
-            idp_links.c.provider == provider, idp_links.c.remote_id == remote_id
-        )
-        return (await self._conn.execute(query)).scalar_one_or_none()
+        params = {"w_provider": provider, "w_remote_id": remote_id}
+        return (await self._conn.execute(_HOLDER, params)).scalar_one_or_none()
 
     async def link(
         self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
     ) -> None:
         # One statement: the user's link to this provider is replaced (its primary key).
-        values = {"remote_id": remote_id, "created_by_accord": created_by_accord}
-        await self._conn.execute(
-            pg_insert(idp_links)
-            .values(user_id=user_id, provider=provider, **values)
-            .on_conflict_do_update(
-                index_elements=[idp_links.c.user_id, idp_links.c.provider], set_=values
-            )
-        )
+        values = {
+            "user_id": user_id,
+            "provider": provider,
+            "remote_id": remote_id,
+            "created_by_accord": created_by_accord,
+        }
+        await self._conn.execute(_LINK, values)
 
     async def unlink_all(self, user_id: UUID) -> None:
         await self._conn.execute(delete(idp_links).where(idp_links.c.user_id == user_id))

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 
@@ -80,6 +80,11 @@ def _remote(row: Row) -> RemoteUser:
     )
 
 
+# The create path's statements, built once (issue 12): each call only binds its values.
+_BY_EMAIL = select(local_identities).where(local_identities.c.email == bindparam("w_email"))
+_CREATE = insert(local_identities).on_conflict_do_nothing().returning(*local_identities.c)
+
+
 class LocalProvider:
     """The ``local`` IdP. Remote ids are accord's user ids (caller-chosen)."""
 
@@ -90,11 +95,7 @@ class LocalProvider:
 
     async def find_by_email(self, email: str) -> RemoteUser | None:
         async with self._db.transaction() as conn:
-            row = (
-                await conn.execute(
-                    select(local_identities).where(local_identities.c.email == email)
-                )
-            ).first()
+            row = (await conn.execute(_BY_EMAIL, {"w_email": email})).first()
         return _remote(row) if row else None
 
     async def get(self, remote_id: str) -> RemoteUser:
@@ -114,19 +115,13 @@ class LocalProvider:
             check_password_policy(user.password)
             secret_hash = await _hash(user.password)  # before the transaction, not inside it
         async with self._db.transaction() as conn:
-            row = (
-                await conn.execute(
-                    insert(local_identities)
-                    .values(
-                        id=str(user.user_id),
-                        email=user.email,
-                        full_name=user.full_name,
-                        accord_user_id=str(user.user_id),
-                    )
-                    .on_conflict_do_nothing()
-                    .returning(*local_identities.c)
-                )
-            ).first()
+            values = {
+                "id": str(user.user_id),
+                "email": user.email,
+                "full_name": user.full_name,
+                "accord_user_id": str(user.user_id),
+            }
+            row = (await conn.execute(_CREATE, values)).first()
             if row is None:
                 raise RemoteConflict(f"A local identity for {user.email} exists already.")
             if secret_hash is not None:
