@@ -75,7 +75,10 @@ class WorkNotifier:
             await asyncio.sleep(COALESCE_SECONDS)  # let the commits of this instant join
             self._again = False
             try:
-                async with self._engine.begin() as conn:
+                # Autocommit: a NOTIFY needs no transaction of its own, and sent outside one
+                # it is delivered at once, without the BEGIN and COMMIT round trips.
+                async with self._engine.connect() as conn:
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
                     await conn.execute(NOTIFY_WORK)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("a work notice was not sent (the workers poll): %s", exc)
