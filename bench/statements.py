@@ -1,0 +1,147 @@
+"""Statements and transactions per create, and where a create's Python CPU goes (issue 12).
+
+    uv run python bench/statements.py [--creates 200] [--top 15]
+        [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+In one process, on a database of its own (made, migrated, dropped at the end), with the
+built-in IdP: ``create_user`` (``credential: invite``, a platform caller, a new e-mail each)
+one at a time. After 20 warm-up creates, one create is counted with a
+``before_cursor_execute``/``begin`` listener on the engine (the work notice's ``NOTIFY``, sent on
+a connection of its own after the commit, included; the pool's pre-ping is not a cursor
+execute and is not counted), then ``--creates`` creates run under cProfile with a CPU clock.
+
+Prints one JSON object: the counts, the statements' first lines, the CPU per create under the
+profiler (inflated by it: compare runs of this script, not with event_overhead.py), the
+Python function calls per create and the ``--top`` frames by own CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from reconcile import drop_database, fresh_database  # bench/ is on sys.path
+
+from accord.adapters.sealing import new_key_text
+from accord.bootstrap import build
+from accord.config import Settings
+from accord.domain.callers import Caller
+from accord.domain.model import CredentialMode
+from accord.services.organizations import NewOrganization, create_organization
+from accord.services.provisioning import NewUser, create_user
+
+PLATFORM = Caller.platform("bench", "bench@platform.test")
+SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    settings = Settings(
+        database_url=url,
+        data_dir=Path(tempfile.mkdtemp(prefix="accord-bench-")),
+        secret_key=new_key_text(),
+        idp="local",
+    )
+    accord = build(settings)
+    try:
+        made = await create_organization(
+            accord, NewOrganization(name="Bench", max_users=1_000_000), caller=PLATFORM
+        )
+        org = uuid.UUID(made["id"])
+
+        async def one() -> None:
+            email = f"{uuid.uuid4().hex[:12]}@example.com"
+            request = NewUser(email, "Bench User", org, credential=CredentialMode.INVITE)
+            await create_user(accord, request, caller=PLATFORM)
+
+        for _ in range(20):
+            await one()
+        statements: list[str] = []
+        transactions = 0
+
+        def executed(*args: Any) -> None:
+            statements.append(" ".join(args[2].split())[:100])
+
+        def began(conn: Any) -> None:
+            nonlocal transactions
+            transactions += 1
+
+        engine = accord.db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", executed)
+        event.listen(engine, "begin", began)
+        await one()
+        await accord.store.aclose()  # the work notice sent, and counted
+        event.remove(engine, "before_cursor_execute", executed)
+        event.remove(engine, "begin", began)
+
+        profile = cProfile.Profile(time.process_time)
+        started = time.process_time()
+        profile.enable()
+        for _ in range(args.creates):
+            await one()
+        profile.disable()
+        cpu = time.process_time() - started
+        stats = pstats.Stats(profile)
+        calls = sum(v[1] for v in stats.stats.values())  # type: ignore[attr-defined]
+        frames = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+        top = [
+            {
+                "frame": f"{Path(file).name}:{line}({name})",
+                "own_ms_per_create": round(1000 * v[2] / args.creates, 3),
+                "calls_per_create": round(v[1] / args.creates, 1),
+            }
+            for (file, line, name), v in frames[: args.top]
+        ]
+        return {
+            "transactions_per_create": transactions,
+            "statements_per_create": len(statements),
+            "statements": statements,
+            "profiled_cpu_ms_per_create": round(1000 * cpu / args.creates, 2),
+            "function_calls_per_create": round(calls / args.creates),
+            "top_frames": top,
+        }
+    finally:
+        await accord.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--creates", type=int, default=200)
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--database-url", default=os.environ.get("ACCORD_BENCH_SERVER", SERVER))
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    name, url = fresh_database(args.database_url)
+    try:
+        result = asyncio.run(measure(url, args))
+    finally:
+        drop_database(args.database_url, name)
+    print(
+        json.dumps(
+            {
+                "benchmark": "statements",
+                "settings": {"creates": args.creates},
+                **result,
+                "load_before": [round(x, 2) for x in load_before],
+                "load_after": [round(x, 2) for x in os.getloadavg()],
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
