@@ -58,7 +58,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     accord = build(settings)
     try:
         made = await create_organization(
-            accord, NewOrganization(name="Bench", max_users=1_000_000), caller=PLATFORM
+            accord, NewOrganization(name="Bench", max_users=100_000), caller=PLATFORM
         )
         org = uuid.UUID(made["id"])
 
