@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
 
@@ -31,6 +31,10 @@ def _record(row: Any) -> OperationRecord:
 
 
 _OPEN = operations.c.state == OperationState.OPEN
+# The same, written into the SQL rather than bound: a partial index ``WHERE state = 'open'``
+# then serves the generic plan PostgreSQL may cache for a prepared statement too (with a
+# parameter there, the planner cannot know it is 'open' and reads the whole table).
+_OPEN_LITERAL = operations.c.state == literal_column("'open'")
 _UNLEASED = (operations.c.lease_until.is_(None)) | (operations.c.lease_until < func.now())
 
 
@@ -42,7 +46,7 @@ def open_claims(organization_id: UUID) -> Any:
         .select_from(operations)
         .where(
             operations.c.organization_id == organization_id,
-            _OPEN,
+            _OPEN_LITERAL,  # ix_operations_open_organization
             operations.c.kind == OperationKind.CREATE_USER,
             operations.c.recovery_point != RecoveryPoint.COMPENSATING,
         )
