@@ -1,7 +1,7 @@
 """Create latency with 1,000,000 existing users against 1,000 (issue 12, P2), and the plans.
 
     uv run python bench/p2_scale.py [--quick] [--users 1000000] [--small 1000]
-        [--creates 300] [--rounds 3] [--database-url postgresql://postgres@127.0.0.1/postgres]
+        [--creates 100] [--rounds 9] [--database-url postgresql://postgres@127.0.0.1/postgres]
 
 Two scratch databases on the server (bench/reconcile.py's ``fresh_database``), built-in IdP:
 one with ``--small`` existing users, one with ``--users``. Both are seeded set-wise in SQL
@@ -21,7 +21,13 @@ in organizations the rounds do not use (operations rows only). Then ``ANALYZE``.
 ``--creates`` creates one at a time (``create_user`` through accord's own engine in this
 process, ``credential: invite``, a new address and idempotency key each, into an existing
 seeded organization with room: a different one each round). Per round p50/p90/p99; the
-figures are medians over the rounds; ``p50_ratio`` is large/small (target ≤ 1.15).
+figures are medians over the rounds; ``p50_ratio`` is large/small (target ≤ 1.15); short
+rounds, so that both databases see the same load of a shared machine. ``pooled_p50_ratio``:
+the same from the p50 of all the creates of each database. Next to
+them, per create, the database's shared-buffer misses and hits (``pg_stat_database``
+``blks_read``/``blks_hit``; approximate, a backend flushes them at most once a second), and
+the database's size against ``shared_buffers``: what a larger database costs even when every
+statement is an index lookup (deeper B-trees, leaf pages not in the buffer cache).
 
 **Plans**: every SQL statement of one more create on the large database is captured (a
 ``before_cursor_execute`` listener) and explained twice in a transaction that is rolled back:
@@ -241,14 +247,41 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def round_of(accord: Accord, org: uuid.UUID, tag: str, creates: int) -> dict[str, float]:
+_BLOCKS = text(
+    "SELECT blks_read, blks_hit FROM pg_stat_database WHERE datname = current_database()"
+)
+
+
+async def blocks(accord: Accord) -> tuple[int, int]:
+    """Shared-buffer misses and hits of the database so far (as flushed by the backends)."""
+    async with accord.db.transaction() as conn:
+        await conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        read, hit = (await conn.execute(_BLOCKS)).one()
+    return int(read), int(hit)
+
+
+async def round_of(
+    accord: Accord, org: uuid.UUID, tag: str, creates: int, pooled: list[float]
+) -> dict[str, float]:
+    read_before, hit_before = await blocks(accord)
     took = [await one_create(accord, org, f"{tag}-{i}@new.example") for i in range(creates)]
+    pooled += took
+    read_after, hit_after = await blocks(accord)
     return {
         "p50_ms": percentile(took, 0.5),
         "p90_ms": percentile(took, 0.9),
         "p99_ms": percentile(took, 0.99),
         "mean_ms": statistics.fmean(took),
+        # approximate: a backend flushes its counts at most once a second
+        "blocks_read_per_create": (read_after - read_before) / creates,
+        "blocks_hit_per_create": (hit_after - hit_before) / creates,
     }
+
+
+async def database_mb(accord: Accord) -> float:
+    async with accord.db.transaction() as conn:
+        size = (await conn.execute(text("SELECT pg_database_size(current_database())"))).one()
+    return round(size[0] / 2**20, 1)
 
 
 def medians(rounds: list[dict[str, float]]) -> dict[str, Any]:
@@ -419,20 +452,32 @@ async def measure(urls: dict[str, str], args: argparse.Namespace, data_dir: Path
             for i in range(20):
                 await one_create(accord, org_id(1), f"warm-{size}-{i}@new.example")
         rounds: dict[str, list[dict[str, float]]] = {size: [] for size in accords}
+        pooled: dict[str, list[float]] = {size: [] for size in accords}
         for r in range(args.rounds):
             for size, accord in accords.items():
                 tag = f"r{r}-{size}"
-                rounds[size].append(await round_of(accord, org_id(r + 2), tag, args.creates))
+                org = org_id(r % 9 + 2)  # the small database has 10 organizations
+                took = await round_of(accord, org, tag, args.creates, pooled[size])
+                rounds[size].append(took)
         explained = await plans(accords["large"], urls["large"], org_id(1))
+        sizes = [await database_mb(accords[size]) for size in ("small", "large")]
+        async with accords["large"].db.transaction() as conn:
+            buffers = (await conn.execute(text("SHOW shared_buffers"))).scalar_one()
     finally:
         for accord in accords.values():
             await accord.aclose()
     small, large = medians(rounds["small"]), medians(rounds["large"])
+    small["database_mb"], large["database_mb"] = sizes
+    for stats, size in ((small, "small"), (large, "large")):
+        stats["pooled_p50_ms"] = round(percentile(pooled[size], 0.5), 2)
+        stats["pooled_p99_ms"] = round(percentile(pooled[size], 0.99), 2)
     ratio = round(large["p50_ms"] / small["p50_ms"], 3)
     return {
         "small": small,
         "large": large,
+        "shared_buffers": buffers,
         "p50_ratio": ratio,
+        "pooled_p50_ratio": round(large["pooled_p50_ms"] / small["pooled_p50_ms"], 3),
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio <= TARGET_RATIO,
         "all_index_lookups": all(p["index_lookup"] for p in explained),
@@ -442,18 +487,18 @@ async def measure(urls: dict[str, str], args: argparse.Namespace, data_dir: Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100,000 users, 2 rounds of 100")
+    parser.add_argument("--quick", action="store_true", help="100,000 users, 4 rounds of 50")
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=1_000)
-    parser.add_argument("--creates", type=int, default=300, help="per round")
-    parser.add_argument("--rounds", type=int, default=3, help="per database")
+    parser.add_argument("--creates", type=int, default=100, help="per round")
+    parser.add_argument("--rounds", type=int, default=9, help="per database")
     parser.add_argument(
         "--open-operations", type=int, default=0, help="open creates seeded in other orgs"
     )
     parser.add_argument("--database-url", default=os.environ.get("ACCORD_TEST_SERVER", SERVER))
     args = parser.parse_args()
     if args.quick:
-        args.users, args.creates, args.rounds = 100_000, 100, 2
+        args.users, args.creates, args.rounds = 100_000, 50, 4
     load_before = [round(x, 2) for x in os.getloadavg()]
     made: list[str] = []
     try:
