@@ -336,7 +336,8 @@ def flags(plan: dict[str, Any], sizes: dict[str, float]) -> list[str]:
         if kind == "Seq Scan" and big:
             found.append(f"Seq Scan on {rel} ({sizes[rel]:.0f} rows)")
         index = node.get("Index Name")
-        whole = kind in ("Index Scan", "Index Only Scan") and "Index Cond" not in node
+        scans = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
+        whole = kind in scans and "Index Cond" not in node
         if whole and sizes.get(index, 0) > BIG_TABLE:  # a partial index may hold few rows
             found.append(f"{kind} of all of {index} ({sizes[index]:.0f} entries)")
         if kind in ("Sort", "Hash", "Aggregate", "HashAggregate"):
@@ -487,7 +488,7 @@ async def measure(urls: dict[str, str], args: argparse.Namespace, data_dir: Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100,000 users, 4 rounds of 50")
+    parser.add_argument("--quick", action="store_true", help="100,000 users, 4 rounds of 25")
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--creates", type=int, default=100, help="per round")
@@ -498,7 +499,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("ACCORD_TEST_SERVER", SERVER))
     args = parser.parse_args()
     if args.quick:
-        args.users, args.creates, args.rounds = 100_000, 50, 4
+        args.users, args.creates, args.rounds = 100_000, 25, 4
     load_before = [round(x, 2) for x in os.getloadavg()]
     made: list[str] = []
     try:
