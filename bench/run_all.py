@@ -35,6 +35,7 @@ ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "p4_resume": (["--operations", "1000"], ["--operations", "10000"]),
     "p3_latency": (["--seconds", "12", "--repeat", "1"], []),
     "statements": (["--creates", "50"], []),
+    "p2_scale": (["--quick"], []),
 }
 ORDER = ["p1_create", "reconcile", "cli_start", "soak", "p4_resume"]
 

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,6 +16,9 @@ from accord.domain.model import InvitationStatus, Role
 
 _COLUMNS = [c for c in invitations.c if c.name != "digest"]
 _PENDING = invitations.c.status == InvitationStatus.PENDING
+# Written into the SQL, not bound: uq_invitations_pending_email (``WHERE status = 'pending'``)
+# then serves the seat count's generic plan too (see operations._OPEN_LITERAL).
+_PENDING_LITERAL = invitations.c.status == literal_column("'pending'")
 _PAST = invitations.c.expires_at <= func.now()
 
 
@@ -35,7 +38,7 @@ def held_seats(organization_id: Any) -> Any:
         .select_from(invitations)
         .where(
             invitations.c.organization_id == organization_id,
-            _PENDING,
+            _PENDING_LITERAL,
             or_(~_PAST, invitations.c.accept_operation_id.is_not(None)),
         )
         .scalar_subquery()

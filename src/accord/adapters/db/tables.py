@@ -169,6 +169,12 @@ operations = Table(
     CheckConstraint(_one_of("state", model.OperationState), name="state"),
     CheckConstraint(_one_of("recovery_point", model.RecoveryPoint), name="recovery_point"),
     Index("ix_operations_open", "next_attempt_at", postgresql_where=text("state = 'open'")),
+    # The seat count's open claims of one organization (adapters/db/operations.open_claims).
+    Index(
+        "ix_operations_open_organization",
+        "organization_id",
+        postgresql_where=text("state = 'open'"),
+    ),
 )
 
 audit_events = Table(
