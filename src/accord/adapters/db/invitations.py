@@ -17,7 +17,7 @@ from accord.domain.model import InvitationStatus, Role
 _COLUMNS = [c for c in invitations.c if c.name != "digest"]
 _PENDING = invitations.c.status == InvitationStatus.PENDING
 # Written into the SQL, not bound: uq_invitations_pending_email (``WHERE status = 'pending'``)
-# then serves the seat count's generic plan too (see operations._OPEN_LITERAL).
+# then serves the seat count's generic plan too (see operations._OPEN).
 _PENDING_LITERAL = invitations.c.status == literal_column("'pending'")
 _PAST = invitations.c.expires_at <= func.now()
 

@@ -41,11 +41,11 @@ def _record(row: Any) -> OperationRecord:
     return OperationRecord(**values)
 
 
-_OPEN = operations.c.state == OperationState.OPEN
-# The same, written into the SQL rather than bound: a partial index ``WHERE state = 'open'``
-# then serves the generic plan PostgreSQL may cache for a prepared statement too (with a
-# parameter there, the planner cannot know it is 'open' and reads the whole table).
-_OPEN_LITERAL = operations.c.state == literal_column("'open'")
+# Written into the SQL rather than bound: the partial indexes ``WHERE state = 'open'``
+# (ix_operations_open, ix_operations_open_organization) then serve the generic plan that
+# PostgreSQL may cache for a prepared statement too; with a parameter there, the planner
+# cannot know it is 'open' and reads the whole table.
+_OPEN = operations.c.state == literal_column(f"'{OperationState.OPEN.value}'")
 _UNLEASED = (operations.c.lease_until.is_(None)) | (operations.c.lease_until < func.now())
 
 
@@ -57,7 +57,7 @@ def open_claims(organization_id: Any) -> Any:
         .select_from(operations)
         .where(
             operations.c.organization_id == organization_id,
-            _OPEN_LITERAL,  # ix_operations_open_organization
+            _OPEN,  # ix_operations_open_organization
             operations.c.kind == OperationKind.CREATE_USER,
             operations.c.recovery_point != RecoveryPoint.COMPENSATING,
         )

@@ -168,7 +168,12 @@ operations = Table(
     CheckConstraint(_one_of("kind", model.OperationKind), name="kind"),
     CheckConstraint(_one_of("state", model.OperationState), name="state"),
     CheckConstraint(_one_of("recovery_point", model.RecoveryPoint), name="recovery_point"),
-    Index("ix_operations_open", "next_attempt_at", postgresql_where=text("state = 'open'")),
+    # In the order workers lease in (never postponed first): no sort of every open operation.
+    Index(
+        "ix_operations_open",
+        text("next_attempt_at NULLS FIRST"),
+        postgresql_where=text("state = 'open'"),
+    ),
     # The seat count's open claims of one organization (adapters/db/operations.open_claims).
     Index(
         "ix_operations_open_organization",
