@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, tuple_
@@ -35,23 +35,16 @@ class PgAuditLog:
         return result.rowcount
 
     async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
-        by = event.by
-        await self._conn.execute(
-            insert(audit_events).values(
-                actor=event.actor,
-                action=event.action,
-                subject_user_id=event.subject_user_id,
-                subject_email=event.subject_email,
-                organization_id=event.organization_id,
-                operation_id=event.operation_id,
-                data=event.data,
-                by_kind=by.kind.value,
-                by_token_id=by.token_id,
-                by_scope=by.scope,
-                by_user_id=by.user_id,
-                claimed_actor=event.claimed_actor,
-            )
-        )
+        await self._conn.execute(insert(audit_events).values(**_row(event)))
+
+    async def record_many(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        current: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        if events:  # one multi-row insert
+            await self._conn.execute(insert(audit_events).values([_row(e) for e in events]))
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         statement = select(audit_events).order_by(c.at, c.id).limit(query.limit)
@@ -59,6 +52,24 @@ class PgAuditLog:
         if conditions:
             statement = statement.where(and_(*conditions))
         return [_entry(row) for row in await self._conn.execute(statement)]
+
+
+def _row(event: AuditEvent) -> dict[str, Any]:
+    by = event.by
+    return {
+        "actor": event.actor,
+        "action": event.action,
+        "subject_user_id": event.subject_user_id,
+        "subject_email": event.subject_email,
+        "organization_id": event.organization_id,
+        "operation_id": event.operation_id,
+        "data": event.data,
+        "by_kind": by.kind.value,
+        "by_token_id": by.token_id,
+        "by_scope": by.scope,
+        "by_user_id": by.user_id,
+        "claimed_actor": event.claimed_actor,
+    }
 
 
 def _conditions(q: AuditQuery) -> list[ColumnElement[bool]]:
