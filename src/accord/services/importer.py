@@ -242,8 +242,8 @@ async def import_users(
     ``adopt_existing``: then it is linked as it is (its password and name untouched, no mail).
 
     On an IdP with a bulk create (the built-in one) rows go ``batch_size`` at a time through
-    ``services/bulk_import.py``; the rows it leaves, and every row on other IdPs, go one by one
-    through the engine, ``parallelism`` at a time.
+    ``services/bulk_import.py``; the rows it leaves, every row on other IdPs, and every row with
+    ``batch_size=0``, go one by one through the engine, ``parallelism`` at a time.
     """
     caller.require_platform()
     if default_org is not None:
@@ -257,7 +257,7 @@ async def import_users(
         async with gate:
             return await _import_row(ctx, line, row)
 
-    set_wise = bulk_import.available(accord)
+    set_wise = batch_size > 0 and bulk_import.available(accord)
     size = max(1, batch_size) if set_wise else parallelism * 8
 
     async def run(chunk: list[tuple[int, dict[str, Any] | str]]) -> list[dict[str, Any]]:

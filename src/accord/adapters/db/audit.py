@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.sql import seconds_ago
@@ -43,8 +44,12 @@ class PgAuditLog:
         *,
         current: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> None:
-        if events:  # one multi-row insert
-            await self._conn.execute(insert(audit_events).values([_row(e) for e in events]))
+        if not events:
+            return
+        rows = [_row(e) for e in events]
+        columns = {name: [r[name] for r in rows] for name in _COLUMNS}
+        columns["data"] = [json.dumps(d) for d in columns["data"]]
+        await self._conn.execute(_RECORD_MANY, columns)
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         statement = select(audit_events).order_by(c.at, c.id).limit(query.limit)
@@ -52,6 +57,34 @@ class PgAuditLog:
         if conditions:
             statement = statement.where(and_(*conditions))
         return [_entry(row) for row in await self._conn.execute(statement)]
+
+
+_COLUMNS = {
+    "actor": "text",
+    "action": "text",
+    "subject_user_id": "uuid",
+    "subject_email": "text",
+    "organization_id": "uuid",
+    "operation_id": "uuid",
+    "data": "text",
+    "by_kind": "text",
+    "by_token_id": "uuid",
+    "by_scope": "text",
+    "by_user_id": "uuid",
+    "claimed_actor": "text",
+}
+# One array per column, unnested: one short statement for any number of events.
+_RECORD_MANY = text(
+    "INSERT INTO audit_events ("
+    + ", ".join(_COLUMNS)
+    + ") SELECT "
+    + ", ".join(f"CAST(v.{n} AS jsonb)" if n == "data" else f"v.{n}" for n in _COLUMNS)
+    + " FROM unnest("
+    + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _COLUMNS.items())
+    + ") AS v("
+    + ", ".join(_COLUMNS)
+    + ")"
+)
 
 
 def _row(event: AuditEvent) -> dict[str, Any]:

@@ -3,12 +3,12 @@ engine writes, a batch to a statement (a multi-row insert, or one executemany ro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +22,64 @@ from accord.domain.records import OperationRecord, UserView
 
 o = operations.c
 _OPEN = o.state == OperationState.OPEN
+
+# One parameter per column (arrays, unnested): a short statement that psycopg and the server
+# prepare once, whatever the batch's size; multi-row VALUES would be parsed anew every time.
+_CLAIM_USERS = text(
+    """
+    INSERT INTO users (id, email, full_name, status, created_by)
+    SELECT u.id, u.email, u.full_name, :status, u.created_by
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:emails AS text[]), CAST(:names AS text[]),
+                CAST(:by AS text[])) AS u(id, email, full_name, created_by)
+    ON CONFLICT (email) DO NOTHING
+    RETURNING id
+    """
+)
+_CLAIM_OPERATIONS = text(
+    """
+    INSERT INTO operations (id, kind, caller, idempotency_key, request_digest, request,
+        state, recovery_point, deadline_at, lease_until, attempts, user_id, organization_id,
+        flow_state)
+    SELECT v.id, v.kind, v.caller, v.key, v.digest, CAST(v.request AS jsonb), v.state,
+        v.point, v.deadline, v.lease, v.attempts, v.user_id, v.org_id, '{}'::jsonb
+    FROM unnest(CAST(:id AS uuid[]), CAST(:kind AS text[]), CAST(:caller AS text[]),
+                CAST(:key AS text[]), CAST(:digest AS text[]), CAST(:request AS text[]),
+                CAST(:state AS text[]), CAST(:point AS text[]),
+                CAST(:deadline AS timestamptz[]), CAST(:lease AS timestamptz[]),
+                CAST(:attempts AS int[]), CAST(:user_id AS uuid[]), CAST(:org_id AS uuid[]))
+        AS v(id, kind, caller, key, digest, request, state, point, deadline, lease, attempts,
+             user_id, org_id)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+    """
+)
+_ENSURED = text(
+    """
+    UPDATE operations o SET recovery_point = :point, remote_id = v.remote_id,
+        created_remote = v.created, flow_state = CAST(v.flow AS jsonb), updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:remote AS text[]), CAST(:created AS boolean[]),
+                CAST(:flow AS text[])) AS v(id, remote_id, created, flow)
+    WHERE o.id = v.id AND o.state = 'open' AND o.recovery_point = :expected
+    RETURNING o.*
+    """
+)
+_USERS_JOINED = text(
+    """
+    UPDATE users u SET status = v.status, full_name = v.full_name,
+        require_password_change = false, version = u.version + 1, updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:status AS text[]), CAST(:names AS text[]))
+        AS v(id, status, full_name)
+    WHERE u.id = v.id
+    """
+)
+_SUCCEEDED = text(
+    """
+    UPDATE operations o SET recovery_point = :finished, state = :succeeded,
+        result = CAST(v.result AS jsonb), lease_until = NULL, error = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:results AS text[])) AS v(id, result)
+    WHERE o.id = v.id AND o.state = 'open' AND o.recovery_point = :expected
+    """
+)
 
 
 class PgBulk:
@@ -54,37 +112,24 @@ class PgBulk:
         # E-mails in one order for every writer: two batches wait for each other, never in a
         # cycle (the seat lock comes after, as in the per-row claim).
         ordered = sorted(claims, key=lambda c: c.email)
-        rows = [
-            {
-                "id": c.user_id,
-                "email": c.email,
-                "full_name": c.full_name,
-                "status": UserStatus.PROVISIONING,
-                "created_by": c.created_by,
-            }
-            for c in ordered
-        ]
-        statement = (
-            pg_insert(users)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=[users.c.email])
-            .returning(users.c.id)
+        got_rows = set(
+            (
+                await self._conn.execute(
+                    _CLAIM_USERS,
+                    {
+                        "ids": [c.user_id for c in ordered],
+                        "emails": [c.email for c in ordered],
+                        "names": [c.full_name for c in ordered],
+                        "by": [c.created_by for c in ordered],
+                        "status": UserStatus.PROVISIONING.value,
+                    },
+                )
+            ).scalars()
         )
-        got_rows = set((await self._conn.execute(statement)).scalars())
         mine = [c for c in ordered if c.user_id in got_rows]
         if not mine:
             return set()
-        new_ops = [
-            {
-                **asdict(c.operation),
-                "user_id": c.user_id,
-                "organization_id": c.organization_id,
-                "flow_state": {},
-            }
-            for c in mine
-        ]
-        statement = pg_insert(operations).values(new_ops).on_conflict_do_nothing().returning(o.id)
-        got_ops = set((await self._conn.execute(statement)).scalars())
+        got_ops = set((await self._conn.execute(_CLAIM_OPERATIONS, _columns(mine))).scalars())
         lost = [c.user_id for c in mine if c.operation.id not in got_ops]
         if lost:  # the key's operation exists (a concurrent run): give its row back
             await self._conn.execute(delete(users).where(users.c.id.in_(lost)))
@@ -112,34 +157,20 @@ class PgBulk:
     async def ensured(self, answers: Sequence[BulkEnsured]) -> list[OperationRecord]:
         if not answers:
             return []
-        ids = [a.operation_id for a in answers]
-        locked = select(o.id).where(o.id.in_(ids), _OPEN, o.recovery_point == RecoveryPoint.CLAIMED)
-        movable = set((await self._conn.execute(locked.with_for_update())).scalars())
-        rows = [
+        moving = list(answers)  # the compare-and-set is the statement's WHERE
+        result = await self._conn.execute(
+            _ENSURED,
             {
-                "oid": a.operation_id,
-                "remote": a.remote_id,
-                "created": a.created_remote,
-                "flow": a.flow_state,
-            }
-            for a in answers
-            if a.operation_id in movable
-        ]
-        if not rows:
-            return []
-        await self._conn.execute(
-            update(operations)
-            .where(o.id == bindparam("oid"))
-            .values(
-                recovery_point=RecoveryPoint.IDP_ENSURED,
-                remote_id=bindparam("remote"),
-                created_remote=bindparam("created"),
-                flow_state=bindparam("flow", type_=operations.c.flow_state.type),
-                updated_at=func.now(),
-            ),
-            rows,
+                "ids": [a.operation_id for a in moving],
+                "remote": [a.remote_id for a in moving],
+                "created": [a.created_remote for a in moving],
+                "flow": [json.dumps(a.flow_state) for a in moving],
+                "point": RecoveryPoint.IDP_ENSURED.value,
+                "expected": RecoveryPoint.CLAIMED.value,
+            },
         )
-        return await self._records([r["oid"] for r in rows])
+        found = {row.id: _record(row) for row in result}
+        return [found[a.operation_id] for a in moving if a.operation_id in found]
 
     async def lock_ensured(self, operation_ids: Sequence[UUID]) -> list[OperationRecord]:
         if not operation_ids:
@@ -171,7 +202,7 @@ class PgBulk:
             }
             for i in items
         ]
-        statement = pg_insert(idp_links).values(links)
+        statement = pg_insert(idp_links)
         await self._conn.execute(
             statement.on_conflict_do_update(
                 index_elements=[idp_links.c.user_id, idp_links.c.provider],
@@ -179,19 +210,16 @@ class PgBulk:
                     "remote_id": statement.excluded.remote_id,
                     "created_by_accord": statement.excluded.created_by_accord,
                 },
-            )
+            ),
+            links,
         )
         await self._conn.execute(
-            update(users)
-            .where(users.c.id == bindparam("uid"))
-            .values(
-                status=bindparam("status"),
-                full_name=bindparam("name"),
-                require_password_change=False,
-                version=users.c.version + 1,
-                updated_at=func.now(),
-            ),
-            [_user_changes(i) for i in items],
+            _USERS_JOINED,
+            {
+                "ids": [i.operation.user_id for i in items],
+                "status": [str(i.status) for i in items],
+                "names": [i.operation.request["full_name"] for i in items],
+            },
         )
         joins = [
             {
@@ -202,12 +230,13 @@ class PgBulk:
             }
             for i in items
         ]
-        joined = pg_insert(memberships).values(joins)
+        joined = pg_insert(memberships)
         await self._conn.execute(
             joined.on_conflict_do_update(
                 index_elements=[memberships.c.user_id, memberships.c.organization_id],
                 set_={"role": joined.excluded.role, "permissions": joined.excluded.permissions},
-            )
+            ),
+            joins,
         )
 
     async def views(self, user_ids: Sequence[UUID]) -> list[UserView]:
@@ -220,28 +249,36 @@ class PgBulk:
         if mails:
             self._work.mark()  # a worker sends them
             await self._conn.execute(
-                pg_insert(outbox)
-                .values(mails)
-                .on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
+                pg_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key]),
+                mails,
             )
         await self._conn.execute(
-            update(operations)
-            .where(o.id == bindparam("oid"), _OPEN, o.recovery_point == RecoveryPoint.IDP_ENSURED)
-            .values(
-                recovery_point=RecoveryPoint.FINISHED,
-                state=OperationState.SUCCEEDED,
-                result=bindparam("res", type_=operations.c.result.type),
-                lease_until=None,
-                error=None,
-                updated_at=func.now(),
-            ),
-            [{"oid": i.operation.id, "res": i.result} for i in items],
+            _SUCCEEDED,
+            {
+                "ids": [i.operation.id for i in items],
+                "results": [json.dumps(i.result) for i in items],
+                "finished": RecoveryPoint.FINISHED.value,
+                "succeeded": OperationState.SUCCEEDED.value,
+                "expected": RecoveryPoint.IDP_ENSURED.value,
+            },
         )
 
 
-def _user_changes(item: BulkFinish) -> dict[str, Any]:
+def _columns(claims: Sequence[BulkClaim]) -> dict[str, list[Any]]:
+    """The claims' operations as one array per column."""
+    ops = [c.operation for c in claims]
     return {
-        "uid": item.operation.user_id,
-        "status": str(item.status),
-        "name": item.operation.request["full_name"],
+        "id": [op.id for op in ops],
+        "kind": [str(op.kind) for op in ops],
+        "caller": [op.caller for op in ops],
+        "key": [op.idempotency_key for op in ops],
+        "digest": [op.request_digest for op in ops],
+        "request": [json.dumps(op.request) for op in ops],
+        "state": [str(op.state) for op in ops],
+        "point": [str(op.recovery_point) for op in ops],
+        "deadline": [op.deadline_at for op in ops],
+        "lease": [op.lease_until for op in ops],
+        "attempts": [op.attempts for op in ops],
+        "user_id": [c.user_id for c in claims],
+        "org_id": [c.organization_id for c in claims],
     }

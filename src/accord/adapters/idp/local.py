@@ -155,14 +155,9 @@ class LocalProvider:
             }
             for u in sorted(users, key=lambda u: u.email)  # one lock order for every writer
         ]
-        statement = (
-            insert(local_identities)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(*local_identities.c)
-        )
-        async with self._db.transaction() as conn:
-            return [_remote(row) for row in await conn.execute(statement)]
+        statement = insert(local_identities).on_conflict_do_nothing().returning(*local_identities.c)
+        async with self._db.transaction() as conn:  # executemany: multi-row, compiled once
+            return [_remote(row) for row in await conn.execute(statement, rows)]
 
     async def update(
         self,
