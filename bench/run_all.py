@@ -33,6 +33,7 @@ ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "webhook_delivery": (["--quick"], []),
     "registration": (["--quick"], []),
     "p4_resume": (["--operations", "1000"], ["--operations", "10000"]),
+    "import": (["--rows", "10000", "--baseline-rows", "300"], []),
 }
 ORDER = ["p1_create", "reconcile", "cli_start", "soak", "p4_resume"]
 

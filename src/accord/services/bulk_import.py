@@ -72,9 +72,13 @@ class Outcome:
     left: list[Row]
 
 
-def available(accord: Context) -> bool:
-    """Whether this IdP and store can create set-wise (else every row goes per-row)."""
-    return isinstance(accord.idp, CreatesMany)
+async def available(accord: Context) -> bool:
+    """Whether this IdP and store can create set-wise (else every row goes per-row: an IdP
+    without a bulk create, or the in-memory store, which has no set-wise repository yet)."""
+    if not isinstance(accord.idp, CreatesMany):
+        return False
+    async with accord.store.transaction() as tx:
+        return isinstance(tx, SetWise)
 
 
 def _bulk(tx: Transaction) -> BulkCreates:

@@ -257,7 +257,7 @@ async def import_users(
         async with gate:
             return await _import_row(ctx, line, row)
 
-    set_wise = batch_size > 0 and bulk_import.available(accord)
+    set_wise = batch_size > 0 and await bulk_import.available(accord)
     size = max(1, batch_size) if set_wise else parallelism * 8
 
     async def run(chunk: list[tuple[int, dict[str, Any] | str]]) -> list[dict[str, Any]]:
