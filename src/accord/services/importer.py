@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -32,6 +33,11 @@ from accord.services.context import Context
 from accord.services.ids import parse_id
 from accord.services.organizations import NewOrganization, create_organization
 from accord.services.provisioning import NewUser, clean_name, create_user
+
+# A row's e-mail is normalized for its key and again for its request: validation costs
+# ~0.2 ms a call (email_validator), a tenth of a set-wise row's whole budget. Cached per
+# address (a refusal raises again, uncached).
+_normalized = functools.lru_cache(maxsize=4096)(normalize_email)
 
 FIELDS = ("email", "full_name", "organization_id", "organization_name", "role")
 ORG_CACHE_LIMIT = 10_000
@@ -98,7 +104,7 @@ def _json_lines(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
 def row_key(row: dict[str, Any]) -> str:
     """The row's idempotency key: the same row, however spelled, gets the same key."""
     normalized = {
-        "email": normalize_email(str(row.get("email") or "")),
+        "email": _normalized(str(row.get("email") or "")),
         "full_name": " ".join(str(row.get("full_name") or row.get("name") or "").split()),
         "organization_id": str(row.get("organization_id") or "").strip().lower(),
         "organization_name": " ".join(str(row.get("organization_name") or "").split()),
@@ -146,7 +152,7 @@ async def _prepare(ctx: _Context, line: int, row: dict[str, Any] | str) -> bulk_
     role = _role(row.get("role"))
     ctx.caller.require_organization(org_id)
     request: dict[str, Any] = {
-        "email": normalize_email(str(row.get("email") or "")),
+        "email": _normalized(str(row.get("email") or "")),
         "full_name": full_name,
         "organization_id": str(org_id),
         "role": role.value,
