@@ -1,5 +1,6 @@
 """SQL for set-wise user creation (``BulkCreates``, domain/bulk_store.py): the rows the per-row
-engine writes, a batch to a statement (a multi-row insert, or one executemany round trip)."""
+engine writes, a batch to a statement: one array per column, unnested (short statements that
+are prepared once), or for the upserts of links and memberships an executemany."""
 
 from __future__ import annotations
 
