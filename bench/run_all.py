@@ -36,6 +36,7 @@ ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "p3_latency": (["--seconds", "12", "--repeat", "1"], []),
     "statements": (["--creates", "50"], []),
     "p2_scale": (["--quick"], []),
+    "import": (["--rows", "10000", "--baseline-rows", "300"], []),
 }
 ORDER = ["p1_create", "reconcile", "cli_start", "soak", "p4_resume"]
 

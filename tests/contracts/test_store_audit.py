@@ -70,3 +70,30 @@ async def test_filters_match_and_pages_follow_at_then_id(store: Store) -> None: 
         assert await tx.audit.query(AuditQuery(organization_id=org, since=later)) == []
         assert await tx.audit.query(AuditQuery(organization_id=uuid4())) == []
         assert len(await tx.audit.query(AuditQuery(limit=100))) >= 8  # no filter at all
+
+
+async def test_many_events_recorded_at_once_read_back_whole_and_in_order(
+    store: Store,  # noqa: F811
+) -> None:
+    org, token = uuid4(), uuid4()
+    by = Principal.token(token, org)
+    events = [
+        AuditEvent(
+            actor=by.label,
+            action="create_user.started",
+            subject_user_id=uuid4(),
+            subject_email=f"n{i}@example.com",
+            organization_id=org,
+            operation_id=uuid4(),
+            data={"n": i, "nested": {"zoë": [1, None]}},
+            principal=by,
+            claimed_actor="Zoë" if i % 2 else None,
+        )
+        for i in range(5)
+    ]
+    async with store.transaction() as tx:
+        await tx.audit.record_many(events)
+        await tx.audit.record_many([])
+        found = await tx.audit.query(AuditQuery(organization_id=org, limit=100))
+    assert [e.event for e in found] == events
+    assert [e.id for e in found] == sorted(e.id for e in found)

@@ -36,7 +36,7 @@ in the claim).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -140,9 +140,30 @@ class ChangeRecorder:
 
     async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
         await self._audit.record(event)
+        found = await self._feed(event, current)
+        if found:
+            await self._tx.events.append(found)  # one round trip for the change's events
+
+    async def record_many(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        current: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """``record`` for each event, in order: one audit statement and one feed append."""
+        documents = list(current) if current is not None else [None] * len(events)
+        await self._audit.record_many(events)
+        found: list[NewEvent] = []
+        for event, document in zip(events, documents, strict=True):
+            found += await self._feed(event, document)
+        if found:
+            await self._tx.events.append(found)
+
+    async def _feed(self, event: AuditEvent, current: Mapping[str, Any] | None) -> list[NewEvent]:
+        """The feed events of one audit event (none for an action that changes nothing)."""
         feed_type = FEED_TYPES.get(event.action)
         if feed_type is None:
-            return
+            return []
         found: list[NewEvent] = []
         subject = _subject(feed_type, event)
         document = None
@@ -161,8 +182,7 @@ class ChangeRecorder:
                 held = _held(document, event.organization_id) if new_user else None
                 held = held or await self._document(joined)
                 found.append(_event("membership.added", joined, event, held))
-        if found:
-            await self._tx.events.append(found)  # one round trip for the change's events
+        return found
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         return await self._audit.query(query)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -95,6 +95,23 @@ class IdentityProvider(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class CreatesMany(Protocol):
+    """An IdP with a bulk create (the local IdP: one statement). Without it, imports create
+    identities one request at a time. Vendor bulk APIs (Auth0 user-import jobs, Keycloak
+    partial import) are not behind this port yet."""
+
+    async def existing(self, emails: Sequence[str]) -> set[str]:
+        """Those of ``emails`` that have an identity (of anyone's making)."""
+        ...
+
+    async def create_many(self, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
+        """Create every user whose e-mail and id are free, without passwords, at once; the
+        users created. One left out met a conflict (RemoteConflict for one create): its
+        caller looks it up the per-row way. ProviderUnavailable: nothing is known."""
         ...
 
 

@@ -329,6 +329,16 @@ class AuditLog(Protocol):
         reading the subject again, ``domain/changes.py``); the audit log itself ignores it."""
         ...
 
+    async def record_many(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        current: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """Record many events in one statement, as ``record`` would one by one; ``current``:
+        each event's document, in the same order (set-wise creation)."""
+        ...
+
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         """Up to ``query.limit`` entries matching every filter, in (at, id) order, after
         ``query.after``. Never raises for filters that match nothing."""

@@ -70,6 +70,28 @@ async def execute(
     return await drive(accord, step)
 
 
+def new_operation(
+    accord: Context,
+    kind: OperationKind,
+    *,
+    caller: Caller,
+    idempotency_key: str,
+    request: dict[str, Any],
+) -> NewOperation:
+    """The operation ``execute`` would insert for this request (no secrets): set-wise
+    creation inserts many at once, and a later ``execute`` with the key rejoins each."""
+    check_idempotency_key(idempotency_key)
+    digest = accord.sealer.fingerprint({"kind": kind, "request": request, "secrets": {}})
+    return _new_operation(accord, kind, caller, idempotency_key, digest, request, {})
+
+
+def same_request(
+    accord: Context, kind: OperationKind, digest: str, request: dict[str, Any]
+) -> bool:
+    """Whether a stored operation's digest is that of this request (no secrets)."""
+    return accord.sealer.matches(digest, {"kind": kind, "request": request, "secrets": {}})
+
+
 async def _find_by_key(accord: Context, caller: Caller, key: str) -> OperationRecord | None:
     async with accord.store.transaction() as tx:
         return await tx.operations.find_by_key(caller.key, key)

@@ -369,13 +369,18 @@ async def audit_creation(
 
 async def queue_invitation(tx: Transaction, accord: Context, op: OperationRecord) -> None:
     """Queue the set-password mail; the link itself is minted when the mail is sent."""
-    await tx.outbox.enqueue(
-        kind="invitation",
-        dedupe_key=f"invitation:{op.id}",
-        recipient=op.request["email"],
-        payload={
+    await tx.outbox.enqueue(**queue_invitation_row(accord, op))
+
+
+def queue_invitation_row(accord: Context, op: OperationRecord) -> dict[str, Any]:
+    """The outbox row of ``queue_invitation`` (set-wise creation inserts many at once)."""
+    return {
+        "kind": "invitation",
+        "dedupe_key": f"invitation:{op.id}",
+        "recipient": op.request["email"],
+        "payload": {
             "user_id": str(op.user_id),
             "full_name": op.request["full_name"],
             "valid_hours": accord.settings.invite_ttl_hours,
         },
-    )
+    }

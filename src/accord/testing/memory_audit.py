@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +19,15 @@ class MemoryAudit(Repository):
 
     async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
         self.t.audit.append(AuditEntry(next(self.ids), self.now(), copy.deepcopy(event)))
+
+    async def record_many(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        current: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        for event in events:
+            await self.record(event)
 
     async def delete_older_than(self, days: float, *, limit: int) -> int:
         before = self.now() - timedelta(days=days)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.sql import seconds_ago
@@ -38,22 +39,20 @@ class PgAuditLog:
         return result.rowcount
 
     async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
-        by = event.by
-        values = {
-            "actor": event.actor,
-            "action": event.action,
-            "subject_user_id": event.subject_user_id,
-            "subject_email": event.subject_email,
-            "organization_id": event.organization_id,
-            "operation_id": event.operation_id,
-            "data": event.data,
-            "by_kind": by.kind.value,
-            "by_token_id": by.token_id,
-            "by_scope": by.scope,
-            "by_user_id": by.user_id,
-            "claimed_actor": event.claimed_actor,
-        }
-        await self._conn.execute(_RECORD, values)
+        await self._conn.execute(_RECORD, _row(event))
+
+    async def record_many(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        current: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        if not events:
+            return
+        rows = [_row(e) for e in events]
+        columns = {name: [r[name] for r in rows] for name in _COLUMNS}
+        columns["data"] = [json.dumps(d) for d in columns["data"]]
+        await self._conn.execute(_RECORD_MANY, columns)
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         statement = select(audit_events).order_by(c.at, c.id).limit(query.limit)
@@ -61,6 +60,52 @@ class PgAuditLog:
         if conditions:
             statement = statement.where(and_(*conditions))
         return [_entry(row) for row in await self._conn.execute(statement)]
+
+
+_COLUMNS = {
+    "actor": "text",
+    "action": "text",
+    "subject_user_id": "uuid",
+    "subject_email": "text",
+    "organization_id": "uuid",
+    "operation_id": "uuid",
+    "data": "text",
+    "by_kind": "text",
+    "by_token_id": "uuid",
+    "by_scope": "text",
+    "by_user_id": "uuid",
+    "claimed_actor": "text",
+}
+# One array per column, unnested: one short statement for any number of events.
+_RECORD_MANY = text(
+    "INSERT INTO audit_events ("
+    + ", ".join(_COLUMNS)
+    + ") SELECT "
+    + ", ".join(f"CAST(v.{n} AS jsonb)" if n == "data" else f"v.{n}" for n in _COLUMNS)
+    + " FROM unnest("
+    + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _COLUMNS.items())
+    + ") AS v("
+    + ", ".join(_COLUMNS)
+    + ")"
+)
+
+
+def _row(event: AuditEvent) -> dict[str, Any]:
+    by = event.by
+    return {
+        "actor": event.actor,
+        "action": event.action,
+        "subject_user_id": event.subject_user_id,
+        "subject_email": event.subject_email,
+        "organization_id": event.organization_id,
+        "operation_id": event.operation_id,
+        "data": event.data,
+        "by_kind": by.kind.value,
+        "by_token_id": by.token_id,
+        "by_scope": by.scope,
+        "by_user_id": by.user_id,
+        "claimed_actor": event.claimed_actor,
+    }
 
 
 def _conditions(q: AuditQuery) -> list[ColumnElement[bool]]:

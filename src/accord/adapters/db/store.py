@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.audit import PgAuditLog
+from accord.adapters.db.bulk import PgBulk
 from accord.adapters.db.database import Database
 from accord.adapters.db.drift import PgDriftQueries, PgDriftSession
 from accord.adapters.db.events import PgChangeFeed
@@ -52,6 +53,7 @@ class PgTransaction:
         self.mailbox = PgMailbox(conn)
         self.scim_users = PgScimUsers(conn)
         self.scim_groups = PgScimGroups(conn)
+        self.bulk = PgBulk(conn, self.work)  # set-wise creation (domain/bulk_store.py)
 
     @property
     def connection(self) -> AsyncConnection:

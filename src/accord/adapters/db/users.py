@@ -185,6 +185,10 @@ class PgUsers:
         ids = list((await self._conn.execute(query)).scalars())
         return await self._views(ids)
 
+    async def views(self, ids: Sequence[UUID]) -> list[UserView]:
+        """Many users at once (set-wise creation reads its batch's documents so)."""
+        return await self._views(ids)
+
     async def _views(self, ids: Sequence[UUID]) -> list[UserView]:
         """The users with these ids (in this order) and their memberships: one statement."""
         if not ids:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -127,6 +127,32 @@ class LocalProvider:
             if secret_hash is not None:
                 await self._store_secret(conn, row.id, secret_hash, None)
         return _remote(row)
+
+    async def existing(self, emails: Sequence[str]) -> set[str]:
+        if not emails:
+            return set()
+        query = select(local_identities.c.email).where(local_identities.c.email.in_(emails))
+        async with self._db.transaction() as conn:
+            return set((await conn.execute(query)).scalars())
+
+    async def create_many(self, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
+        """Every identity in one insert; those whose id or e-mail is taken are left out."""
+        if not users:
+            return []
+        if any(u.password is not None for u in users):
+            raise ValueError("create_many creates identities without passwords only")
+        rows = [
+            {
+                "id": str(u.user_id),
+                "email": u.email,
+                "full_name": u.full_name,
+                "accord_user_id": str(u.user_id),
+            }
+            for u in sorted(users, key=lambda u: u.email)  # one lock order for every writer
+        ]
+        statement = insert(local_identities).on_conflict_do_nothing().returning(*local_identities.c)
+        async with self._db.transaction() as conn:  # executemany: multi-row, compiled once
+            return [_remote(row) for row in await conn.execute(statement, rows)]
 
     async def update(
         self,

@@ -164,7 +164,25 @@ def import_command(
     results: Annotated[
         Path | None, typer.Option("--results", help="Where to write one result per row.")
     ] = None,
-    parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=32)] = 4,
+    parallelism: Annotated[
+        int,
+        typer.Option(
+            "--parallelism",
+            min=1,
+            max=32,
+            help="Rows run at once on the per-row path (other IdPs, and rows a batch leaves).",
+        ),
+    ] = 4,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=0,
+            max=5000,
+            help="Rows per set-wise batch on an IdP with a bulk create (the built-in one): "
+            "three transactions a batch. 0: every row on its own through the engine.",
+        ),
+    ] = 500,
     max_users: Annotated[
         int, typer.Option("--max-users", min=1, help="Limit of organizations the import makes.")
     ] = 10,
@@ -200,6 +218,7 @@ def import_command(
                 results=results,
                 default_org=org,
                 parallelism=parallelism,
+                batch_size=batch_size,
                 max_users=max_users,
                 adopt_existing=adopt_existing,
                 progress=advance,
