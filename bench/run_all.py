@@ -2,9 +2,10 @@
 
     uv run python bench/run_all.py [--quick] [--only p1_create,cli_start]
 
-``--quick`` (under 5 minutes on 2 busy cores) runs each with short settings; without it, with
-the settings its README section describes. Benchmarks run in turn, never side by side: each
-measures its own baseline and must not share the CPU with another. A benchmark that fails is
+``--quick`` runs each with short settings (8-10 minutes in all on 2 cores, see
+bench/README.md); without it, with the settings its README section describes. Benchmarks
+run in turn, never side by side: each measures its own baseline and must not share the CPU
+with another. A benchmark that fails is
 reported under ``failed`` (with the end of its stderr); the others still run.
 """
 
