@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from accord.adapters.db.operations import _record
+from accord.adapters.db.operations import _OPEN, _record
 from accord.adapters.db.tables import idp_links, memberships, operations, outbox, users
 from accord.adapters.db.users import PgUsers
 from accord.adapters.db.work_signal import WorkNotice
@@ -22,7 +22,6 @@ from accord.domain.model import OperationState, RecoveryPoint, UserStatus
 from accord.domain.records import OperationRecord, UserView
 
 o = operations.c
-_OPEN = o.state == OperationState.OPEN
 
 # One parameter per column (arrays, unnested): a short statement that psycopg and the server
 # prepare once, whatever the batch's size; multi-row VALUES would be parsed anew every time.
