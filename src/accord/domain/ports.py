@@ -111,7 +111,8 @@ class CreatesMany(Protocol):
     async def create_many(self, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
         """Create every user whose e-mail and id are free, without passwords, at once; the
         users created. One left out met a conflict (RemoteConflict for one create): its
-        caller looks it up the per-row way. ProviderUnavailable: nothing is known."""
+        caller looks it up the per-row way. Any ProviderError (ProviderUnavailable, or one
+        the whole call met): nothing is known, some identities may have been made."""
         ...
 
 

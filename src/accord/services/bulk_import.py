@@ -215,7 +215,7 @@ async def _ensure(accord: Context, claims: list[BulkClaim]) -> list[OperationRec
         made = await idp.create_many(
             [NewRemoteUser(c.user_id, c.email, c.full_name) for c in claims]
         )
-    except errors.ProviderUnavailable:
+    except errors.ProviderError:  # unavailable, or any other failure of the whole call
         return []  # nothing known: each operation finds out the per-row way
     crashpoints.reach(accord.settings, CrashPoint.IDP_ANSWERED)
     by_user = {r.accord_user_id: r for r in made}

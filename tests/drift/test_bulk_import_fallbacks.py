@@ -1,0 +1,265 @@
+"""The set-wise import's fallbacks (services/bulk_import.py), on the built-in IdP and the real
+database: a hook failing mid-batch, the bulk create failing (before or after it made some
+identities), an organization deleted between claim and finalize, and a batch that fills an
+organization next to a row that collides. In each, the rows end as the per-row engine would
+end them, nothing is orphaned (G2, G3), nothing is created twice, and the seat limit holds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from accord.config import Settings
+from accord.domain import errors
+from accord.domain.ports import IdentityProvider, NewRemoteUser, RemoteUser
+from accord.services.hooks import ProvisionedUser
+from accord.services.importer import import_users
+from accord.services.offboarding import delete_organization
+from tests.drift.conftest import Planted, _local, sql
+from tests.drift.test_bulk_import import count_per_row, people, write
+from tests.drift.test_import import results
+from tests.engine.conftest import PLATFORM, new_org
+from tests.guarantees import assert_guarantees
+from tests.mailbox import make_everything_due
+
+Fault = Callable[[IdentityProvider, Sequence[NewRemoteUser]], Awaitable[list[RemoteUser]]]
+
+
+class BulkFaults:
+    """The built-in IdP, whose next ``create_many`` calls run the faults queued for them."""
+
+    def __init__(self, inner: IdentityProvider) -> None:
+        self._inner = inner
+        self.name = inner.name
+        self.faults: list[Fault] = []
+        self.calls = 0
+
+    async def create_many(self, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
+        self.calls += 1
+        if self.faults:
+            return await self.faults.pop(0)(self._inner, users)
+        return await self._inner.create_many(users)  # type: ignore[attr-defined, no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.fixture
+async def faulty(settings: Settings) -> AsyncIterator[tuple[Planted, BulkFaults]]:
+    async with _local(settings) as instance:
+        idp = BulkFaults(instance.app.idp)
+        instance.app.idp = idp  # type: ignore[assignment]
+        yield instance, idp
+
+
+def statuses(summary: Any) -> list[tuple[str, str | None]]:
+    return [(r["status"], r.get("code")) for r in results(Path(summary.results))]
+
+
+async def counts(app: Any) -> dict[str, Any]:
+    """What a user cares about, counted in SQL."""
+    q = {
+        "identities": "SELECT count(*) FROM local_identities",
+        "users": "SELECT count(*) FROM users",
+        "pending": "SELECT count(*) FROM users WHERE status = 'pending'",
+        "members": "SELECT count(*) FROM memberships",
+        "ops": "SELECT count(*) FROM operations WHERE kind = 'create_user'",
+        "succeeded": "SELECT count(*) FROM operations WHERE kind = 'create_user' "
+        "AND state = 'succeeded'",
+        "open": "SELECT count(*) FROM operations WHERE state = 'open'",
+        "invitations": "SELECT count(*) FROM outbox WHERE kind = 'invitation'",
+        "created_audit": "SELECT count(*) FROM audit_events WHERE action = 'user.created'",
+        "created_feed": "SELECT count(*) FROM change_events WHERE type = 'user.created'",
+    }
+    return {name: await sql(app, query) for name, query in q.items()}
+
+
+def done(n: int) -> dict[str, int]:
+    """The counts of ``n`` users created once each, nothing else."""
+    return {
+        "identities": n,
+        "users": n,
+        "pending": n,
+        "members": n,
+        "ops": n,
+        "succeeded": n,
+        "open": 0,
+        "invitations": n,
+        "created_audit": n,
+        "created_feed": n,
+    }
+
+
+# -- a hook failing mid-batch ---------------------------------------------------------------------
+
+
+async def test_a_hook_failing_mid_batch_fails_only_its_row(
+    faulty: tuple[Planted, BulkFaults], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (planted, idp) = faulty
+    app = planted.app
+    async with app.db.transaction() as conn:
+        await conn.execute(text("CREATE TABLE employees (user_id uuid PRIMARY KEY, email text)"))
+
+    async def hr(conn: Any, user: ProvisionedUser) -> None:
+        await conn.execute(
+            text("INSERT INTO employees VALUES (:id, :email)"),
+            {"id": user.user_id, "email": user.email},
+        )
+        if user.email == "p3@example.com":
+            raise RuntimeError("the HR system said no")
+
+    app.hooks.register(hr)
+    org = await new_org(app, max_users=20)
+    source = write(tmp_path / "u.csv", people(org, 10))
+    per_row = count_per_row(monkeypatch)
+
+    summary = await import_users(app, source, caller=PLATFORM, batch_size=10)
+
+    got = statuses(summary)
+    assert got[3] == ("error", "hook_failed")
+    assert got[:3] + got[4:] == [("created", None)] * 9
+    assert per_row["rows"] == 10  # finalize rolled back whole: every row went on alone
+    assert idp.calls == 1  # and none of them asked the IdP for another identity
+    assert await counts(app) == done(9) | {"ops": 10}
+    assert (
+        await sql(app, "SELECT state FROM operations WHERE request->>'email' = 'p3@example.com'")
+        == "failed"
+    )
+    # The hook's own rows: the nine committed creates' only (the rolled-back batch left none).
+    assert await sql(app, "SELECT count(*) FROM employees") == 9
+    assert await sql(app, "SELECT count(*) FROM employees WHERE email = 'p3@example.com'") == 0
+    await assert_guarantees(app)  # p3's identity is gone with its failure (G3, G7)
+
+
+# -- the bulk create fails ------------------------------------------------------------------------
+
+
+def down(made: int = 0, error: errors.AccordError | None = None) -> Fault:
+    """``create_many`` creates the first ``made`` identities, then fails (IdP down, or a
+    generic IdP error) without saying which it made."""
+
+    async def fault(inner: Any, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
+        if made:
+            await inner.create_many(list(users)[:made])
+        raise error or errors.ProviderUnavailable("bulk create: the IdP is down")
+
+    return fault
+
+
+@pytest.mark.parametrize("made", [0, 7])
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.ProviderUnavailable("the IdP is down"),
+        errors.OutcomeUnknown("the answer was lost"),
+        errors.ProviderError("the IdP answered 500"),
+        errors.RemoteRejected("the IdP refused the batch"),
+    ],
+    ids=["unavailable", "outcome_unknown", "idp_error", "rejected"],
+)
+async def test_a_failed_bulk_create_leaves_the_rows_to_the_per_row_path(
+    faulty: tuple[Planted, BulkFaults],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    made: int,
+    error: errors.AccordError,
+) -> None:
+    (planted, idp) = faulty
+    app = planted.app
+    org = await new_org(app, max_users=20)
+    source = write(tmp_path / "u.csv", people(org, 15))
+    idp.faults.append(down(made, error))
+    per_row = count_per_row(monkeypatch)
+
+    summary = await import_users(app, source, caller=PLATFORM, batch_size=15)
+
+    # Each row found out the per-row way: its identity made by the failed bulk create (it
+    # carries the row's own user id) is recognised as its own, the others are created.
+    assert statuses(summary) == [("created", None)] * 15
+    assert per_row["rows"] == 15
+    assert await counts(app) == done(15)
+    await assert_guarantees(app)
+
+    rerun = await import_users(app, source, caller=PLATFORM, batch_size=15)
+    assert statuses(rerun) == [("exists", None)] * 15
+    assert await counts(app) == done(15)
+
+
+@pytest.mark.parametrize("made", [0, 7])
+async def test_an_idp_down_for_the_whole_import_leaves_open_operations_a_rerun_completes(
+    faulty: tuple[Planted, BulkFaults],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    made: int,
+) -> None:
+    (planted, idp) = faulty
+    app = planted.app
+    org = await new_org(app, max_users=20)
+    source = write(tmp_path / "u.csv", people(org, 15))
+    idp.faults.append(down(made))
+
+    async def create_down(user: NewRemoteUser) -> RemoteUser:
+        raise errors.ProviderUnavailable("the IdP is down")
+
+    async def get_down(remote_id: str) -> RemoteUser:
+        raise errors.ProviderUnavailable("the IdP is down")
+
+    async def find_down(email: str) -> RemoteUser | None:
+        raise errors.ProviderUnavailable("the IdP is down")
+
+    with monkeypatch.context() as m:  # the per-row calls find it down too
+        m.setattr(idp._inner, "create", create_down)
+        m.setattr(idp._inner, "get", get_down)
+        m.setattr(idp._inner, "find_by_email", find_down)
+        summary = await import_users(app, source, caller=PLATFORM, batch_size=15)
+
+    got = Counter(statuses(summary))
+    assert set(got) == {("error", "idp_unavailable")}, got  # pending: the operation goes on
+    assert await sql(app, "SELECT count(*) FROM users WHERE status = 'pending'") == 0
+    assert await sql(app, "SELECT count(*) FROM memberships") == 0
+    assert await sql(app, "SELECT count(*) FROM local_identities") == made  # not orphans:
+    await assert_guarantees(app)  # each is its open operation's, which will find it
+
+    await make_everything_due(app)
+    rerun = await import_users(app, source, caller=PLATFORM, batch_size=15)
+    assert {s for s, _ in statuses(rerun)} == {"created"}
+    assert await counts(app) == done(15)  # nothing created twice
+    await assert_guarantees(app)
+
+
+# -- an organization deleted between claim and finalize -------------------------------------------
+
+
+async def test_an_organization_deleted_between_claim_and_finalize(
+    faulty: tuple[Planted, BulkFaults], tmp_path: Path
+) -> None:
+    (planted, idp) = faulty
+    app = planted.app
+    gone, stays = await new_org(app, "Gone", max_users=20), await new_org(app, "Stays")
+
+    async def offboard_meanwhile(inner: Any, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
+        made: list[RemoteUser] = await inner.create_many(users)
+        await delete_organization(app, gone, caller=PLATFORM)
+        return made
+
+    idp.faults.append(offboard_meanwhile)  # the first group of the batch: Gone's
+    rows = people(gone, 6) + people(stays, 4, start=6)
+    summary = await import_users(app, write(tmp_path / "u.csv", rows), caller=PLATFORM)
+
+    assert statuses(summary) == [("error", "organization_not_found")] * 6 + [("created", None)] * 4
+    ops = "SELECT count(*) FROM operations WHERE kind = 'create_user' AND state = :s"
+    assert (await sql(app, ops, s="failed"), await sql(app, ops, s="succeeded")) == (6, 4)
+    assert await sql(app, "SELECT count(*) FROM users") == 4
+    assert (
+        await sql(app, "SELECT count(*) FROM memberships WHERE organization_id = :o", o=stays) == 4
+    )
+    assert await sql(app, "SELECT count(*) FROM organizations WHERE id = :o", o=gone) == 0
+    assert await sql(app, "SELECT count(*) FROM local_identities") == 4  # Gone's undone (G3)
+    assert await sql(app, "SELECT count(*) FROM outbox WHERE kind = 'invitation'") == 4
+    await assert_guarantees(app)
