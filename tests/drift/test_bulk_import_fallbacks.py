@@ -263,3 +263,50 @@ async def test_an_organization_deleted_between_claim_and_finalize(
     assert await sql(app, "SELECT count(*) FROM local_identities") == 4  # Gone's undone (G3)
     assert await sql(app, "SELECT count(*) FROM outbox WHERE kind = 'invitation'") == 4
     await assert_guarantees(app)
+
+
+# -- a batch that fills an organization, next to a colliding row ----------------------------------
+
+
+async def test_a_batch_that_fills_an_organization_gives_its_seats_to_the_rows_that_can_use_them(
+    faulty: tuple[Planted, BulkFaults], tmp_path: Path
+) -> None:
+    """The decision (DESIGN.md orders no rows; G5 and G11 are what must hold): the new rows
+    take the seats, in file order, and a row whose e-mail has a foreign identity, processed
+    after them, finds the organization full: ``organization_full``, as the engine answers any
+    create into a full organization (it counts the seat at claim, before it asks the IdP).
+
+    A strictly sequential import (``--batch-size 0 --parallelism 1``) that meets the colliding
+    row first answers ``identity_exists`` for it instead (its claim takes a seat and gives it
+    back); the per-row import at its default parallelism may answer either, and may even turn a
+    new row away while the doomed claim holds a seat. Giving the sequential answer set-wise
+    would need the rows the batch leaves to run one at a time in file order, interleaved with
+    the set-wise claims: not worth it for an answer that changes no row, member or identity.
+    Once there is room, a rerun answers ``identity_exists``."""
+    (planted, _) = faulty
+    app = planted.app
+    foreign = {"email": "foreign@example.com", "full_name": "F"}
+    members = "SELECT count(*) FROM memberships WHERE organization_id = :o"
+    answers = {}
+    for how, options in {
+        "set-wise": {"batch_size": 500},
+        "sequential": {"batch_size": 0, "parallelism": 1},
+    }.items():
+        org = await new_org(app, f"Org {how}", max_users=3)
+        rows = [foreign | {"organization_id": str(org)}, *people(org, 3, start=len(answers) * 3)]
+        source = write(tmp_path / f"{how}.csv", rows)
+        if not answers:
+            await planted.plant_foreign("foreign@example.com")
+        answers[how] = statuses(await import_users(app, source, caller=PLATFORM, **options))
+        assert answers[how][1:] == [("created", None)] * 3
+        assert await sql(app, members, o=org) == 3  # G5: the limit, exactly
+    assert answers["set-wise"][0] == ("error", "organization_full")
+    assert answers["sequential"][0] == ("error", "identity_exists")
+    foreign_left = "SELECT count(*) FROM local_identities WHERE email = 'foreign@example.com' "
+    assert await sql(app, foreign_left + "AND accord_user_id IS NULL") == 1  # G11: untouched
+    await assert_guarantees(app)
+
+    org = await new_org(app, "Roomy", max_users=3)  # with room, set-wise too: identity_exists
+    rows = [foreign | {"organization_id": str(org)}, *people(org, 2, start=10)]
+    summary = await import_users(app, write(tmp_path / "roomy.csv", rows), caller=PLATFORM)
+    assert statuses(summary) == [("error", "identity_exists")] + [("created", None)] * 2

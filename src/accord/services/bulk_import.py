@@ -17,9 +17,12 @@ points, only for many operations at once:
 Whatever does not go set-wise goes through the per-row path (``importer._provision``), which
 already answers it: a key that has an operation (replayed, or rejoined), an e-mail that has a
 user row or an identity (``exists``; OWN / FOREIGN identities, G11), a second row for one
-e-mail in a batch, a claim that does not fit, an identity the bulk create left out. A batch
-that stops between its transactions leaves ordinary open operations: the worker or a rerun
-finishes them one by one.
+e-mail in a batch, a claim that does not fit, an identity the bulk create left out. They run
+after the batch's claims: in an organization the batch fills, a row whose e-mail has an identity
+answers ``organization_full`` where a strictly sequential import could have answered
+``identity_exists`` (the seats go to the new rows; tests/drift/test_bulk_import_fallbacks.py
+says why that is the answer kept). A batch that stops between its transactions leaves
+ordinary open operations: the worker or a rerun finishes them one by one.
 """
 
 from __future__ import annotations
