@@ -77,7 +77,7 @@ class Outcome:
 
 async def available(accord: Context) -> bool:
     """Whether this IdP and store can create set-wise (else every row goes per-row: an IdP
-    without a bulk create, or the in-memory store, which has no set-wise repository yet)."""
+    without a bulk create, or a store without a set-wise repository)."""
     if not isinstance(accord.idp, CreatesMany):
         return False
     async with accord.store.transaction() as tx:

@@ -23,6 +23,7 @@ from accord.domain.changes import ChangeRecorder
 from accord.domain.ports import Clock
 from accord.domain.store import DriftSession
 from accord.testing.memory_audit import MemoryAudit
+from accord.testing.memory_bulk import MemoryBulk
 from accord.testing.memory_events import MemoryChangeFeed
 from accord.testing.memory_invitations import MemoryInvitations
 from accord.testing.memory_mailbox import MemoryMailbox
@@ -66,6 +67,7 @@ class MemoryTransaction:
         self.scim_users = MemoryScimUsers(tables, clock, ids)
         self.scim_groups = MemoryScimGroups(tables, clock, ids)
         self.webhooks = MemoryWebhooks(tables, clock, ids)
+        self.bulk = MemoryBulk(tables, clock, ids)  # set-wise creation (domain/bulk_store.py)
 
     @property
     def connection(self) -> None:
