@@ -53,7 +53,7 @@ class BulkFaults:
 async def faulty(settings: Settings) -> AsyncIterator[tuple[Planted, BulkFaults]]:
     async with _local(settings) as instance:
         idp = BulkFaults(instance.app.idp)
-        instance.app.idp = idp  # type: ignore[assignment]
+        instance.app.idp = idp
         yield instance, idp
 
 
@@ -287,11 +287,12 @@ async def test_a_batch_that_fills_an_organization_gives_its_seats_to_the_rows_th
     app = planted.app
     foreign = {"email": "foreign@example.com", "full_name": "F"}
     members = "SELECT count(*) FROM memberships WHERE organization_id = :o"
-    answers = {}
-    for how, options in {
+    answers: dict[str, list[tuple[str, str | None]]] = {}
+    ways: dict[str, dict[str, Any]] = {
         "set-wise": {"batch_size": 500},
         "sequential": {"batch_size": 0, "parallelism": 1},
-    }.items():
+    }
+    for how, options in ways.items():
         org = await new_org(app, f"Org {how}", max_users=3)
         rows = [foreign | {"organization_id": str(org)}, *people(org, 3, start=len(answers) * 3)]
         source = write(tmp_path / f"{how}.csv", rows)
