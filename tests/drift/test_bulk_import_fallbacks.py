@@ -38,12 +38,19 @@ class BulkFaults:
         self.name = inner.name
         self.faults: list[Fault] = []
         self.calls = 0
+        self.existing_fails = 0  # the next calls of ``existing`` that fail
 
     async def create_many(self, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
         self.calls += 1
         if self.faults:
             return await self.faults.pop(0)(self._inner, users)
         return await self._inner.create_many(users)  # type: ignore[attr-defined, no-any-return]
+
+    async def existing(self, emails: Sequence[str]) -> set[str]:
+        if self.existing_fails:
+            self.existing_fails -= 1
+            raise errors.ProviderUnavailable("the IdP is down")
+        return await self._inner.existing(emails)  # type: ignore[attr-defined, no-any-return]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -136,6 +143,17 @@ async def test_a_hook_failing_mid_batch_fails_only_its_row(
     assert await sql(app, "SELECT count(*) FROM employees WHERE email = 'p3@example.com'") == 0
     await assert_guarantees(app)  # p3's identity is gone with its failure (G3, G7)
 
+    # A rerun replays every row's stored answer, p3's failure too (G6, as on the per-row path),
+    # even with the hook mended: nothing is created or asked of the IdP again.
+    app.hooks.on_user_provisioned.clear()
+    rerun = await import_users(app, source, caller=PLATFORM, batch_size=10)
+    assert (
+        statuses(rerun)
+        == [("exists", None)] * 3 + [("error", "hook_failed")] + [("exists", None)] * 6
+    )
+    assert idp.calls == 1
+    assert await counts(app) == done(9) | {"ops": 10}
+
 
 # -- the bulk create fails ------------------------------------------------------------------------
 
@@ -189,6 +207,26 @@ async def test_a_failed_bulk_create_leaves_the_rows_to_the_per_row_path(
     rerun = await import_users(app, source, caller=PLATFORM, batch_size=15)
     assert statuses(rerun) == [("exists", None)] * 15
     assert await counts(app) == done(15)
+
+
+async def test_an_idp_down_when_the_batch_looks_identities_up_leaves_the_rows_per_row(
+    faulty: tuple[Planted, BulkFaults], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (planted, idp) = faulty
+    app = planted.app
+    org = await new_org(app, max_users=20)
+    await planted.plant_foreign("foreign@example.com")
+    rows = [*people(org, 9), {"email": "foreign@example.com", "full_name": "F"}]
+    rows[-1]["organization_id"] = str(org)
+    idp.existing_fails = 1
+    per_row = count_per_row(monkeypatch)
+
+    summary = await import_users(app, write(tmp_path / "u.csv", rows), caller=PLATFORM)
+
+    assert statuses(summary) == [("created", None)] * 9 + [("error", "identity_exists")]
+    assert per_row["rows"] == 10 and idp.calls == 0  # nothing known: every row alone
+    assert await counts(app) == done(9) | {"identities": 10, "ops": 10}
+    await assert_guarantees(app)
 
 
 @pytest.mark.parametrize("made", [0, 7])

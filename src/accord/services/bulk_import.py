@@ -113,7 +113,10 @@ async def _sort_out(
         taken = await _bulk(tx).taken_emails(emails)
     idp = accord.idp
     assert isinstance(idp, CreatesMany)
-    busy = taken | await idp.existing([e for e in emails if e not in taken])
+    try:
+        busy = taken | await idp.existing([e for e in emails if e not in taken])
+    except errors.ProviderError:  # nothing known: each row finds out the per-row way
+        busy = set(emails)
     fresh: list[Row] = []
     seen: set[str] = set()
     for row in rows:
