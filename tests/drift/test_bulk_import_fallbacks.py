@@ -190,23 +190,27 @@ async def test_a_failed_bulk_create_leaves_the_rows_to_the_per_row_path(
 ) -> None:
     (planted, idp) = faulty
     app = planted.app
-    org = await new_org(app, max_users=20)
+    org = await new_org(app, max_users=12)  # 3 rows too many: the limit binds
     source = write(tmp_path / "u.csv", people(org, 15))
     idp.faults.append(down(made, error))
     per_row = count_per_row(monkeypatch)
 
     summary = await import_users(app, source, caller=PLATFORM, batch_size=15)
 
-    # Each row found out the per-row way: its identity made by the failed bulk create (it
-    # carries the row's own user id) is recognised as its own, the others are created.
-    assert statuses(summary) == [("created", None)] * 15
+    # Each claimed row found out the per-row way: its identity made by the failed bulk create
+    # (it carries the row's own user id) is recognised as its own, the others are created; the
+    # claims held their seats meanwhile, and the three past the limit were never claimed.
+    full = [("error", "organization_full")] * 3
+    assert statuses(summary) == [("created", None)] * 12 + full
     assert per_row["rows"] == 15
-    assert await counts(app) == done(15)
+    assert await counts(app) == done(12) | {"ops": 15}
+    members = "SELECT count(*) FROM memberships WHERE organization_id = :o"
+    assert await sql(app, members, o=org) == 12  # G5, exactly
     await assert_guarantees(app)
 
     rerun = await import_users(app, source, caller=PLATFORM, batch_size=15)
-    assert statuses(rerun) == [("exists", None)] * 15
-    assert await counts(app) == done(15)
+    assert statuses(rerun) == [("exists", None)] * 12 + full
+    assert await counts(app) == done(12) | {"ops": 15}
 
 
 async def test_an_idp_down_when_the_batch_looks_identities_up_leaves_the_rows_per_row(
