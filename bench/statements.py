@@ -8,7 +8,10 @@ built-in IdP: ``create_user`` (``credential: invite``, a platform caller, a new 
 one at a time. After 20 warm-up creates, one create is counted with a
 ``before_cursor_execute``/``begin`` listener on the engine (the work notice's ``NOTIFY``, sent on
 a connection of its own after the commit, included; the pool's pre-ping is not a cursor
-execute and is not counted), then ``--creates`` creates run under cProfile with a CPU clock.
+execute and is not counted), then ``--rounds`` rounds of ``--creates`` creates timed on the
+process's CPU clock without a profiler (``cpu_ms_per_create``: the median round; the figure
+to compare between checkouts, steadier than throughput on a shared machine), then
+``--creates`` more under cProfile.
 
 Prints one JSON object: the counts, the statements' first lines, the CPU per create under the
 profiler (inflated by it: compare runs of this script, not with event_overhead.py), the
@@ -23,6 +26,7 @@ import cProfile
 import json
 import os
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -87,6 +91,13 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         event.remove(engine, "before_cursor_execute", executed)
         event.remove(engine, "begin", began)
 
+        rounds = []  # without the profiler: the figure to compare between checkouts
+        for _ in range(args.rounds):
+            started = time.process_time()
+            for _ in range(args.creates):
+                await one()
+            rounds.append(1000 * (time.process_time() - started) / args.creates)
+
         profile = cProfile.Profile(time.process_time)
         started = time.process_time()
         profile.enable()
@@ -109,6 +120,8 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
             "transactions_per_create": transactions,
             "statements_per_create": len(statements),
             "statements": statements,
+            "cpu_ms_per_create": round(statistics.median(rounds), 3),
+            "cpu_ms_per_create_rounds": [round(r, 3) for r in rounds],
             "profiled_cpu_ms_per_create": round(1000 * cpu / args.creates, 2),
             "function_calls_per_create": round(calls / args.creates),
             "top_frames": top,
@@ -121,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--creates", type=int, default=200)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3, help="unprofiled rounds of --creates")
     parser.add_argument("--database-url", default=os.environ.get("ACCORD_BENCH_SERVER", SERVER))
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -133,7 +147,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "statements",
-                "settings": {"creates": args.creates},
+                "settings": {"creates": args.creates, "rounds": args.rounds},
                 **result,
                 "load_before": [round(x, 2) for x in load_before],
                 "load_after": [round(x, 2) for x in os.getloadavg()],

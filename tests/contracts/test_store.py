@@ -179,6 +179,21 @@ async def test_an_identity_is_linked_to_one_user_and_a_relink_replaces(store: St
             await tx.links.link(user_id=bob, provider="p", remote_id="r2", created_by_accord=True)
 
 
+async def test_link_unless_held_names_the_holder_and_writes_nothing(store: Store) -> None:
+    ada, bob = await user(store), await user(store, "bob@example.com")
+    async with store.transaction() as tx:
+        linked = {"provider": "p", "remote_id": "r1", "created_by_accord": True}
+        assert await tx.links.link_unless_held(user_id=ada, **linked) is None
+        assert await tx.links.link_unless_held(user_id=ada, **linked) is None  # its own: kept
+        assert await tx.links.link_unless_held(user_id=bob, **linked) == ada
+        assert await tx.links.get(bob, "p") is None  # nothing written for bob
+        relinked = {"provider": "p", "remote_id": "r2", "created_by_accord": False}
+        assert await tx.links.link_unless_held(user_id=ada, **relinked) is None
+        link = await tx.links.get(ada, "p")
+        assert (link.remote_id, link.created_by_accord) == ("r2", False)
+        assert await tx.links.holder("p", "r1") is None
+
+
 async def test_a_membership_needs_its_organization(store: Store) -> None:
     ada = await user(store)
     with pytest.raises(errors.OrganizationNotFound):

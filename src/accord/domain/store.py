@@ -169,6 +169,13 @@ class Links(Protocol):
         """Link the user (replacing an older link of the same provider)."""
         ...
 
+    async def link_unless_held(
+        self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
+    ) -> UUID | None:
+        """``link``, unless another user holds this identity: then nothing is written and
+        that user is returned (``holder`` and ``link`` in one step)."""
+        ...
+
     async def unlink_all(self, user_id: UUID) -> None: ...
 
 

@@ -279,20 +279,22 @@ async def release_row(tx: Transaction, step: Step) -> None:
 async def link(tx: Transaction, accord: Context, op: OperationRecord) -> None:
     """Link the user to its IdP identity; RemoteConflict if another user holds that identity."""
     assert op.user_id is not None and op.remote_id is not None
-    holder = await tx.links.holder(accord.idp.name, op.remote_id)
-    if holder is not None and holder != op.user_id and not await _retired_holder(tx, holder, op):
+    identity = op.flow_state.get("identity")
+    by_accord = identity != "foreign" if identity else bool(op.created_remote)
+    user_id, provider, remote_id = op.user_id, accord.idp.name, op.remote_id
+    holder = await tx.links.link_unless_held(
+        user_id=user_id, provider=provider, remote_id=remote_id, created_by_accord=by_accord
+    )
+    if holder is None:
+        return  # linked
+    if not await _retired_holder(tx, holder, op):
         raise errors.RemoteConflict(
             f"The identity provider's user for {op.request['email']} is already linked to "
             "another accord user; run `accord reconcile` to resolve it."
         )
-    if holder is not None and holder != op.user_id:
-        await tx.links.unlink_all(holder)  # a deprovisioned row's leftover: accord's own
-    identity = op.flow_state.get("identity")
+    await tx.links.unlink_all(holder)  # a deprovisioned row's leftover: accord's own
     await tx.links.link(
-        user_id=op.user_id,
-        provider=accord.idp.name,
-        remote_id=op.remote_id,
-        created_by_accord=identity != "foreign" if identity else bool(op.created_remote),
+        user_id=user_id, provider=provider, remote_id=remote_id, created_by_accord=by_accord
     )
 
 

@@ -169,6 +169,20 @@ class MemoryLinks(Repository):
             user_id, provider, remote_id, created_by_accord
         )
 
+    async def link_unless_held(
+        self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
+    ) -> UUID | None:
+        holder = await self.holder(provider, remote_id)
+        if holder is not None and holder != user_id:
+            return holder
+        await self.link(
+            user_id=user_id,
+            provider=provider,
+            remote_id=remote_id,
+            created_by_accord=created_by_accord,
+        )
+        return None
+
     async def unlink_all(self, user_id: UUID) -> None:
         for key in [k for k in self.t.links if k[0] == user_id]:
             del self.t.links[key]

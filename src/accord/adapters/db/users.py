@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import bindparam, delete, func, literal_column, select, update
+from sqlalchemy import bindparam, delete, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -230,6 +230,28 @@ _LINK = _LINK.on_conflict_do_update(
         "created_by_accord": _LINK.excluded.created_by_accord,
     },
 )
+# Link unless another user holds the identity (then write nothing and name that user): the
+# look-up and the upsert in one round trip (the create path's finalize runs it every time).
+_LINK_UNLESS_HELD = text(
+    """
+    WITH held AS (
+        SELECT user_id FROM idp_links
+        WHERE provider = :provider AND remote_id = :remote_id AND user_id <> :user_id
+    ), linked AS (
+        INSERT INTO idp_links (user_id, provider, remote_id, created_by_accord)
+        SELECT :user_id, :provider, :remote_id, :created_by_accord
+        WHERE NOT EXISTS (SELECT 1 FROM held)
+        ON CONFLICT (user_id, provider) DO UPDATE
+        SET remote_id = EXCLUDED.remote_id, created_by_accord = EXCLUDED.created_by_accord
+    )
+    SELECT user_id FROM held
+    """
+).bindparams(
+    bindparam("user_id", type_=idp_links.c.user_id.type),
+    bindparam("provider", type_=idp_links.c.provider.type),
+    bindparam("remote_id", type_=idp_links.c.remote_id.type),
+    bindparam("created_by_accord", type_=idp_links.c.created_by_accord.type),
+)
 
 
 class PgLinks:
@@ -262,6 +284,17 @@ class PgLinks:
             "created_by_accord": created_by_accord,
         }
         await self._conn.execute(_LINK, values)
+
+    async def link_unless_held(
+        self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
+    ) -> UUID | None:
+        values = {
+            "user_id": user_id,
+            "provider": provider,
+            "remote_id": remote_id,
+            "created_by_accord": created_by_accord,
+        }
+        return (await self._conn.execute(_LINK_UNLESS_HELD, values)).scalars().first()
 
     async def unlink_all(self, user_id: UUID) -> None:
         await self._conn.execute(delete(idp_links).where(idp_links.c.user_id == user_id))
