@@ -134,3 +134,34 @@ async def test_an_event_that_commits_late_is_numbered_after_what_readers_passed(
         assert [(e.position, e.change.user_id) for e in after] == [(2, early)]
     finally:
         await db.dispose()
+
+
+async def test_a_batch_of_events_gets_the_versions_and_changes_one_by_one_would(
+    store: Store,
+) -> None:
+    """``record_many`` (set-wise import) appends its events in one statement on PostgreSQL: a
+    subject seen before grows its version and is diffed against its last document; new
+    subjects start at 1 with every field; each event carries its operation's key; order kept."""
+    ada = await test_store.user(store, "ada@example.com")
+    bob = await test_store.user(store, "bob@example.com")
+    cy = await test_store.user(store, "cy@example.com")
+    await renamed(store, ada, "Ada Lovelace")
+    async with store.transaction() as tx:
+        op = await tx.operations.insert(test_store.operation("batch-key"))
+    async with store.transaction() as tx:
+        for user_id in (ada, bob, cy):
+            await tx.users.update(user_id, full_name="Renamed")
+        await tx.audit.record_many(
+            [
+                AuditEvent("t", "user.updated", subject_user_id=u, operation_id=op.id)
+                for u in (cy, ada, bob)
+            ]
+        )
+    events = [e.change for e in await feed(store, after=1)]
+    assert [c.user_id for c in events] == [cy, ada, bob]
+    first = {c.user_id: c for c in events}
+    assert (first[ada].version, first[ada].changed) == (2, ("full_name",))
+    for new in (bob, cy):
+        assert first[new].version == 1 and "full_name" in first[new].changed
+        assert first[new].data["full_name"] == "Renamed"
+    assert {(c.operation_id, c.idempotency_key) for c in events} == {(op.id, "batch-key")}

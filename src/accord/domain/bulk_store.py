@@ -96,8 +96,10 @@ class BulkCreates(Protocol):
         operations moved, as they are now."""
         ...
 
-    async def lock_ensured(self, operation_ids: Sequence[UUID]) -> list[OperationRecord]:
-        """Lock those operations that are still open at ``idp_ensured`` (finalize's lock)."""
+    async def lock_ensured(self, ensured: Sequence[OperationRecord]) -> list[OperationRecord]:
+        """Lock those of the operations ``ensured`` answered that are still open at
+        ``idp_ensured`` (finalize's lock), in lock order; as ``ensured`` answered them (what
+        finalize reads of one does not change while it stays there)."""
         ...
 
     async def link_and_join(self, items: Sequence[BulkFinish]) -> None:

@@ -28,7 +28,7 @@ ordinary open operations: the worker or a rerun finishes them one by one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -244,7 +244,7 @@ async def _finalize(
         return {}
     try:
         async with accord.store.transaction() as tx:
-            ops = await _bulk(tx).lock_ensured([op.id for op in ensured])
+            ops = await _bulk(tx).lock_ensured(ensured)
             if not ops or await tx.organizations.keep(org_id) is None:
                 return {}
             users = await _finalize_locked(tx, accord, org_id, ops)
@@ -269,7 +269,10 @@ async def _finalize_locked(
     await tx.audit.record_many(
         [_created(op, org_id) for op in ops], current=[users[op.id] for op in ops]
     )
-    await bulk.finish([_finish(accord, op, users[op.id]) for op in ops])
+    # The same items, now with the answer's user (the invitation rows are made once).
+    await bulk.finish(
+        [replace(i, result={**i.result, "user": users[i.operation.id]}) for i in items]
+    )
     return users
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from accord.adapters.db.sql import seconds_ago
+from accord.adapters.db.sql import json_rows, seconds_ago
 from accord.adapters.db.tables import audit_events
 from accord.domain.principals import Principal, PrincipalKind
 from accord.domain.records import AuditEntry, AuditEvent, AuditQuery
@@ -49,10 +48,7 @@ class PgAuditLog:
     ) -> None:
         if not events:
             return
-        rows = [_row(e) for e in events]
-        columns = {name: [r[name] for r in rows] for name in _COLUMNS}
-        columns["data"] = [json.dumps(d) for d in columns["data"]]
-        await self._conn.execute(_RECORD_MANY, columns)
+        await self._conn.execute(_RECORD_MANY, {"rows": json_rows(_row(e) for e in events)})
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         statement = select(audit_events).order_by(c.at, c.id).limit(query.limit)
@@ -69,23 +65,22 @@ _COLUMNS = {
     "subject_email": "text",
     "organization_id": "uuid",
     "operation_id": "uuid",
-    "data": "text",
+    "data": "jsonb",
     "by_kind": "text",
     "by_token_id": "uuid",
     "by_scope": "text",
     "by_user_id": "uuid",
     "claimed_actor": "text",
 }
-# One array per column, unnested: one short statement for any number of events.
+# The events as one JSON parameter, expanded server-side (``json_rows``): one short statement
+# for any number of events, and no per-element adaptation of arrays in Python.
 _RECORD_MANY = text(
     "INSERT INTO audit_events ("
     + ", ".join(_COLUMNS)
     + ") SELECT "
-    + ", ".join(f"CAST(v.{n} AS jsonb)" if n == "data" else f"v.{n}" for n in _COLUMNS)
-    + " FROM unnest("
-    + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _COLUMNS.items())
-    + ") AS v("
-    + ", ".join(_COLUMNS)
+    + ", ".join(f"v.{n}" for n in _COLUMNS)
+    + " FROM json_to_recordset(CAST(:rows AS json)) AS v("
+    + ", ".join(f"{n} {t}" for n, t in _COLUMNS.items())
     + ")"
 )
 

@@ -48,7 +48,7 @@ from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from accord.adapters.db.sql import seconds_ago
+from accord.adapters.db.sql import json_rows, seconds_ago
 from accord.adapters.db.tables import change_events, change_feed_head
 from accord.adapters.db.work_signal import WorkNotice
 from accord.domain.changes import NOT_CHANGES
@@ -113,6 +113,56 @@ _APPEND = text(
 )
 
 
+# ``_APPEND`` for a batch of events whose subjects are all different (set-wise creation's
+# record_many, issue 12): one statement, one JSON parameter, instead of one execution per
+# event. The same steps: the subjects' rows locked (in one order: no cycle between two such
+# batches) and their previous documents read first, the versions grown by one, the documents
+# diffed, the events inserted in the given order with their operations' idempotency keys.
+_APPEND_MANY = text(
+    """
+    WITH v AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(CAST(:rows AS json))
+            AS r(n int, id uuid, type text, subject_type text, subject_id text,
+                 organization_id uuid, user_id uuid, invitation_id uuid,
+                 organization_ids uuid[], data jsonb, operation_id uuid)
+    ), prev AS MATERIALIZED (
+        SELECT s.subject_type, s.subject_id, s.document
+        FROM v JOIN subject_versions s
+            ON s.subject_type = v.subject_type AND s.subject_id = v.subject_id
+        ORDER BY s.subject_type, s.subject_id
+        FOR UPDATE OF s
+    ), bumped AS (
+        -- reads prev first: the locks and the old documents come before the upsert's change
+        INSERT INTO subject_versions AS s (subject_type, subject_id, version, document)
+        SELECT v.subject_type, v.subject_id, 1, v.data FROM v
+        WHERE (SELECT count(*) FROM prev) >= 0
+        ORDER BY v.subject_type, v.subject_id
+        ON CONFLICT (subject_type, subject_id)
+        DO UPDATE SET version = s.version + 1, document = excluded.document
+        RETURNING s.subject_type, s.subject_id, s.version
+    )
+    INSERT INTO change_events (
+        id, type, subject_type, subject_id, version, organization_id, user_id, invitation_id,
+        organization_ids, data, changed, operation_id, idempotency_key
+    )
+    SELECT v.id, v.type, v.subject_type, v.subject_id, b.version, v.organization_id, v.user_id,
+        v.invitation_id, v.organization_ids, v.data,
+        (SELECT coalesce(array_agg(d.key ORDER BY d.key COLLATE "C"), '{}')
+         FROM jsonb_each(v.data) AS d(key, value)
+         WHERE d.key <> ALL(CAST(:ignored AS text[]))
+           AND (p.document -> d.key) IS DISTINCT FROM d.value),
+        v.operation_id, op.idempotency_key
+    FROM v
+    JOIN bumped b ON b.subject_type = v.subject_type AND b.subject_id = v.subject_id
+    LEFT JOIN prev p ON p.subject_type = v.subject_type AND p.subject_id = v.subject_id
+    LEFT JOIN operations op ON op.id = v.operation_id
+    ORDER BY v.n
+    """
+)
+# One audit event appends at most two feed events; a batch (``record_many``) appends more.
+_SET_WISE_FROM = 3
+
+
 class PgChangeFeed:
     """``ChangeFeed`` on PostgreSQL (see the module docstring for why it has no gaps)."""
 
@@ -121,6 +171,13 @@ class PgChangeFeed:
         self._work = work or WorkNotice()
 
     async def append(self, events: Sequence[NewEvent]) -> None:
+        if not events:
+            return
+        subjects = {(e.subject_type, e.subject_id) for e in events}
+        if len(events) >= _SET_WISE_FROM and len(subjects) == len(events):
+            self._work.mark()
+            await self._conn.execute(_APPEND_MANY, {"rows": _rows(events), **_IGNORED})
+            return
         rows = [
             {
                 "id": event.id,
@@ -186,6 +243,29 @@ class PgChangeFeed:
             )
             await self._conn.execute(moved)
         return len(positions)
+
+
+_IGNORED = {"ignored": list(NOT_CHANGES)}
+
+
+def _rows(events: Sequence[NewEvent]) -> str:
+    """The events as ``_APPEND_MANY``'s one parameter, numbered in their order."""
+    return json_rows(
+        {
+            "n": n,
+            "id": e.id,
+            "type": e.type,
+            "subject_type": e.subject_type,
+            "subject_id": e.subject_id,
+            "organization_id": e.organization_id,
+            "user_id": e.user_id,
+            "invitation_id": e.invitation_id,
+            "organization_ids": e.organization_ids,
+            "data": e.data,
+            "operation_id": e.operation_id,
+        }
+        for n, e in enumerate(events)
+    )
 
 
 def _event(row: Any) -> ChangeEvent:

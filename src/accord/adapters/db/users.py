@@ -6,12 +6,25 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import bindparam, delete, func, literal_column, select, text, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import (
+    Text,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
 
+from accord.adapters.db.sql import uuid_array
 from accord.adapters.db.tables import idp_links, memberships, users
 from accord.domain.model import Role, UserStatus
 from accord.domain.records import LinkRecord, MembershipRecord, UserRecord, UserView
@@ -90,6 +103,12 @@ _UPDATE = (
 )
 _VIEWS = select(users, _held).where(
     users.c.id.in_(bindparam("w_ids", expanding=True)), ~IS_PLACEHOLDER
+)
+# Set-wise creation's batch of documents: the ids as one ``uuid[]`` literal (``uuid_array``),
+# an index lookup per element in any plan, and no list of 500 parameters rendered and bound.
+_VIEWS_MANY = select(users, _held).where(
+    users.c.id == any_(cast(bindparam("w_ids", type_=Text), ARRAY(PG_UUID(as_uuid=True)))),
+    ~IS_PLACEHOLDER,
 )
 
 
@@ -187,14 +206,19 @@ class PgUsers:
 
     async def views(self, ids: Sequence[UUID]) -> list[UserView]:
         """Many users at once (set-wise creation reads its batch's documents so)."""
-        return await self._views(ids)
+        if not ids:
+            return []
+        return await self._views(ids, _VIEWS_MANY, uuid_array(ids))
 
-    async def _views(self, ids: Sequence[UUID]) -> list[UserView]:
+    async def _views(
+        self, ids: Sequence[UUID], statement: Any = _VIEWS, bound: Any = None
+    ) -> list[UserView]:
         """The users with these ids (in this order) and their memberships: one statement."""
         if not ids:
             return []
         views = {}
-        for row in await self._conn.execute(_VIEWS, {"w_ids": list(ids)}):
+        params = {"w_ids": list(ids) if bound is None else bound}
+        for row in await self._conn.execute(statement, params):
             values = dict(row._mapping)
             held = values.pop("held")
             views[row.id] = UserView(user_record(values), tuple(_membership(row.id, held)))

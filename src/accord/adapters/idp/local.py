@@ -17,11 +17,12 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 
 from accord.adapters.db.database import Database
+from accord.adapters.db.sql import json_rows
 from accord.adapters.db.tables import local_credentials, local_identities
 from accord.domain import secrets
 from accord.domain.errors import RemoteConflict, RemoteNotFound, RemoteRejected
@@ -83,6 +84,17 @@ def _remote(row: Row) -> RemoteUser:
 # The create path's statements, built once (issue 12): each call only binds its values.
 _BY_EMAIL = select(local_identities).where(local_identities.c.email == bindparam("w_email"))
 _CREATE = insert(local_identities).on_conflict_do_nothing().returning(*local_identities.c)
+# Set-wise: the identities as one JSON parameter (``json_rows``), in the given order.
+_CREATE_MANY = text(
+    """
+    INSERT INTO local_identities (id, email, full_name, accord_user_id)
+    SELECT v.id, v.email, v.full_name, v.accord_user_id
+    FROM json_to_recordset(CAST(:rows AS json))
+        AS v(id text, email text, full_name text, accord_user_id text)
+    ON CONFLICT DO NOTHING
+    RETURNING *
+    """
+)
 
 
 class LocalProvider:
@@ -141,7 +153,7 @@ class LocalProvider:
             return []
         if any(u.password is not None for u in users):
             raise ValueError("create_many creates identities without passwords only")
-        rows = [
+        rows = json_rows(
             {
                 "id": str(u.user_id),
                 "email": u.email,
@@ -149,10 +161,9 @@ class LocalProvider:
                 "accord_user_id": str(u.user_id),
             }
             for u in sorted(users, key=lambda u: u.email)  # one lock order for every writer
-        ]
-        statement = insert(local_identities).on_conflict_do_nothing().returning(*local_identities.c)
-        async with self._db.transaction() as conn:  # executemany: multi-row, compiled once
-            return [_remote(row) for row in await conn.execute(statement, rows)]
+        )
+        async with self._db.transaction() as conn:  # the batch as one parameter
+            return [_remote(row) for row in await conn.execute(_CREATE_MANY, {"rows": rows})]
 
     async def update(
         self,
