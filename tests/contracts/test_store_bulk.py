@@ -125,8 +125,8 @@ async def test_ensured_and_lock_ensured_are_compare_and_set(store: Store) -> Non
         assert moved.created_remote is True and moved.flow_state == {"identity": "created"}
     async with store.transaction() as tx:
         assert await bulk(tx).ensured([answer]) == []  # moved already
-        locked = await bulk(tx).lock_ensured([one.operation.id, two.operation.id])
-        assert [op.id for op in locked] == [one.operation.id]  # two is still at claimed
+        locked = await bulk(tx).lock_ensured([moved, two.operation])
+        assert locked == [moved]  # two is still at claimed
 
 
 async def test_finalize_links_joins_and_finishes(store: Store) -> None:

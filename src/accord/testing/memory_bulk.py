@@ -97,12 +97,12 @@ class MemoryBulk(Repository):
                 moved.append(op)
         return moved
 
-    async def lock_ensured(self, operation_ids: Sequence[UUID]) -> list[OperationRecord]:
-        wanted = set(operation_ids)
+    async def lock_ensured(self, ensured: Sequence[OperationRecord]) -> list[OperationRecord]:
+        by_id = {op.id: op for op in ensured}
         return [
-            copy.deepcopy(op)
+            by_id[op.id]
             for op in sorted(self.t.operations.values(), key=lambda op: op.id)
-            if op.id in wanted
+            if op.id in by_id
             and op.state == OperationState.OPEN
             and op.recovery_point == RecoveryPoint.IDP_ENSURED
         ]
