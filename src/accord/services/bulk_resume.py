@@ -7,11 +7,12 @@ the same recovery points, through the set-wise repository of ``accord import``
 that is the per-row outcome too: a ``create_user`` with an invitation (no secret sealed), not
 out of attempts or past its deadline, whose identity this very operation made (or makes now):
 
-1. the operations still at ``claimed``, when the IdP has a bulk API (``CreatesMany``): one
-   look-up of every e-mail; an identity stamped with the operation's own user id is the one an
-   earlier attempt made (``Origin.CREATED``), an e-mail without one gets its identity in one
-   bulk create; then one transaction moves them all to ``idp_ensured``. Any other identity
-   (``own``, ``foreign``) is left to the per-row path, which decides about it.
+1. the operations still at ``claimed`` (the IdP has a bulk API, ``CreatesMany``, or nothing
+   goes set-wise: ``available``): one look-up of every e-mail; an identity stamped with the
+   operation's own user id is the one an earlier attempt made (``Origin.CREATED``), an e-mail
+   without one gets its identity in one bulk create; then one transaction moves them all to
+   ``idp_ensured``. Any other identity (``own``, ``foreign``) is left to the per-row path,
+   which decides about it.
 2. finalize, one transaction per organization: the operations locked (still open at
    ``idp_ensured``), the organization kept, then links, users, memberships, hooks, audit and
    feed events, invitation mails, the operations ``succeeded`` (``bulk_import``'s finalize).
@@ -72,7 +73,7 @@ async def resume_batch(
         return 0, list(leased)
     claimed = [op for op in ours if op.recovery_point == RecoveryPoint.CLAIMED]
     ensured = [op for op in ours if op.recovery_point == RecoveryPoint.IDP_ENSURED]
-    if claimed and isinstance(accord.idp, CreatesMany):
+    if claimed:
         moved = await _ensure(accord, claimed)
         latest.update({op.id: op for op in moved})
         ensured += moved
@@ -150,6 +151,10 @@ async def _finalize(accord: Context, org_id: UUID, ensured: list[OperationRecord
 
 
 async def available(accord: Context) -> bool:
-    """Whether this store can finish operations set-wise (PostgreSQL's can)."""
+    """Whether operations can be resumed set-wise here: a store that can (PostgreSQL's) and an
+    IdP with a bulk create (the local IdP). With any other IdP every operation goes per row,
+    leased in batches of the free places (``worker.resume_due_operations``)."""
+    if not isinstance(accord.idp, CreatesMany):
+        return False
     async with accord.store.transaction() as tx:
         return isinstance(tx, SetWise)
