@@ -99,6 +99,18 @@ _HOLDERS = text(
     JOIN idp_links l ON l.provider = :provider AND l.remote_id = r.remote_id
     """
 )
+# Joined, not ``IN (...)``: a batch of one size is one prepared statement, whose generic plan,
+# made while the table was small, would otherwise scan every operation (the worker runs it
+# for every batch it resumes).
+_LOCK_ENSURED = text(
+    """
+    SELECT o.* FROM unnest(CAST(:ids AS uuid[])) AS v(id)
+    JOIN operations o ON o.id = v.id
+    WHERE o.state = 'open' AND o.recovery_point = 'idp_ensured'
+    ORDER BY o.id
+    FOR UPDATE OF o
+    """
+)
 _TAKEN = text(
     """
     SELECT u.email FROM unnest(CAST(:emails AS text[])) AS e(email)
@@ -202,15 +214,8 @@ class PgBulk:
     async def lock_ensured(self, operation_ids: Sequence[UUID]) -> list[OperationRecord]:
         if not operation_ids:
             return []
-        query = (
-            select(operations)
-            .where(
-                o.id.in_(list(operation_ids)), _OPEN, o.recovery_point == RecoveryPoint.IDP_ENSURED
-            )
-            .order_by(o.id)
-            .with_for_update()
-        )
-        return [_record(row) for row in await self._conn.execute(query)]
+        rows = await self._conn.execute(_LOCK_ENSURED, {"ids": list(operation_ids)})
+        return [_record(row) for row in rows]
 
     async def _records(self, ids: Sequence[UUID]) -> list[OperationRecord]:
         query = select(operations).where(o.id.in_(list(ids)))
