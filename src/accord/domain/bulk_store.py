@@ -96,6 +96,10 @@ class BulkCreates(Protocol):
         operations moved, as they are now."""
         ...
 
+    async def holders(self, provider: str, remote_ids: Sequence[str]) -> dict[str, UUID]:
+        """The users that hold a link to these identities of ``provider``, by identity."""
+        ...
+
     async def lock_ensured(self, ensured: Sequence[OperationRecord]) -> list[OperationRecord]:
         """Lock those of the operations ``ensured`` answered that are still open at
         ``idp_ensured`` (finalize's lock), in lock order; as ``ensured`` answered them (what

@@ -108,6 +108,10 @@ class CreatesMany(Protocol):
         """Those of ``emails`` that have an identity (of anyone's making)."""
         ...
 
+    async def find_many(self, emails: Sequence[str]) -> list[RemoteUser]:
+        """The identities of those of ``emails`` that have one (``find_by_email`` for many)."""
+        ...
+
     async def create_many(self, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
         """Create every user whose e-mail and id are free, without passwords, at once; the
         users created. One left out met a conflict (RemoteConflict for one create): its

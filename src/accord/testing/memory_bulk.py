@@ -97,6 +97,10 @@ class MemoryBulk(Repository):
                 moved.append(op)
         return moved
 
+    async def holders(self, provider: str, remote_ids: Sequence[str]) -> dict[str, UUID]:
+        held = {r: await self._links.holder(provider, r) for r in remote_ids}
+        return {r: user_id for r, user_id in held.items() if user_id is not None}
+
     async def lock_ensured(self, ensured: Sequence[OperationRecord]) -> list[OperationRecord]:
         by_id = {op.id: op for op in ensured}
         return [

@@ -129,6 +129,12 @@ _KNOWN = text(
     JOIN operations o ON o.caller = :caller AND o.idempotency_key = k.key
     """
 )
+_HOLDERS = text(
+    """
+    SELECT l.remote_id, l.user_id FROM unnest(CAST(:remote AS text[])) AS r(remote_id)
+    JOIN idp_links l ON l.provider = :provider AND l.remote_id = r.remote_id
+    """
+)
 _TAKEN = text(
     """
     SELECT u.email FROM json_array_elements_text(CAST(:emails AS json)) AS e(email)
@@ -224,6 +230,12 @@ class PgBulk:
         }
         found = {row.id: _record(row) for row in await self._conn.execute(_ENSURED, params)}
         return [found[a.operation_id] for a in moving if a.operation_id in found]
+
+    async def holders(self, provider: str, remote_ids: Sequence[str]) -> dict[str, UUID]:
+        if not remote_ids:
+            return {}
+        params = {"provider": provider, "remote": list(remote_ids)}
+        return {r.remote_id: r.user_id for r in await self._conn.execute(_HOLDERS, params)}
 
     async def lock_ensured(self, ensured: Sequence[OperationRecord]) -> list[OperationRecord]:
         if not ensured:

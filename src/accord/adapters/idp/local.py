@@ -83,6 +83,11 @@ def _remote(row: Row) -> RemoteUser:
 
 # The create path's statements, built once (issue 12): each call only binds its values.
 _BY_EMAIL = select(local_identities).where(local_identities.c.email == bindparam("w_email"))
+# A joined array, not ``IN (...)``: an index lookup per e-mail in every plan (adapters/db/bulk.py).
+_BY_EMAILS = text(
+    "SELECT i.* FROM unnest(CAST(:emails AS text[])) AS e(email) "
+    "JOIN local_identities i ON i.email = e.email"
+)
 _CREATE = insert(local_identities).on_conflict_do_nothing().returning(*local_identities.c)
 # Set-wise: the identities as one JSON parameter (``json_rows``), in the given order.
 _CREATE_MANY = text(
@@ -146,6 +151,13 @@ class LocalProvider:
         query = select(local_identities.c.email).where(local_identities.c.email.in_(emails))
         async with self._db.transaction() as conn:
             return set((await conn.execute(query)).scalars())
+
+    async def find_many(self, emails: Sequence[str]) -> list[RemoteUser]:
+        if not emails:
+            return []
+        async with self._db.transaction() as conn:
+            rows = await conn.execute(_BY_EMAILS, {"emails": list(emails)})
+            return [_remote(row) for row in rows]
 
     async def create_many(self, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
         """Every identity in one insert; those whose id or e-mail is taken are left out."""
