@@ -174,3 +174,12 @@ async def test_finalize_links_joins_and_finishes(store: Store) -> None:
         None,
     )
     assert done.result == {"operation_id": str(op.id)}
+
+
+async def test_holders_name_the_users_linked_to_identities(store: Store) -> None:
+    ada, bob = await user(store), await user(store, "bob@example.com")
+    async with store.transaction() as tx:
+        await tx.links.link(user_id=ada, provider="p", remote_id="r-1", created_by_accord=True)
+        await tx.links.link(user_id=bob, provider="q", remote_id="r-2", created_by_accord=True)
+        assert await bulk(tx).holders("p", ["r-1", "r-2", "r-3"]) == {"r-1": ada}
+        assert await bulk(tx).holders("p", []) == {}

@@ -27,6 +27,10 @@ class BulkFake(FakeIdentityProvider):
     async def existing(self, emails: Sequence[str]) -> set[str]:
         return {u.email for u in self.users.values()} & set(emails)
 
+    async def find_many(self, emails: Sequence[str]) -> list[RemoteUser]:
+        found = [await self.find_by_email(email) for email in emails]
+        return [remote for remote in found if remote is not None]
+
     async def create_many(self, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
         made = []
         for user in users:

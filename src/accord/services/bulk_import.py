@@ -84,7 +84,7 @@ async def available(accord: Context) -> bool:
         return isinstance(tx, SetWise)
 
 
-def _bulk(tx: Transaction) -> BulkCreates:
+def set_wise(tx: Transaction) -> BulkCreates:
     if not isinstance(tx, SetWise):
         raise errors.ConfigurationError("This store cannot create set-wise.")
     return tx.bulk
@@ -109,8 +109,8 @@ async def _sort_out(
     the rows left are new, one per e-mail."""
     emails = list({r.request["email"] for r in rows})
     async with accord.store.transaction() as tx:
-        known = await _bulk(tx).known(caller.key, [r.key for r in rows])
-        taken = await _bulk(tx).taken_emails(emails)
+        known = await set_wise(tx).known(caller.key, [r.key for r in rows])
+        taken = await set_wise(tx).taken_emails(emails)
     idp = accord.idp
     assert isinstance(idp, CreatesMany)
     try:
@@ -177,7 +177,7 @@ async def _create_in(
     unfinished = [c.operation.id for c in ours if c.operation.id not in finished]
     if unfinished:  # ours still: the per-row path takes them on from where they are
         async with accord.store.transaction() as tx:
-            await _bulk(tx).release(unfinished)
+            await set_wise(tx).release(unfinished)
         outcome.left += [by_op[i] for i in unfinished]
 
 
@@ -187,13 +187,13 @@ async def _claim(
     """Transaction 1: rows and operations, then the seats (the claims past the limit are taken
     back: members + pending invitations + open claims, ours included, ≤ max_users)."""
     async with accord.store.transaction() as tx:
-        claimed = await _bulk(tx).claim(claims)
+        claimed = await set_wise(tx).claim(claims)
         seats = await tx.organizations.lock_seats(org_id)
         mine = [c for c in claims if c.operation.id in claimed]  # in file order
         over = len(mine) if seats is None else max(0, seats[1] - seats[0].max_users)
         if over:
             back = [c.operation.id for c in mine[len(mine) - min(over, len(mine)) :]]
-            await _bulk(tx).unclaim(back)
+            await set_wise(tx).unclaim(back)
             claimed -= set(back)
             mine = [c for c in mine if c.operation.id in claimed]
         await tx.audit.record_many([_started(caller, c) for c in mine])
@@ -231,7 +231,7 @@ async def _ensure(accord: Context, claims: list[BulkClaim]) -> list[OperationRec
         if str(c.user_id) in by_user
     ]
     async with accord.store.transaction() as tx:
-        ensured = await _bulk(tx).ensured(answers)
+        ensured = await set_wise(tx).ensured(answers)
     crashpoints.reach(accord.settings, CrashPoint.AFTER_RECOVERY_POINT)
     return ensured
 
@@ -244,10 +244,10 @@ async def _finalize(
         return {}
     try:
         async with accord.store.transaction() as tx:
-            ops = await _bulk(tx).lock_ensured(ensured)
+            ops = await set_wise(tx).lock_ensured(ensured)
             if not ops or await tx.organizations.keep(org_id) is None:
                 return {}
-            users = await _finalize_locked(tx, accord, org_id, ops)
+            users = await finalize_locked(tx, accord, org_id, ops)
             crashpoints.reach(accord.settings, CrashPoint.BEFORE_FINALIZE_COMMIT)
     except errors.HookFailed:
         return {}  # rolled back whole: each goes on alone, and only the failing one fails
@@ -255,10 +255,10 @@ async def _finalize(
     return users
 
 
-async def _finalize_locked(
+async def finalize_locked(
     tx: Transaction, accord: Context, org_id: UUID, ops: list[OperationRecord]
 ) -> dict[UUID, dict[str, Any]]:
-    bulk = _bulk(tx)
+    bulk = set_wise(tx)
     items = [_finish(accord, op, {}) for op in ops]
     await bulk.link_and_join(items)
     for op in ops:

@@ -36,10 +36,10 @@ from accord.domain.model import CredentialMode, OperationKind, RecoveryPoint
 from accord.domain.ports import CreatesMany, NewRemoteUser
 from accord.domain.records import OperationRecord
 from accord.services import crashpoints
-from accord.services.bulk_import import CREATED_STATE, _bulk, _finalize_locked
+from accord.services.bulk_import import CREATED_STATE, finalize_locked, set_wise
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
-from accord.services.engine import _exhausted
+from accord.services.engine import exhausted
 
 
 def plain(accord: Context, op: OperationRecord) -> bool:
@@ -52,7 +52,7 @@ def plain(accord: Context, op: OperationRecord) -> bool:
         or op.sealed_secrets is not None
         or request.get("credential") not in (None, CredentialMode.INVITE.value)
         or str(op.organization_id) != request.get("organization_id")
-        or _exhausted(accord, op)
+        or exhausted(accord, op)
     ):
         return False
     if op.recovery_point == RecoveryPoint.CLAIMED:
@@ -107,7 +107,7 @@ async def _ensure(accord: Context, claimed: list[OperationRecord]) -> list[Opera
             if email not in found and op.user_id is not None
         ]
         made = await idp.create_many(new) if new else []
-    except errors.ProviderUnavailable:
+    except errors.ProviderError:  # unavailable, or any other failure of the whole call
         return []  # nothing known: each operation finds out the per-row way
     mine |= {r.email: r.remote_id for r in made}  # stamped with the operation's user id
     crashpoints.reach(accord.settings, CrashPoint.IDP_ANSWERED)
@@ -118,7 +118,7 @@ async def _ensure(accord: Context, claimed: list[OperationRecord]) -> list[Opera
         for email, remote_id in sorted(mine.items())
     ]
     async with accord.store.transaction() as tx:
-        moved = await _bulk(tx).ensured(answers)
+        moved = await set_wise(tx).ensured(answers)
     crashpoints.reach(accord.settings, CrashPoint.AFTER_RECOVERY_POINT)
     return moved
 
@@ -128,7 +128,7 @@ async def _finalize(accord: Context, org_id: UUID, ensured: list[OperationRecord
     provider = accord.idp.name
     try:
         async with accord.store.transaction() as tx:
-            bulk = _bulk(tx)
+            bulk = set_wise(tx)
             ops = await bulk.lock_ensured(ensured)
             if not ops or await tx.organizations.keep(org_id) is None:
                 return set()
@@ -142,7 +142,7 @@ async def _finalize(accord: Context, org_id: UUID, ensured: list[OperationRecord
             ]
             if not ops:
                 return set()
-            await _finalize_locked(tx, accord, org_id, ops)
+            await finalize_locked(tx, accord, org_id, ops)
             crashpoints.reach(accord.settings, CrashPoint.BEFORE_FINALIZE_COMMIT)
     except errors.HookFailed:
         return set()  # rolled back whole: each goes on alone, and only the failing one fails

@@ -60,7 +60,7 @@ FAILURES = (
 async def drive(accord: Context, step: Step) -> dict[str, Any]:
     """Run the operation from its recovery point to the end (or to a transient stop)."""
     flow = accord.flow(step.op.kind)
-    if step.op.recovery_point != RecoveryPoint.COMPENSATING and _exhausted(accord, step.op):
+    if step.op.recovery_point != RecoveryPoint.COMPENSATING and exhausted(accord, step.op):
         budget = errors.RetryBudgetExhausted(
             f"Gave up after {step.op.attempts - 1} attempts: "
             f"{(step.op.error or {}).get('message', 'the identity provider was unavailable')}"
@@ -83,7 +83,7 @@ async def drive(accord: Context, step: Step) -> dict[str, Any]:
     return await _compensate(accord, flow, step)
 
 
-def _exhausted(accord: Context, op: OperationRecord) -> bool:
+def exhausted(accord: Context, op: OperationRecord) -> bool:
     """Whether the operation has used up its attempts or outlived its deadline."""
     settings = accord.settings
     return op.attempts > settings.operation_max_attempts or accord.clock.now() > op.deadline_at
