@@ -282,7 +282,7 @@ def checkout_arg(text: str) -> tuple[str, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="4 s per run, 1 repeat")
+    parser.add_argument("--quick", action="store_true", help="3 s per run, 1 repeat")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=2)
@@ -290,7 +290,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=default_database_url())
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.repeat, args.warmup = 4, 1, 1
+        args.seconds, args.repeat, args.warmup = 3, 1, 1
     args.accord = args.accord or [("accord", ROOT)]
     print(json.dumps(run(args), indent=2))
 

@@ -27,17 +27,17 @@ HELPERS = {"run_all", "skeleton", "wrk", "profile_p1"}  # modules here that are 
 # ``--quick`` under --quick and with no arguments otherwise.
 ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "p1_create": (["--quick"], []),
-    "cli_start": (["--runs", "2"], []),
+    "cli_start": (["--runs", "1"], []),
     "reconcile": (["--users", "10000"], ["--users", "100000"]),
-    "soak": (["--operations", "100"], ["--operations", "10000"]),
-    "email_faults": (["--users", "100"], ["--users", "1000"]),
+    "soak": (["--operations", "50"], ["--operations", "10000"]),
+    "email_faults": (["--users", "50"], ["--users", "1000"]),
     "webhook_delivery": (["--quick"], []),
     "registration": (["--quick"], []),
-    "p4_resume": (["--operations", "1000"], ["--operations", "10000"]),
-    "p3_latency": (["--seconds", "12", "--repeat", "1"], []),
-    "statements": (["--creates", "50"], []),
-    "p2_scale": (["--quick"], []),
-    "import": (["--rows", "10000", "--baseline-rows", "300"], []),
+    "p4_resume": (["--operations", "500"], ["--operations", "10000"]),
+    "p3_latency": (["--seconds", "6", "--repeat", "1"], []),
+    "statements": (["--creates", "30", "--rounds", "1"], []),
+    "p2_scale": (["--users", "20000", "--creates", "15", "--rounds", "3"], []),
+    "import": (["--rows", "5000", "--baseline-rows", "200"], []),
 }
 ORDER = ["p1_create", "reconcile", "cli_start", "soak", "p4_resume"]
 

@@ -3,22 +3,24 @@ and nothing else (no validation, no sealing, no hashing, no row locks, no loggin
 
     uv run python bench/skeleton.py --database-url URL --port 8100 [--keycloak URL]
 
-Counted on main (2 Dec 2026) with a ``before_cursor_execute``/``begin`` listener on accord's
-engine and an httpx request hook, for ``POST /api/admin/organizations/{id}/users`` with
-``credential: invite`` and a platform token, in steady state (after the first create):
+Counted on the p1 branch (3 Dec 2026: idle connections pinged only, the link in one statement)
+with ``before_cursor_execute``/``begin`` listeners on every engine of an in-process ``accord``
+API server, for ``POST /api/admin/organizations/{id}/users`` with ``credential: invite`` and a
+platform token, in steady state (after ten creates):
 
-- built-in IdP: 8 transactions, 26 statements, no HTTP call (the IdP's 3 transactions of 4
-  statements are among them: find the identity, insert it, touch it and store the credential);
-- Keycloak: 5 transactions, 22 statements, 4 IdP calls: ``GET /users?email=&exact=true``,
-  ``POST /users``, ``GET /users/{id}``, ``PUT /users/{id}/reset-password`` (and, once per
-  token lifetime, ``POST .../openid-connect/token``).
+- built-in IdP: 8 transactions, 22 statements, no HTTP call;
+- Keycloak: the IdP's 2 transactions and 2 statements replaced by its HTTP calls,
+  ``GET /users?email=&exact=true``, ``POST /users`` (and, once per token lifetime,
+  ``POST .../openid-connect/token``).
 
-Transactions, in order: the token lookup (1); the idempotency lookup (1); the claim (7: insert
-the operation, the organization ``FOR UPDATE``, insert the user, two seat counts, update the
-operation, an audit event); [local IdP: find (1), insert (1), touch + credential (2)]; the
-operation's progress (1); finalize (12: the operation and the organization ``FOR UPDATE``, the
-link lookup, delete and insert, the user's update, the membership, an audit event, the outbox
-mail, the user and membership read back, the operation's end).
+Transactions, in order: the token lookup (1); the idempotency lookup (1); the claim (6: insert
+the operation, insert the user, the organization ``FOR UPDATE``, the seat count, update the
+operation, an audit event); [local IdP: find the identity (1), insert it (1)]; the
+operation's progress (1); finalize (10: the operation and the organization ``FOR UPDATE``, the
+link, the user's update, the membership, the user and its memberships read back, an audit
+event, the change-feed event, the outbox mail, the operation's end); the work notice
+(``NOTIFY``, autocommit, one per 10 ms at most: under load one for many creates, so the
+skeleton sends none).
 
 The skeleton runs the same number of statements in the same transactions, each a single-row
 index lookup or write on its own ``skeleton_*`` tables (its seat "counts" read one row, and it
@@ -63,7 +65,6 @@ CREATE TABLE IF NOT EXISTS skeleton_audit (id bigserial PRIMARY KEY, action text
 CREATE TABLE IF NOT EXISTS skeleton_outbox (id bigserial PRIMARY KEY, recipient text);
 CREATE TABLE IF NOT EXISTS skeleton_identities (id uuid PRIMARY KEY, email text UNIQUE,
     updated_at timestamptz DEFAULT now());
-CREATE TABLE IF NOT EXISTS skeleton_credentials (identity_id uuid PRIMARY KEY, hash text);
 """
 
 
@@ -103,7 +104,9 @@ async def prepare(url: str) -> None:
 
 
 class KeycloakCalls:
-    """accord's four admin calls per create, with a cached client-credentials token."""
+    """accord's two admin calls per create (an invitation sets no password; the read-back
+    that checks the realm keeps accord's attribute is made once per process), with a cached
+    client-credentials token."""
 
     def __init__(self, server_url: str) -> None:
         self.http = httpx.AsyncClient(base_url=server_url.rstrip("/"), timeout=30)
@@ -133,15 +136,11 @@ class KeycloakCalls:
         await self.call("GET", "/users", params=params)
         rep = {"username": email, "email": email, "enabled": True, "firstName": "Bench"}
         rep["attributes"] = {"accord_user_id": [str(user_id)]}
-        remote_id = (await self.call("POST", "/users", json=rep)).headers["location"].split("/")[-1]
-        await self.call("GET", f"/users/{remote_id}")
-        body = {"type": "password", "value": uuid.uuid4().hex, "temporary": False}
-        await self.call("PUT", f"/users/{remote_id}/reset-password", json=body)
-        return remote_id
+        return (await self.call("POST", "/users", json=rep)).headers["location"].split("/")[-1]
 
 
 async def local_idp(pool: Pool, email: str) -> str:
-    """The built-in IdP's three transactions, without its argon2 hash."""
+    """The built-in IdP's two transactions."""
     identity = uuid.uuid4()
     async with pool.transaction() as c:
         await c.execute("SELECT id FROM skeleton_identities WHERE email = %s", (email,))
@@ -149,11 +148,6 @@ async def local_idp(pool: Pool, email: str) -> str:
         await c.execute(
             "INSERT INTO skeleton_identities (id, email) VALUES (%s, %s)", (identity, email)
         )
-    async with pool.transaction() as c:
-        await c.execute(
-            "UPDATE skeleton_identities SET updated_at = now() WHERE id = %s", (identity,)
-        )
-        await c.execute("INSERT INTO skeleton_credentials VALUES (%s, 'hash')", (identity,))
     return str(identity)
 
 
@@ -170,12 +164,11 @@ async def claim(
         await c.execute(
             "INSERT INTO skeleton_ops VALUES (%s, %s, %s, 'open')", (op, key or str(op), org)
         )
-        await c.execute("SELECT seats FROM skeleton_orgs WHERE id = %s", (org,))
         await c.execute(
             "INSERT INTO skeleton_users VALUES (%s, %s, 'Bench', 'provisioning')", (user, email)
         )
         await c.execute("SELECT seats FROM skeleton_orgs WHERE id = %s", (org,))
-        await c.execute("SELECT state FROM skeleton_ops WHERE id = %s", (op,))
+        await c.execute("SELECT seats FROM skeleton_orgs WHERE id = %s", (org,))
         await c.execute("UPDATE skeleton_ops SET state = 'claimed' WHERE id = %s", (op,))
         await c.execute(
             "INSERT INTO skeleton_audit (action, subject) VALUES ('claim', %s)", (user,)
@@ -184,21 +177,23 @@ async def claim(
 
 
 async def finalize(pool: Pool, org: uuid.UUID, op: uuid.UUID, user: uuid.UUID, remote: str) -> None:
-    """The progress transaction and finalize's twelve statements."""
+    """The progress transaction and finalize's ten statements."""
     async with pool.transaction() as c:
         await c.execute("UPDATE skeleton_ops SET remote_id = %s WHERE id = %s", (remote, op))
     async with pool.transaction() as c:
         await c.execute("SELECT state FROM skeleton_ops WHERE id = %s FOR UPDATE", (op,))
         await c.execute("SELECT seats FROM skeleton_orgs WHERE id = %s", (org,))
-        await c.execute("SELECT user_id FROM skeleton_links WHERE remote_id = %s", (remote,))
-        await c.execute("DELETE FROM skeleton_links WHERE user_id = %s", (user,))
         await c.execute("INSERT INTO skeleton_links VALUES (%s, %s)", (user, remote))
         await c.execute("UPDATE skeleton_users SET status = 'pending' WHERE id = %s", (user,))
         await c.execute("INSERT INTO skeleton_members VALUES (%s, %s, 'member')", (user, org))
+        await c.execute(
+            "SELECT u.email, m.role FROM skeleton_users u "
+            "JOIN skeleton_members m ON m.user_id = u.id WHERE u.id = %s",
+            (user,),
+        )
         await c.execute("INSERT INTO skeleton_audit (action, subject) VALUES ('done', %s)", (user,))
+        await c.execute("INSERT INTO skeleton_audit (action, subject) VALUES ('feed', %s)", (user,))
         await c.execute("INSERT INTO skeleton_outbox (recipient) VALUES (%s)", (str(user),))
-        await c.execute("SELECT email FROM skeleton_users WHERE id = %s", (user,))
-        await c.execute("SELECT role FROM skeleton_members WHERE user_id = %s", (user,))
         await c.execute("UPDATE skeleton_ops SET state = 'done' WHERE id = %s", (op,))
 
 
