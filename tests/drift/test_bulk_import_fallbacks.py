@@ -7,7 +7,7 @@ end them, nothing is orphaned (G2, G3), nothing is created twice, and the seat l
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,44 +16,17 @@ from sqlalchemy import text
 
 from accord.config import Settings
 from accord.domain import errors
-from accord.domain.ports import IdentityProvider, NewRemoteUser, RemoteUser
+from accord.domain.ports import NewRemoteUser, RemoteUser
 from accord.services.hooks import ProvisionedUser
 from accord.services.importer import import_users
 from accord.services.offboarding import delete_organization
+from tests.bulk_faults import BULK_ERRORS, BulkFaults, down, per_row_down
 from tests.drift.conftest import Planted, _local, sql
 from tests.drift.test_bulk_import import count_per_row, people, write
 from tests.drift.test_import import results
 from tests.engine.conftest import PLATFORM, new_org
 from tests.guarantees import assert_guarantees
 from tests.mailbox import make_everything_due
-
-Fault = Callable[[IdentityProvider, Sequence[NewRemoteUser]], Awaitable[list[RemoteUser]]]
-
-
-class BulkFaults:
-    """The built-in IdP, whose next ``create_many`` calls run the faults queued for them."""
-
-    def __init__(self, inner: IdentityProvider) -> None:
-        self._inner = inner
-        self.name = inner.name
-        self.faults: list[Fault] = []
-        self.calls = 0
-        self.existing_fails = 0  # the next calls of ``existing`` that fail
-
-    async def create_many(self, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
-        self.calls += 1
-        if self.faults:
-            return await self.faults.pop(0)(self._inner, users)
-        return await self._inner.create_many(users)  # type: ignore[attr-defined, no-any-return]
-
-    async def existing(self, emails: Sequence[str]) -> set[str]:
-        if self.existing_fails:
-            self.existing_fails -= 1
-            raise errors.ProviderUnavailable("the IdP is down")
-        return await self._inner.existing(emails)  # type: ignore[attr-defined, no-any-return]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 @pytest.fixture
@@ -158,29 +131,8 @@ async def test_a_hook_failing_mid_batch_fails_only_its_row(
 # -- the bulk create fails ------------------------------------------------------------------------
 
 
-def down(made: int = 0, error: errors.AccordError | None = None) -> Fault:
-    """``create_many`` creates the first ``made`` identities, then fails (IdP down, or a
-    generic IdP error) without saying which it made."""
-
-    async def fault(inner: Any, users: Sequence[NewRemoteUser]) -> list[RemoteUser]:
-        if made:
-            await inner.create_many(list(users)[:made])
-        raise error or errors.ProviderUnavailable("bulk create: the IdP is down")
-
-    return fault
-
-
 @pytest.mark.parametrize("made", [0, 7])
-@pytest.mark.parametrize(
-    "error",
-    [
-        errors.ProviderUnavailable("the IdP is down"),
-        errors.OutcomeUnknown("the answer was lost"),
-        errors.ProviderError("the IdP answered 500"),
-        errors.RemoteRejected("the IdP refused the batch"),
-    ],
-    ids=["unavailable", "outcome_unknown", "idp_error", "rejected"],
-)
+@BULK_ERRORS
 async def test_a_failed_bulk_create_leaves_the_rows_to_the_per_row_path(
     faulty: tuple[Planted, BulkFaults],
     tmp_path: Path,
@@ -246,19 +198,8 @@ async def test_an_idp_down_for_the_whole_import_leaves_open_operations_a_rerun_c
     source = write(tmp_path / "u.csv", people(org, 15))
     idp.faults.append(down(made))
 
-    async def create_down(user: NewRemoteUser) -> RemoteUser:
-        raise errors.ProviderUnavailable("the IdP is down")
-
-    async def get_down(remote_id: str) -> RemoteUser:
-        raise errors.ProviderUnavailable("the IdP is down")
-
-    async def find_down(email: str) -> RemoteUser | None:
-        raise errors.ProviderUnavailable("the IdP is down")
-
     with monkeypatch.context() as m:  # the per-row calls find it down too
-        m.setattr(idp._inner, "create", create_down)
-        m.setattr(idp._inner, "get", get_down)
-        m.setattr(idp._inner, "find_by_email", find_down)
+        per_row_down(m, idp)
         summary = await import_users(app, source, caller=PLATFORM, batch_size=15)
 
     got = Counter(statuses(summary))
