@@ -31,19 +31,21 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from accord.domain import errors
-from accord.domain.bulk_store import BulkEnsured, SetWise
+from accord.domain.bulk_store import BulkEnsured
 from accord.domain.model import CredentialMode, OperationKind, RecoveryPoint
 from accord.domain.ports import CreatesMany, NewRemoteUser
 from accord.domain.records import OperationRecord
-from accord.services import crashpoints
+from accord.services import bulk_import, crashpoints
 from accord.services.bulk_import import CREATED_STATE, finalize_locked, set_wise
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
-from accord.services.engine import exhausted
+from accord.services.engine import gives_up
 
 
 def plain(accord: Context, op: OperationRecord) -> bool:
-    """Whether the set-wise path writes for ``op`` what the per-row path would."""
+    """Whether the set-wise path writes for ``op`` what the per-row path would: a user
+    creation the engine resumes (``engine.gives_up`` says no), with an invitation, whose
+    identity this very operation made or makes now."""
     request = op.request
     if (
         op.kind != OperationKind.CREATE_USER
@@ -52,7 +54,7 @@ def plain(accord: Context, op: OperationRecord) -> bool:
         or op.sealed_secrets is not None
         or request.get("credential") not in (None, CredentialMode.INVITE.value)
         or str(op.organization_id) != request.get("organization_id")
-        or exhausted(accord, op)
+        or gives_up(accord, op)
     ):
         return False
     if op.recovery_point == RecoveryPoint.CLAIMED:
@@ -153,8 +155,6 @@ async def _finalize(accord: Context, org_id: UUID, ensured: list[OperationRecord
 async def available(accord: Context) -> bool:
     """Whether operations can be resumed set-wise here: a store that can (PostgreSQL's) and an
     IdP with a bulk create (the local IdP). With any other IdP every operation goes per row,
-    leased in batches of the free places (``worker.resume_due_operations``)."""
-    if not isinstance(accord.idp, CreatesMany):
-        return False
-    async with accord.store.transaction() as tx:
-        return isinstance(tx, SetWise)
+    leased in batches of the free places (``worker.resume_due_operations``). The import's
+    test (``bulk_import.available``): the two paths share the set-wise repository."""
+    return await bulk_import.available(accord)

@@ -60,7 +60,7 @@ FAILURES = (
 async def drive(accord: Context, step: Step) -> dict[str, Any]:
     """Run the operation from its recovery point to the end (or to a transient stop)."""
     flow = accord.flow(step.op.kind)
-    if step.op.recovery_point != RecoveryPoint.COMPENSATING and exhausted(accord, step.op):
+    if gives_up(accord, step.op):
         budget = errors.RetryBudgetExhausted(
             f"Gave up after {step.op.attempts - 1} attempts: "
             f"{(step.op.error or {}).get('message', 'the identity provider was unavailable')}"
@@ -83,8 +83,12 @@ async def drive(accord: Context, step: Step) -> dict[str, Any]:
     return await _compensate(accord, flow, step)
 
 
-def exhausted(accord: Context, op: OperationRecord) -> bool:
-    """Whether the operation has used up its attempts or outlived its deadline."""
+def gives_up(accord: Context, op: OperationRecord) -> bool:
+    """Whether ``drive`` gives the operation up instead of resuming it: it is not being undone
+    already, and it has used up its attempts or outlived its deadline. The set-wise resume
+    (services/bulk_resume.py) takes only operations this says no to."""
+    if op.recovery_point == RecoveryPoint.COMPENSATING:
+        return False
     settings = accord.settings
     return op.attempts > settings.operation_max_attempts or accord.clock.now() > op.deadline_at
 
