@@ -174,9 +174,13 @@ async def test_an_identity_is_linked_to_one_user_and_a_relink_replaces(store: St
         link = await tx.links.get(ada, "p")
         assert (link.remote_id, link.created_by_accord) == ("r2", False)
         assert await tx.links.holder("p", "r1") is None
-    with pytest.raises(errors.AccordError):
+    with pytest.raises(errors.ConstraintViolated) as refused:
         async with store.transaction() as tx:
             await tx.links.link(user_id=bob, provider="p", remote_id="r2", created_by_accord=True)
+    assert refused.value.constraint == "uq_idp_links_provider_remote_id"
+    async with store.transaction() as tx:
+        assert await tx.links.holder("p", "r2") == ada
+        assert await tx.links.get(bob, "p") is None
 
 
 async def test_link_unless_held_names_the_holder_and_writes_nothing(store: Store) -> None:

@@ -1,5 +1,6 @@
 """Each invariant that PostgreSQL holds rejects what it must, and is reported as a domain error."""
 
+import asyncio
 import uuid
 
 import pytest
@@ -10,6 +11,9 @@ from accord.adapters.db.errors import ConstraintViolated, constraint_name
 from accord.adapters.db.tables import api_tokens, idp_links, memberships, organizations, users
 from accord.bootstrap import Accord
 from accord.domain import errors
+from tests.engine.conftest import scalar
+from tests.engine.test_lock_order import WAITING_ON_LOCKS, until
+from tests.patience import PATIENCE
 
 
 def user(email: str, **extra) -> dict:
@@ -77,6 +81,36 @@ async def test_unique_remote_id_per_provider(accord: Accord) -> None:
     with pytest.raises(ConstraintViolated) as caught:
         await insert_rows(accord.db, idp_links, {"user_id": b["id"], **link})
     assert caught.value.constraint == "uq_idp_links_provider_remote_id"
+
+
+@pytest.mark.parametrize("how", ["link", "link_unless_held"])
+async def test_two_users_linking_one_identity_at_once_one_is_refused(
+    accord: Accord, how: str
+) -> None:
+    """The second link waits for the first's transaction (the unique index on provider and
+    remote id), then is refused: neither way of linking looks the holder up and misses it."""
+    a, b = user("a@example.com"), user("b@example.com")
+    await insert_rows(accord.db, users, a, b)
+    link = {"provider": "auth0", "remote_id": "auth0|1", "created_by_accord": True}
+    async with accord.store.transaction() as first:
+        await first.links.link(user_id=a["id"], **link)
+
+        async def second() -> None:
+            async with accord.store.transaction() as tx:
+                await getattr(tx.links, how)(user_id=b["id"], **link)
+
+        racing = asyncio.create_task(second())
+
+        async def waits() -> bool:
+            return racing.done() or await scalar(accord, WAITING_ON_LOCKS) >= 1
+
+        await until(waits, "the second link waits for the first")
+    with pytest.raises(ConstraintViolated) as caught:
+        await asyncio.wait_for(racing, PATIENCE)
+    assert caught.value.constraint == "uq_idp_links_provider_remote_id"
+    async with accord.store.transaction() as tx:
+        assert await tx.links.holder("auth0", "auth0|1") == a["id"]
+        assert await tx.links.get(b["id"], "auth0") is None
 
 
 async def test_one_membership_per_user_and_organization(accord: Accord) -> None:

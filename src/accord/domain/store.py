@@ -166,7 +166,8 @@ class Links(Protocol):
     async def link(
         self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
     ) -> None:
-        """Link the user (replacing an older link of the same provider)."""
+        """Link the user (replacing an older link of the same provider); ConstraintViolated
+        if another user holds this identity (``link_unless_held`` names that user instead)."""
         ...
 
     async def link_unless_held(

@@ -161,13 +161,14 @@ class MemoryLinks(Repository):
     async def link(
         self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
     ) -> None:
-        self.t.links.pop((user_id, provider), None)
-        holder = await self.holder(provider, remote_id)
+        holder = await self.link_unless_held(
+            user_id=user_id,
+            provider=provider,
+            remote_id=remote_id,
+            created_by_accord=created_by_accord,
+        )
         if holder is not None:
             raise errors.ConstraintViolated("uq_idp_links_provider_remote_id")
-        self.t.links[(user_id, provider)] = LinkRecord(
-            user_id, provider, remote_id, created_by_accord
-        )
 
     async def link_unless_held(
         self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
@@ -175,11 +176,9 @@ class MemoryLinks(Repository):
         holder = await self.holder(provider, remote_id)
         if holder is not None and holder != user_id:
             return holder
-        await self.link(
-            user_id=user_id,
-            provider=provider,
-            remote_id=remote_id,
-            created_by_accord=created_by_accord,
+        # The user's link to this provider is replaced (one per user and provider).
+        self.t.links[(user_id, provider)] = LinkRecord(
+            user_id, provider, remote_id, created_by_accord
         )
         return None
 

@@ -26,6 +26,7 @@ from typing_extensions import Unpack
 
 from accord.adapters.db.sql import uuid_array
 from accord.adapters.db.tables import idp_links, memberships, users
+from accord.domain import errors
 from accord.domain.model import Role, UserStatus
 from accord.domain.records import LinkRecord, MembershipRecord, UserRecord, UserView
 from accord.domain.store import UserChanges
@@ -242,20 +243,16 @@ class PgUsers:
         return await self._insert_if_free(email, RESERVED_NAME, UserStatus.PROVISIONING, created_by)
 
 
+# The unique index that lets one user at most hold an identity.
+LINKED_ELSEWHERE = "uq_idp_links_provider_remote_id"
 _HOLDER = select(idp_links.c.user_id).where(
     idp_links.c.provider == bindparam("w_provider"),
     idp_links.c.remote_id == bindparam("w_remote_id"),
 )
-_LINK = pg_insert(idp_links)
-_LINK = _LINK.on_conflict_do_update(
-    index_elements=[idp_links.c.user_id, idp_links.c.provider],
-    set_={
-        "remote_id": _LINK.excluded.remote_id,
-        "created_by_accord": _LINK.excluded.created_by_accord,
-    },
-)
 # Link unless another user holds the identity (then write nothing and name that user): the
 # look-up and the upsert in one round trip (the create path's finalize runs it every time).
+# ``link`` runs it too. A holder that commits between the look-up and the upsert is still
+# refused, by the unique index on (provider, remote_id).
 _LINK_UNLESS_HELD = text(
     """
     WITH held AS (
@@ -300,14 +297,16 @@ class PgLinks:
     async def link(
         self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
     ) -> None:
-        # One statement: the user's link to this provider is replaced (its primary key).
-        values = {
-            "user_id": user_id,
-            "provider": provider,
-            "remote_id": remote_id,
-            "created_by_accord": created_by_accord,
-        }
-        await self._conn.execute(_LINK, values)
+        # The user's link to this provider is replaced (its primary key); an identity another
+        # user holds is refused as the unique index on (provider, remote_id) refuses it.
+        holder = await self.link_unless_held(
+            user_id=user_id,
+            provider=provider,
+            remote_id=remote_id,
+            created_by_accord=created_by_accord,
+        )
+        if holder is not None:
+            raise errors.ConstraintViolated(LINKED_ELSEWHERE)
 
     async def link_unless_held(
         self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool
