@@ -55,14 +55,13 @@ async def execute(
     secrets = secrets or {}
     document = {"kind": kind, "request": request, "secrets": secrets}
     digest = accord.sealer.fingerprint(document)
-    if idempotency_key is not None:
-        existing = await _find_by_key(accord, caller, idempotency_key)
-        if existing is not None:
-            return await _rejoin(accord, existing, document)
     new = _new_operation(accord, kind, caller, idempotency_key, digest, request, secrets)
     try:
+        # No look-up by key first: the claim's first statement inserts the operation, and the
+        # key's unique constraint refuses it when the key is taken. A retry pays for one
+        # refused insert; every new request saves a transaction (issue 12).
         step = await _claim(accord, new, caller, secrets)
-    except errors.OperationInProgress:  # a concurrent request with this key claimed first
+    except errors.OperationInProgress:  # an earlier or concurrent request has this key
         existing = await _find_by_key(accord, caller, idempotency_key or "")
         if existing is None:
             raise

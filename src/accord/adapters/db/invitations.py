@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +9,7 @@ from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.sql import row_values
 from accord.adapters.db.tables import invitations
 from accord.domain.invitation_store import InvitationRecord, NewInvitation
 from accord.domain.model import InvitationStatus, Role
@@ -56,7 +56,7 @@ class PgInvitations:
         return _record(row) if row else None
 
     async def insert(self, new: NewInvitation) -> InvitationRecord | None:
-        values = {**asdict(new), "role": str(new.role), "permissions": list(new.permissions)}
+        values = {**row_values(new), "role": str(new.role), "permissions": list(new.permissions)}
         statement = (
             pg_insert(invitations)
             .values(**values)

@@ -6,7 +6,6 @@ operation (a client's retry and the worker, say) can never both commit the same 
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
 
-from accord.adapters.db.sql import lease_rows, seconds_ago, seconds_from_now
+from accord.adapters.db.sql import lease_rows, row_values, seconds_ago, seconds_from_now
 from accord.adapters.db.tables import operations
 from accord.adapters.db.work_signal import WorkNotice
 from accord.domain.model import OperationKind, OperationState, RecoveryPoint
@@ -113,7 +112,7 @@ class PgOperations:
         return _record(row) if row else None
 
     async def insert(self, new: NewOperation) -> OperationRecord:
-        return _record((await self._conn.execute(_INSERT, asdict(new))).one())
+        return _record((await self._conn.execute(_INSERT, row_values(new))).one())
 
     async def get(self, operation_id: UUID, *, lock: bool = False) -> OperationRecord | None:
         return await self._one(_GET_LOCKED if lock else _GET, {"w_id": operation_id})

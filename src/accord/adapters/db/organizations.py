@@ -4,7 +4,6 @@ repositories)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +14,7 @@ from typing_extensions import Unpack
 
 from accord.adapters.db.invitations import held_seats
 from accord.adapters.db.operations import open_claims
+from accord.adapters.db.sql import row_values
 from accord.adapters.db.tables import memberships, organizations, users
 from accord.adapters.db.users import membership_record
 from accord.domain.model import OrganizationKind, Role
@@ -113,7 +113,7 @@ class PgOrganizations:
     async def insert(self, new: NewOrganizationRecord) -> OrganizationRecord | None:
         statement = (
             pg_insert(organizations)
-            .values(**asdict(new))
+            .values(**row_values(new))
             .on_conflict_do_nothing()
             .returning(*organizations.c)
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -47,6 +48,13 @@ async def lease_rows(
         update(table).where(table.c.id.in_(ids)).values(**values).returning(*table.c)
     )
     return list(rows)
+
+
+def row_values(record: Any) -> dict[str, Any]:
+    """A dataclass record's fields as a dict, values as they are: ``dataclasses.asdict`` copies
+    every value deeply (an operation's request document, at each insert), which a statement
+    only reads. Measured on the create path: 2.5 % of its CPU (issue 12)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 def json_rows(rows: Iterable[Mapping[str, Any]]) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.sql import row_values
 from accord.adapters.db.tables import email_verifications
 from accord.domain.records import NewVerification, VerificationRecord
 
@@ -30,7 +30,7 @@ class PgVerifications:
         self._conn = conn
 
     async def insert(self, new: NewVerification) -> None:
-        await self._conn.execute(insert(email_verifications).values(**asdict(new)))
+        await self._conn.execute(insert(email_verifications).values(**row_values(new)))
 
     async def issue_link(self, verification_id: UUID, digest: str) -> VerificationRecord | None:
         row = (
