@@ -2,7 +2,7 @@
 
     uv run python bench/run_all.py [--quick] [--only p1_create,cli_start]
 
-``--quick`` runs each with short settings (8-10 minutes in all on 2 cores, see
+``--quick`` runs each with short settings (see
 bench/README.md); without it, with the settings its README section describes. Benchmarks
 run in turn, never side by side: each measures its own baseline and must not share the CPU
 with another. A benchmark that fails is
@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,23 @@ def last_json_object(stdout: str) -> Any:
     return json.loads(stdout[start:])
 
 
-def run_one(name: str, quick: bool) -> tuple[dict[str, Any] | None, str, float]:
+def child_env(pycache: str) -> dict[str, str]:
+    """This environment, with bytecode written to and read from ``pycache``.
+
+    The machine sets PYTHONDONTWRITEBYTECODE=1, so without a cache every process a benchmark
+    starts (servers, emulators, ``accord db upgrade``...) compiles every module it imports
+    from source, some 2 s each. No benchmark times a process start but cli_start.py, which
+    sets both variables itself for each of its modes."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return env | {"PYTHONPYCACHEPREFIX": pycache}
+
+
+def run_one(
+    name: str, quick: bool, env: dict[str, str]
+) -> tuple[dict[str, Any] | None, str, float]:
     started = time.perf_counter()
     command = [sys.executable, str(BENCH / f"{name}.py"), *arguments(name, quick)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = round(time.perf_counter() - started, 1)
     try:
         return last_json_object(done.stdout), done.stderr, seconds
@@ -81,13 +95,15 @@ def main() -> None:
     results: dict[str, Any] = {}
     failed: dict[str, str] = {}
     seconds: dict[str, float] = {}
-    for name in benchmarks(args.only.split(",") if args.only else None):
-        print(f"running {name} ...", file=sys.stderr)
-        result, stderr, seconds[name] = run_one(name, args.quick)
-        if result is None:
-            failed[name] = stderr
-        else:
-            results[name] = result
+    with tempfile.TemporaryDirectory(prefix="accord-bench-pycache-") as pycache:
+        env = child_env(pycache)  # shared by the benchmarks, removed at the end
+        for name in benchmarks(args.only.split(",") if args.only else None):
+            print(f"running {name} ...", file=sys.stderr)
+            result, stderr, seconds[name] = run_one(name, args.quick, env)
+            if result is None:
+                failed[name] = stderr
+            else:
+                results[name] = result
     report |= {"seconds": seconds, "total_seconds": round(sum(seconds.values()), 1)}
     report |= {"load_after": [round(x, 2) for x in os.getloadavg()], "results": results}
     if failed:
