@@ -5,6 +5,8 @@ it one ``StorageUnavailable``, and the pool connects anew for the next."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -23,11 +25,13 @@ def terminate(database_url: str, pid: int) -> None:
     with psycopg.connect(database_url, autocommit=True) as admin:
         row = admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
         assert row == (True,)
-        # pg_terminate_backend only signals: wait until the backend is gone.
-        admin.execute(
-            "DO $$ BEGIN WHILE EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = "
-            f"{int(pid)}) LOOP PERFORM pg_sleep(0.01); END LOOP; END $$"
-        )
+        # pg_terminate_backend only signals: wait until the backend is gone. Each check is a
+        # statement of its own (autocommit): within one transaction pg_stat_activity is a
+        # snapshot taken once, and a loop inside one DO block would wait for ever.
+        deadline = time.monotonic() + 60
+        exists = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s), pg_sleep(0.01)"
+        while admin.execute(exists, (pid,)).fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline, f"backend {pid} still there after 60 s"
 
 
 async def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
