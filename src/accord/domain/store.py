@@ -156,6 +156,11 @@ class Users(Protocol):
         ...
 
 
+# What ``Links.link`` raises (as ConstraintViolated) for an identity another user holds: the
+# name of the unique index that lets one user at most hold an identity.
+LINKED_ELSEWHERE = "uq_idp_links_provider_remote_id"
+
+
 class Links(Protocol):
     async def get(self, user_id: UUID, provider: str) -> LinkRecord | None: ...
 

@@ -26,7 +26,7 @@ from accord.domain.records import (
     UserRecord,
     UserView,
 )
-from accord.domain.store import OrganizationChanges, UserChanges
+from accord.domain.store import LINKED_ELSEWHERE, OrganizationChanges, UserChanges
 from accord.testing.memory_invitations import held_seats
 from accord.testing.memory_tables import PLACEHOLDER_NAME, Repository, open_claims
 from accord.testing.memory_webhooks import drop_endpoints
@@ -168,7 +168,7 @@ class MemoryLinks(Repository):
             created_by_accord=created_by_accord,
         )
         if holder is not None:
-            raise errors.ConstraintViolated("uq_idp_links_provider_remote_id")
+            raise errors.ConstraintViolated(LINKED_ELSEWHERE)
 
     async def link_unless_held(
         self, *, user_id: UUID, provider: str, remote_id: str, created_by_accord: bool

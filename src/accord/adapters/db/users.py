@@ -29,7 +29,7 @@ from accord.adapters.db.tables import idp_links, memberships, users
 from accord.domain import errors
 from accord.domain.model import Role, UserStatus
 from accord.domain.records import LinkRecord, MembershipRecord, UserRecord, UserView
-from accord.domain.store import UserChanges
+from accord.domain.store import LINKED_ELSEWHERE, UserChanges
 
 PLACEHOLDER_NAME = "(held by reconcile)"
 RESERVED_NAME = "(reserved for an e-mail change)"
@@ -243,8 +243,6 @@ class PgUsers:
         return await self._insert_if_free(email, RESERVED_NAME, UserStatus.PROVISIONING, created_by)
 
 
-# The unique index that lets one user at most hold an identity.
-LINKED_ELSEWHERE = "uq_idp_links_provider_remote_id"
 _HOLDER = select(idp_links.c.user_id).where(
     idp_links.c.provider == bindparam("w_provider"),
     idp_links.c.remote_id == bindparam("w_remote_id"),
