@@ -20,6 +20,7 @@ the end.
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import json
 import os
@@ -28,10 +29,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -50,6 +52,7 @@ CONCURRENCY = (16, 64)
 ORGS = (1, 64)
 STARTED: set[int] = set()  # the server processes running now
 QUIET = 0.05  # CPU seconds per second below which a process is idle
+T = TypeVar("T")
 
 
 def cpu_seconds(pids: set[int]) -> float:
@@ -64,17 +67,19 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def settle(timeout: float = 180) -> None:
-    """Wait until every server is idle: requests wrk gave up on still run after it stops, and
-    they must not take the CPU from the next server's turn."""
+def settle(timeout: float = 180, window: float = 0.5, step: float = 0.1) -> None:
+    """Wait until every server has been idle for ``window`` seconds: requests wrk gave up on
+    still run after it stops (and accord's worker mails the invitations), and they must not
+    take the CPU from the next server's turn. The window slides by ``step``, so the wait ends
+    at most ``step`` after the servers have been quiet for a whole window."""
     deadline = time.monotonic() + timeout
-    before = cpu_seconds(STARTED)
+    samples = collections.deque([cpu_seconds(STARTED)], maxlen=round(window / step) + 1)
     while time.monotonic() < deadline:
-        time.sleep(0.5)  # sampling CPU time: there is no event for "idle"
-        now = cpu_seconds(STARTED)
-        if now - before < QUIET * 0.5 * max(1, len(STARTED)):
+        time.sleep(step)  # sampling CPU time: there is no event for "idle"
+        samples.append(cpu_seconds(STARTED))
+        quiet = samples[-1] - samples[0] < QUIET * window * max(1, len(STARTED))
+        if quiet and len(samples) == samples.maxlen:
             return
-        before = now
 
 
 @contextmanager
@@ -114,7 +119,7 @@ def _serving(
                     break
             except httpx.HTTPError:
                 pass
-            time.sleep(0.2)  # a server process coming up; nothing to wait on but its port
+            time.sleep(0.05)  # a server process coming up; nothing to wait on but its port
         STARTED.add(proc.pid)
         yield proc
     finally:
@@ -156,11 +161,15 @@ def accord_env(checkout: Path, db_url: str, idp: str, smtp_port: int, kc_url: st
 
 
 def start_accord(stack: ExitStack, checkout: Path, env: dict[str, str]) -> dict[str, Any]:
-    """``accord serve`` from ``checkout``; returns its URL, a platform token, 64 organizations."""
+    """``accord serve`` from ``checkout``; returns its URL, a platform token, 64 organizations.
+
+    ``accord serve`` applies the migrations before it listens, so the token (which needs the
+    tables) is made once it answers."""
     python = str(checkout / ".venv" / "bin" / "python")
-    subprocess.run(
-        [python, "-m", "accord", "db", "upgrade"], env=env, check=True, capture_output=True
-    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [python, "-m", "accord", "serve", "--port", str(port)]
+    server = stack.enter_context(process(command, f"{url}/readyz", env))
     made = subprocess.run(
         [python, "-m", "accord", "tokens", "create", "--platform", "--json", "--name", "p1"],
         env=env,
@@ -169,17 +178,19 @@ def start_accord(stack: ExitStack, checkout: Path, env: dict[str, str]) -> dict[
         text=True,
     )
     token = json.loads(made.stdout)["token"]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [python, "-m", "accord", "serve", "--port", str(port)]
-    server = stack.enter_context(process(command, f"{url}/readyz", env))
     headers = {"Authorization": f"Bearer {token}"}
-    orgs = []
-    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
-        for i in range(max(ORGS)):
+    with (
+        httpx.Client(base_url=url, headers=headers, timeout=60) as client,
+        ThreadPoolExecutor(8) as pool,
+    ):
+
+        def organization(i: int) -> str:
             body = {"name": f"Bench {i}", "max_users": 100_000}
-            answer = client.post("/api/admin/organizations", json=body).raise_for_status()
-            orgs.append(answer.json()["id"])
+            return (
+                client.post("/api/admin/organizations", json=body).raise_for_status().json()["id"]
+            )
+
+        orgs = list(pool.map(organization, range(max(ORGS))))
     return {"url": url, "token": token, "orgs": orgs, "pid": server.pid}
 
 
@@ -204,16 +215,44 @@ def measure(target: dict[str, Any], tmp: Path, *, orgs: int, connections: int, s
     return wrk.run_wrk(target["url"], script, connections=connections, seconds=seconds)
 
 
+def side_by_side(stack: ExitStack, starters: dict[str, Callable[[ExitStack], T]]) -> dict[str, T]:
+    """Each starter run in a thread of its own (starting is mostly waiting on a process to
+    listen), with an ExitStack of its own; ``stack`` closes them all, also side by side, even
+    if a starter failed."""
+    stacks = {name: ExitStack() for name in starters}
+    stack.callback(_close_all, stacks.values())
+    with ThreadPoolExecutor(len(starters)) as pool:
+        futures = {name: pool.submit(start, stacks[name]) for name, start in starters.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def _close_all(stacks: Iterable[ExitStack]) -> None:
+    stacks = list(stacks)
+    with ThreadPoolExecutor(len(stacks)) as pool:
+        list(pool.map(ExitStack.close, stacks))
+
+
 def start_all(stack: ExitStack, args: argparse.Namespace, idp: str, smtp_port: int) -> dict:
-    """The skeleton and each accord checkout on ``idp``, each with its database (and emulator)."""
-    db = stack.enter_context(database(args.database_url, "skeleton"))
-    kc = emulator(stack) if idp == "keycloak" else None
-    targets = {"skeleton": start_skeleton(stack, db, kc)}
-    for label, checkout in args.accord:
-        db = stack.enter_context(database(args.database_url, label))
-        kc = emulator(stack) if idp == "keycloak" else None
-        targets[label] = start_accord(stack, checkout, accord_env(checkout, db, idp, smtp_port, kc))
-    return targets
+    """The skeleton and each accord checkout on ``idp``, each with its database (and, on
+    Keycloak, its own emulator, under ``emulator``), started side by side."""
+
+    def skeleton_target(own: ExitStack) -> dict[str, Any]:
+        db = own.enter_context(database(args.database_url, "skeleton"))
+        kc = emulator(own) if idp == "keycloak" else None
+        return start_skeleton(own, db, kc) | {"emulator": kc}
+
+    def accord_target(label: str, checkout: Path) -> Callable[[ExitStack], dict[str, Any]]:
+        def start(own: ExitStack) -> dict[str, Any]:
+            db = own.enter_context(database(args.database_url, label))
+            kc = emulator(own) if idp == "keycloak" else None
+            env = accord_env(checkout, db, idp, smtp_port, kc)
+            return start_accord(own, checkout, env) | {"emulator": kc}
+
+        return start
+
+    starters = {"skeleton": skeleton_target}
+    starters |= {label: accord_target(label, checkout) for label, checkout in args.accord}
+    return side_by_side(stack, starters)
 
 
 def load(args: argparse.Namespace, case: dict[str, Any]) -> dict[str, Any]:
