@@ -19,7 +19,7 @@ from accord.domain.records import OutboxMessage
 from accord.services import crashpoints, email_change, invitations, verification, webhook_delivery
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
-from accord.services.credentials import issue_password_setup, setup_link
+from accord.services.credentials import mint_password_setup, setup_link
 from accord.services.engine import backoff_seconds
 
 __all__ = ["Delivery", "Mailer", "compose", "deliver_outbox"]
@@ -79,11 +79,11 @@ async def _compose(accord: Context, message: OutboxMessage) -> tuple[str, str] |
     if message.kind == email_change.LINK_MAIL:
         return await email_change.compose_link_mail(accord, message)
     user_id = UUID(message.payload["user_id"])
-    async with accord.store.transaction() as tx:
+    async with accord.store.transaction() as tx:  # one transaction: one per mail fewer
         user = await tx.users.get(user_id)
-    if user is None or not user.is_live:
-        return None
-    token, expires_at = await issue_password_setup(accord, user_id)
+        if user is None or not user.is_live:
+            return None
+        token, expires_at = await mint_password_setup(tx, accord, user_id)
     return compose(message.kind, message.payload, setup_link(accord, token), expires_at)
 
 
