@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import aiosmtplib
+import pytest
+
+from accord.adapters.mail.smtp import SmtpMailer
 from accord.bootstrap import Accord
+from accord.domain.errors import MailUnavailable
 from accord.services import worker
 from accord.services.mail import deliver_outbox
 from accord.services.provisioning import NewUser, create_user
@@ -80,3 +85,20 @@ async def test_a_hang_up_on_the_first_message_of_a_connection_is_not_retried_at_
     delivery = await deliver_outbox(accord, smtp.mailer())
     assert (delivery.sent, delivery.failed) == (1, 1)
     assert smtp.inbox.rcpts == 2
+
+
+async def test_a_server_that_cannot_be_reached_is_tried_once_per_pass(smtp: SmtpServer) -> None:
+    class CountingMailer(SmtpMailer):
+        clients = 0
+
+        def client(self) -> aiosmtplib.SMTP:
+            self.clients += 1
+            return super().client()
+
+    smtp.stop()  # nothing listens on its port now
+    mailer = CountingMailer(smtp.mailer().settings)
+    async with mailer.session() as session:
+        for recipient in INVITED:
+            with pytest.raises(MailUnavailable, match="SMTPConnectError"):
+                await session.send(recipient, "Hello", "body")
+    assert mailer.clients == 1  # the other three did not wait for a server that is not there

@@ -102,12 +102,14 @@ class SmtpMailer:
 
 class SmtpSession:
     """One SMTP connection for several messages, opened at the first send; a message that
-    fails is that message's failure only (the next one gets a new connection if need be)."""
+    fails is that message's failure only (the next one gets a new connection if need be).
+    Once a connection could not be opened, the session's other messages fail at once: a
+    server that does not answer would otherwise cost a timeout per message of the pass."""
 
     def __init__(self, mailer: SmtpMailer) -> None:
         self.mailer = mailer
         self.connection: aiosmtplib.SMTP | None = None
-        self.connections = 0  # opened so far (tests count them)
+        self.unreachable: str | None = None  # why the server could not be reached
 
     async def send(self, recipient: str, subject: str, body: str) -> None:
         message = build_message(self.mailer.from_header, recipient, subject, body)
@@ -124,13 +126,22 @@ class SmtpSession:
                 raise self._unavailable(again) from None
 
     async def _send(self, recipient: str, message: Message) -> None:
-        if self.connection is None:
-            connection = self.mailer.client()
-            await connection.connect()
-            self.connection = connection
-            self.connections += 1
+        connection = self.connection or await self._connect()
         sender = self.mailer.envelope_sender
-        await self.connection.send_message(message, sender=sender, recipients=[recipient])
+        await connection.send_message(message, sender=sender, recipients=[recipient])
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        if self.unreachable is not None:
+            raise MailUnavailable(self.unreachable)
+        connection = self.mailer.client()
+        try:
+            await connection.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            connection.close()
+            self.unreachable = str(self._unavailable(exc))
+            raise MailUnavailable(self.unreachable) from None
+        self.connection = connection
+        return connection
 
     def _unavailable(self, exc: BaseException) -> MailUnavailable:
         if not _refused(exc) or (self.connection and not self.connection.is_connected):
