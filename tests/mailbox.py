@@ -19,10 +19,26 @@ from tests.patience import PATIENCE
 
 @dataclass
 class Inbox:
+    """What the server received; ``peers`` names each message's connection (its client's
+    address and port). The server drops the connection, without an answer, at the RCPT
+    commands whose ordinals (1 for the first it receives) ``hang_up_at`` lists."""
+
     messages: list[Message] = field(default_factory=list)
+    peers: list[object] = field(default_factory=list)
+    hang_up_at: set[int] = field(default_factory=set)
+    rcpts: int = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        self.rcpts += 1
+        if self.rcpts in self.hang_up_at:
+            server.transport.close()
+            return "421 closing"  # never reaches the client: the connection is gone
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.peers.append(session.peer)
         return "250 OK"
 
     def to(self, address: str) -> list[Message]:

@@ -164,3 +164,16 @@ async def test_a_pass_leases_every_due_operation_in_batches_of_free_places(
     assert result.succeeded == 30  # the pass's budget, not its first batch only
     # As many as there are places at first, then whenever a quarter of them is free.
     assert leases[0] == 8 and all(2 <= n <= 8 for n in leases[:-1]) and sum(leases) == 30
+
+
+async def test_a_pass_opens_one_mail_session_for_its_messages_and_none_without(
+    ctx: FakeContext,
+) -> None:
+    mailer = FakeMailer()
+    await worker.run_once(ctx, mailer)
+    assert mailer.sessions == 0  # nothing due: no connection to a mail server
+    org = await new_org(ctx)
+    for k in range(3):
+        await create(ctx, org, f"user{k}@example.com", key=f"k{k}")
+    done = await worker.run_once(ctx, mailer)
+    assert (done.mail.sent, mailer.sessions) == (3, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -192,10 +193,26 @@ class Sealer(Protocol):
         ...
 
 
-class Mailer(Protocol):
-    """Sends one message; any exception means "not sent, try again later"."""
+class MailSession(Protocol):
+    """Several messages over one connection to the mail server (one delivery pass)."""
 
-    async def send(self, recipient: str, subject: str, body: str) -> None: ...
+    async def send(self, recipient: str, subject: str, body: str) -> None:
+        """Send one message; any exception means "this one not sent, try again later" and
+        leaves the session usable for the next message."""
+        ...
+
+
+class Mailer(Protocol):
+    """Sends mail; any exception from a send means "not sent, try again later"."""
+
+    async def send(self, recipient: str, subject: str, body: str) -> None:
+        """One message in a session of its own."""
+        ...
+
+    def session(self) -> AbstractAsyncContextManager[MailSession]:
+        """A session for a batch: it connects at its first send (a pass with nothing to
+        send connects to nothing), and hangs up when the block ends."""
+        ...
 
 
 class Clock(Protocol):

@@ -30,15 +30,22 @@ def setup_link(accord: Context, token: str) -> str:
 
 async def issue_password_setup(accord: Context, user_id: UUID) -> tuple[str, datetime]:
     """Mint a set-password token for ``user_id``; return it (to mail) and its expiry."""
+    async with accord.store.transaction() as tx:
+        return await mint_password_setup(tx, accord, user_id)
+
+
+async def mint_password_setup(
+    tx: Transaction, accord: Context, user_id: UUID
+) -> tuple[str, datetime]:
+    """``issue_password_setup`` within ``tx`` (the mail sender checks the user in it too)."""
     token = secrets.new_token()
     expires_at = accord.clock.now() + timedelta(hours=accord.settings.invite_ttl_hours)
-    async with accord.store.transaction() as tx:
-        await tx.one_time_tokens.insert(
-            digest=secrets.digest(token),
-            user_id=user_id,
-            purpose=TokenPurpose.PASSWORD_SETUP,
-            expires_at=expires_at,
-        )
+    await tx.one_time_tokens.insert(
+        digest=secrets.digest(token),
+        user_id=user_id,
+        purpose=TokenPurpose.PASSWORD_SETUP,
+        expires_at=expires_at,
+    )
     return token, expires_at
 
 

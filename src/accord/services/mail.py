@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from accord.domain.ports import Mailer
+from accord.domain.ports import Mailer, MailSession
 from accord.domain.records import OutboxMessage
 from accord.services import crashpoints, email_change, invitations, verification, webhook_delivery
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
-from accord.services.credentials import issue_password_setup, setup_link
+from accord.services.credentials import mint_password_setup, setup_link
 from accord.services.engine import backoff_seconds
 
 __all__ = ["Delivery", "Mailer", "compose", "deliver_outbox"]
@@ -79,26 +79,31 @@ async def _compose(accord: Context, message: OutboxMessage) -> tuple[str, str] |
     if message.kind == email_change.LINK_MAIL:
         return await email_change.compose_link_mail(accord, message)
     user_id = UUID(message.payload["user_id"])
-    async with accord.store.transaction() as tx:
+    async with accord.store.transaction() as tx:  # one transaction: one per mail fewer
         user = await tx.users.get(user_id)
-    if user is None or not user.is_live:
-        return None
-    token, expires_at = await issue_password_setup(accord, user_id)
+        if user is None or not user.is_live:
+            return None
+        token, expires_at = await mint_password_setup(tx, accord, user_id)
     return compose(message.kind, message.payload, setup_link(accord, token), expires_at)
 
 
 async def deliver_outbox(accord: Context, mailer: Mailer, *, limit: int = 20) -> Delivery:
-    """Send the messages that are due; a failed one is retried later with backoff."""
+    """Send the messages that are due, over one mail session; a failed one is retried later
+    with backoff. Each message is marked in its own transaction right after it was sent: a
+    crash loses at most the record of the one in hand (it is sent again, at least once)."""
     delivery = Delivery()
     async with accord.store.transaction() as tx:
         messages = await tx.outbox.lease_due(limit=limit, lease_seconds=SEND_LEASE_SECONDS)
-    for message in messages:
-        await _deliver(accord, mailer, message, delivery)
+    if not messages:
+        return delivery
+    async with mailer.session() as session:
+        for message in messages:
+            await _deliver(accord, session, message, delivery)
     return delivery
 
 
 async def _deliver(
-    accord: Context, mailer: Mailer, message: OutboxMessage, delivery: Delivery
+    accord: Context, session: MailSession, message: OutboxMessage, delivery: Delivery
 ) -> None:
     composed = await _compose(accord, message)
     if composed is None:
@@ -108,7 +113,7 @@ async def _deliver(
         return
     subject, body = composed
     try:
-        await mailer.send(message.recipient, subject, body)
+        await session.send(message.recipient, subject, body)
         crashpoints.reach(accord.settings, CrashPoint.MAIL_SENT)
     except Exception as exc:  # any failure of the mail server: retry this message later
         async with accord.store.transaction() as tx:

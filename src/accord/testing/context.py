@@ -9,6 +9,8 @@ ctx.clock.advance(seconds=60)             # leases expire, retries come due
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -46,10 +48,17 @@ class SentMail:
 
 @dataclass
 class FakeMailer:
-    """Records what it sends; ``fail_next`` makes the next sends raise, as a server outage."""
+    """Records what it sends; ``fail_next`` makes the next sends raise, as a server outage;
+    ``sessions`` counts the sessions opened (a delivery pass with mail to send opens one)."""
 
     sent: list[SentMail] = field(default_factory=list)
     fail_next: int = 0
+    sessions: int = 0
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[FakeMailer]:
+        self.sessions += 1
+        yield self
 
     async def send(self, recipient: str, subject: str, body: str) -> None:
         if self.fail_next > 0:

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from accord.domain.store import Store
 
 
@@ -19,6 +22,11 @@ class MailboxMailer:
     async def send(self, recipient: str, subject: str, body: str) -> None:
         async with self.store.transaction() as tx:
             await tx.mailbox.deliver(recipient=recipient, subject=subject, body=body)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[MailboxMailer]:
+        """Nothing to connect to: each message is its own transaction."""
+        yield self
 
     async def check(self) -> str:
         """Prove the mailbox answers; a sentence for ``accord doctor``."""
