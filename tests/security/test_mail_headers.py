@@ -8,6 +8,7 @@ import pytest
 
 from accord.adapters.mail.smtp import build_message
 from accord.bootstrap import Accord
+from accord.domain.errors import InvalidInput
 from accord.services import worker
 from accord.services.invitations import Invite, invite
 from accord.services.organizations import NewOrganization, create_organization
@@ -43,12 +44,23 @@ async def test_a_display_name_with_a_line_break_adds_no_header(
     accord: Accord, smtp: SmtpServer
 ) -> None:
     org = await organization(accord, "Acme\r\nBcc: eve@example.com")
+    shown = await scalar(accord, f"SELECT display_name FROM organizations WHERE id = '{org}'")
+    assert shown == "Acme Bcc: eve@example.com"  # folded to one line when it was created
     await invite(accord, Invite(org, "ada@example.com"), caller=PLATFORM)
     done = await worker.run_once(accord, smtp.mailer(), housekeep=False)
-    assert (done.mail.sent, done.mail.failed) == (0, 1)  # refused: retried, never sent as is
-    assert smtp.inbox.messages == []
-    error = await scalar(accord, "SELECT last_error FROM outbox WHERE sent_at IS NULL")
-    assert error.startswith("ValueError")
+    assert done.mail.sent == 1
+    [message] = smtp.inbox.messages
+    assert message["Subject"] == "You are invited to join Acme Bcc: eve@example.com"
+    assert "Bcc" not in message
+    assert smtp.inbox.rcpts == 1  # the envelope names ada alone
+
+
+@pytest.mark.parametrize("display_name", ["\u200b", " \r\n ", "x" * 201])
+async def test_a_display_name_is_checked_when_an_organization_is_created(
+    accord: Accord, display_name: str
+) -> None:
+    with pytest.raises(InvalidInput, match="display name"):
+        await organization(accord, display_name)
 
 
 async def test_a_non_ascii_display_name_arrives_as_written(

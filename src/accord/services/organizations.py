@@ -43,10 +43,11 @@ async def create_organization(
     if not name or len(name) > 100:
         raise errors.InvalidInput("The organization name must be 1 to 100 characters.")
     require_visible_name(name)
+    display_name = _display_name(request.display_name) if request.display_name else name
     if not 1 <= request.max_users <= MAX_MAX_USERS:
         raise errors.InvalidInput(f"max_users must be between 1 and {MAX_MAX_USERS}.")
     async with accord.store.transaction() as tx:
-        org = await _insert_with_free_slug(tx, request, name, suffix=suffix)
+        org = await _insert_with_free_slug(tx, request, name, display_name, suffix=suffix)
         await tx.audit.record(
             AuditEvent(
                 **caller.audit_fields(),
@@ -59,7 +60,7 @@ async def create_organization(
 
 
 async def _insert_with_free_slug(
-    tx: Transaction, request: NewOrganization, name: str, *, suffix: bool
+    tx: Transaction, request: NewOrganization, name: str, display_name: str, *, suffix: bool
 ) -> OrganizationRecord:
     """Insert under the name's slug, or the next free suffix: the unique index settles races."""
     base = slugify(name)
@@ -72,7 +73,7 @@ async def _insert_with_free_slug(
             NewOrganizationRecord(
                 id=uuid4(),
                 slug=slug,
-                display_name=request.display_name or name,
+                display_name=display_name,
                 kind=OrganizationKind.TEAM,
                 plan_type=request.plan_type or "trial",
                 max_users=request.max_users,
@@ -135,16 +136,20 @@ async def update_organization(
     return organization_json(org, members=members)
 
 
+def _display_name(text: str) -> str:
+    """A display name as kept and shown: whitespace runs (line breaks too: the name goes into
+    mail subjects) folded to one space, 1 to MAX_DISPLAY_NAME visible characters."""
+    name = " ".join(text.split())
+    if not name or len(name) > MAX_DISPLAY_NAME:
+        raise errors.InvalidInput(f"The display name must be 1 to {MAX_DISPLAY_NAME} characters.")
+    require_visible_name(name, "The display name")
+    return name
+
+
 def _wanted(change: OrganizationUpdate) -> OrganizationChanges:
     wanted: OrganizationChanges = {}
     if change.display_name is not None:
-        name = " ".join(change.display_name.split())
-        if not name or len(name) > MAX_DISPLAY_NAME:
-            raise errors.InvalidInput(
-                f"The display name must be 1 to {MAX_DISPLAY_NAME} characters."
-            )
-        require_visible_name(name)
-        wanted["display_name"] = name
+        wanted["display_name"] = _display_name(change.display_name)
     if change.max_users is not None:
         if not 1 <= change.max_users <= MAX_MAX_USERS:
             raise errors.InvalidInput(f"max_users must be between 1 and {MAX_MAX_USERS}.")
