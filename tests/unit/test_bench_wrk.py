@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from bench import profile_p1, run_all, wrk
 
@@ -132,3 +137,15 @@ def test_p3_says_whether_the_idp_latency_was_hidden_by_concurrency() -> None:
     assert summary["ratios"]["accord over_bound"] == 0.08
     assert summary["ratios"]["accord over_issue_target"] == 0.02
     assert summary["ratios"]["accord/skeleton latency=200ms"] == 0.5
+
+
+@pytest.mark.parametrize("name", run_all.benchmarks())
+def test_every_benchmark_accepts_its_quick_arguments(name: str) -> None:
+    """run_all --quick passes each benchmark its quick arguments (``--quick`` when it has no
+    entry): one that does not know them fails with a usage error, and its figure is lost."""
+    script = Path(run_all.BENCH) / f"{name}.py"
+    shown = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    options = {a for a in run_all.arguments(name, quick=True) if a.startswith("--")}
+    assert options <= set(re.findall(r"--[a-z][a-z0-9-]*", shown))
