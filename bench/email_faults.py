@@ -24,38 +24,15 @@ import json
 import os
 import sys
 import tempfile
-import uuid
 from pathlib import Path
-
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reconcile import drop_database, fresh_database  # bench/ is on sys.path
 from tests.engine.email_faults import run
 
-from accord.adapters.db import migrate
-from accord.adapters.db.engine import sync_engine
 from accord.adapters.sealing import new_key_text
 from accord.config import Settings
-
-
-def fresh_database(server_url: str) -> tuple[str, str]:
-    name = f"accord_email_faults_{uuid.uuid4().hex[:8]}"
-    engine = sync_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    return name, url
-
-
-def drop_database(server_url: str, name: str) -> None:
-    engine = sync_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 async def main_async(args: argparse.Namespace) -> dict:

@@ -22,13 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import text
+from reconcile import drop_database, fresh_database  # bench/ is on sys.path
 
-from accord.adapters.db import migrate
-from accord.adapters.db.engine import sync_engine
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import build, build_mailer
 from accord.config import Settings, SmtpSettings
@@ -58,24 +55,6 @@ def start_sink(port: int) -> subprocess.Popen:
             time.sleep(0.1)  # a process coming up; nothing to wait on but its port
     proc.kill()
     raise RuntimeError("the SMTP sink did not start")
-
-
-def fresh_database(server_url: str) -> tuple[str, str]:
-    name = f"accord_mail_cpu_{uuid.uuid4().hex[:8]}"
-    engine = sync_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    url = server_url.rsplit("/", 1)[0] + "/" + name
-    migrate.upgrade(url)
-    return name, url
-
-
-def drop_database(server_url: str, name: str) -> None:
-    engine = sync_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def platform_caller() -> Caller:  # the same caller the test suite uses
