@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from reconcile import drop_database, fresh_database  # bench/ is on sys.path
+from p1_create import free_port  # bench/ is on sys.path
+from reconcile import drop_database, fresh_database
 
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import build, build_mailer
@@ -34,12 +35,6 @@ from accord.domain.model import CredentialMode
 from accord.services.mail import deliver_outbox
 from accord.services.organizations import NewOrganization, create_organization
 from accord.services.provisioning import NewUser, create_user
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_sink(port: int) -> subprocess.Popen:
