@@ -53,6 +53,7 @@ ERROR_STATUSES = {
     "configuration_invalid": 500,
     "constraint_violated": 500,
     "database_unavailable": 503,
+    "database_conflict": 503,
     "email_confusable": 400,
     "email_exists": 409,
     "identity_exists": 409,

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from accord.bootstrap import Accord
 from accord.domain import errors
 from accord.domain.model import CredentialMode, OperationKind
+from accord.services.operations import CLAIM_ATTEMPTS
 from accord.services.provisioning import NewUser, create_user
 from accord.testing import FakeIdentityProvider, Fault
 from tests.engine.conftest import PLATFORM, new_org, scalar
@@ -197,6 +198,33 @@ async def test_a_database_failure_in_the_claim_is_not_the_keys_answer(
     monkeypatch.setattr(flow, "claim", deadlocked)
     with pytest.raises(errors.StorageUnavailable):
         await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
+    outcome = await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
+    assert outcome["user"]["email"] == "ada@example.com"
+    await assert_guarantees(accord_fake)
+
+
+@pytest.mark.parametrize("collisions", [CLAIM_ATTEMPTS - 1, CLAIM_ATTEMPTS])
+async def test_a_claim_that_collided_with_another_transaction_runs_again(
+    accord_fake: Accord, monkeypatch: pytest.MonkeyPatch, collisions: int
+) -> None:
+    """PostgreSQL rolled the claim back whole (a deadlock, a serialization failure): it runs
+    again, up to ``CLAIM_ATTEMPTS`` times; only then does the caller get the 503, and its
+    retry with the same key runs the operation."""
+    org = await new_org(accord_fake)
+    flow = accord_fake.flow(OperationKind.CREATE_USER)
+    claim = flow.claim
+    failures = iter([errors.TransactionConflict()] * collisions)
+
+    async def colliding(*args, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return await claim(*args, **kwargs)
+
+    monkeypatch.setattr(flow, "claim", colliding)
+    if collisions == CLAIM_ATTEMPTS:
+        with pytest.raises(errors.TransactionConflict):
+            await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
     outcome = await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
     assert outcome["user"]["email"] == "ada@example.com"
     await assert_guarantees(accord_fake)

@@ -347,6 +347,12 @@ class StorageUnavailable(AccordError):
     code = "database_unavailable"
 
 
+class TransactionConflict(StorageUnavailable):
+    """Concurrent changes to the same records collided; retry the request."""
+
+    code = "database_conflict"
+
+
 class ConstraintViolated(AccordError):
     """A database constraint was violated."""
 
@@ -458,6 +464,7 @@ CATALOGUE: tuple[type[AccordError], ...] = (
     RemoteRejected,
     ProviderMisconfigured,
     StorageUnavailable,
+    TransactionConflict,
     ConstraintViolated,
     MailUnavailable,
     InvitationNotFound,

@@ -164,11 +164,15 @@ class Deprovision(Flow):
         """Every membership ends in the claim (access is cut at once), each passing the
         organization rules; ``named``: the organization whose removal asked for this, where
         even a personal organization's owner is not let go. ``locked``: the organizations
-        locked before the user; one joined between that read and the user's lock is locked
-        now (out of order, so a deadlock is possible again in that narrow window: PostgreSQL
-        then fails one of the two, a retryable 503)."""
+        locked before the user. If the user joined another between that read and the user's
+        lock (a join that was waiting for the user's lock too, so not rare under load), it
+        is not locked now: out of id order, two such deprovisionings deadlock. The claim is
+        run again instead, and then reads the organizations it has to lock first."""
         joined = set(await tx.memberships.organizations_of(user_id)) - set(locked)
-        locked = {**locked, **await leaving.lock(tx, joined)}
+        if joined:
+            raise errors.TransactionConflict(
+                f"User {user_id} joined an organization while being deprovisioned; retry."
+            )
         by = audit_by(step.op.request)
         for org_id, org in sorted(locked.items()):
             current = await tx.memberships.get(user_id, org_id)

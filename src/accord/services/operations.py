@@ -39,6 +39,7 @@ from accord.services.ids import parse_id
 # How long a request waits for another request with the same key to finish before answering
 # ``operation_in_progress``.
 SAME_KEY_WAIT_SECONDS = 10.0
+CLAIM_ATTEMPTS = 3  # runs of a claim's transaction, at most, while it collides with others
 
 
 async def execute(
@@ -125,21 +126,7 @@ async def _claim(
     accord: Context, new: NewOperation, caller: Caller, secrets: dict[str, Any]
 ) -> Step:
     try:
-        async with accord.store.transaction() as tx:
-            op = await tx.operations.insert(new)
-            claimed = await accord.flow(new.kind).claim(tx, accord, Step(op, secrets))
-            advanced = await tx.operations.advance(op.id, RecoveryPoint.CLAIMED, **claimed)
-            assert advanced is not None
-            await tx.audit.record(
-                AuditEvent(
-                    **caller.audit_fields(),
-                    action=f"{new.kind}.started",
-                    operation_id=op.id,
-                    subject_user_id=advanced.user_id,
-                    organization_id=advanced.organization_id,
-                    subject_email=new.request.get("email"),
-                )
-            )
+        advanced = await _claim_transaction(accord, new, caller, secrets)
     except (errors.OperationInProgress, errors.StorageUnavailable):
         raise  # "retry later": the same key must run the operation then, not replay this
     except errors.AccordError as refusal:
@@ -148,6 +135,42 @@ async def _claim(
         raise
     crashpoints.reach(accord.settings, CrashPoint.AFTER_CLAIM)
     return Step(advanced, secrets)
+
+
+async def _claim_transaction(
+    accord: Context, new: NewOperation, caller: Caller, secrets: dict[str, Any]
+) -> OperationRecord:
+    """The claim's one transaction, run again when it collided with another
+    (``TransactionConflict``: PostgreSQL rolled it back whole, so nothing of it is left; a
+    flow's claim may also raise it itself rather than take a lock out of order). The last
+    attempt's collision reaches the caller as a retryable 503."""
+    for _ in range(CLAIM_ATTEMPTS - 1):
+        try:
+            return await _claim_once(accord, new, caller, secrets)
+        except errors.TransactionConflict:
+            continue
+    return await _claim_once(accord, new, caller, secrets)
+
+
+async def _claim_once(
+    accord: Context, new: NewOperation, caller: Caller, secrets: dict[str, Any]
+) -> OperationRecord:
+    async with accord.store.transaction() as tx:
+        op = await tx.operations.insert(new)
+        claimed = await accord.flow(new.kind).claim(tx, accord, Step(op, secrets))
+        advanced = await tx.operations.advance(op.id, RecoveryPoint.CLAIMED, **claimed)
+        assert advanced is not None
+        await tx.audit.record(
+            AuditEvent(
+                **caller.audit_fields(),
+                action=f"{new.kind}.started",
+                operation_id=op.id,
+                subject_user_id=advanced.user_id,
+                organization_id=advanced.organization_id,
+                subject_email=new.request.get("email"),
+            )
+        )
+    return advanced
 
 
 async def _record_refusal(accord: Context, new: NewOperation, refusal: errors.AccordError) -> None:

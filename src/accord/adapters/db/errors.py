@@ -31,6 +31,11 @@ CONSTRAINT_ERRORS: dict[str, type[errors.AccordError]] = {
 }
 
 
+# SQLSTATEs of a transaction PostgreSQL rolled back because it collided with another:
+# deadlock_detected and serialization_failure. The same transaction run again may well pass.
+CONFLICTS = frozenset({"40P01", "40001"})
+
+
 def constraint_name(exc: DBAPIError) -> str | None:
     """The name of the constraint that ``exc`` reports, if it is a constraint violation."""
     diag = getattr(exc.orig, "diag", None)
@@ -43,6 +48,8 @@ def translate(exc: DBAPIError) -> errors.AccordError:
         name = constraint_name(exc)
         error_type = CONSTRAINT_ERRORS.get(name or "")
         return error_type() if error_type else ConstraintViolated(name)
+    if getattr(exc.orig, "sqlstate", None) in CONFLICTS:
+        return errors.TransactionConflict()
     if isinstance(exc, OperationalError | InterfaceError):
         return errors.StorageUnavailable()
     return errors.StorageUnavailable("The database failed to run a statement.")

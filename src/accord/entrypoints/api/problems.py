@@ -71,6 +71,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "retry_budget_exhausted": 503,
     "mail_unavailable": 503,
     "database_unavailable": 503,
+    "database_conflict": 503,
     "invitation_not_found": 404,
     "invitation_revoked": 410,
     "invitation_expired": 410,
@@ -237,7 +238,7 @@ def install(app: FastAPI) -> None:
 EVERY_ROUTE = ("payload_too_large", "internal_error")
 WITH_BODY = ("invalid_input",)
 AUTHENTICATED = ("unauthenticated", "forbidden", "invalid_acting_user")
-DATABASE = ("database_unavailable",)
+DATABASE = ("database_unavailable", "database_conflict")
 OPERATION = (
     "idempotency_key_reused",
     "operation_in_progress",
