@@ -52,8 +52,10 @@ def events_tail(
         ) from None
     state = {"cursor": after}
     try:
-        _run(state, follow, tuple(types or ()), org_id, interval, as_json)
-    except KeyboardInterrupt:
+        stopped = _run(state, follow, tuple(types or ()), org_id, interval, as_json)
+    except KeyboardInterrupt:  # before the loop took Ctrl-C over, or a second one
+        stopped = True
+    if stopped:
         err().print(f"stopped; resume with --after {state['cursor'] or 0}")
 
 
@@ -64,8 +66,13 @@ def _run(
     org_id: Any,
     interval: float,
     as_json: bool,
-) -> None:
+) -> bool:
+    """Print the events; with ``follow``, until Ctrl-C (then True). Ctrl-C is taken between
+    two reads, never in the middle of one: an interrupted read would leave its statement, its
+    transaction and its pooled connection to be torn down by cancellation."""
     import asyncio
+    import contextlib
+    import signal
 
     from accord.bootstrap import Accord
     from accord.entrypoints.cli.common import run_with_accord
@@ -73,8 +80,26 @@ def _run(
 
     caller = cli_caller(None)
 
-    async def tail(accord: Accord) -> None:
-        while True:
+    async def tail(accord: Accord) -> bool:
+        if not follow:
+            await read_until(accord, asyncio.Event())
+            return False
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def ctrl_c() -> None:
+            stop.set()
+            loop.remove_signal_handler(signal.SIGINT)  # a second one interrupts a hung read
+
+        loop.add_signal_handler(signal.SIGINT, ctrl_c)
+        try:
+            await read_until(accord, stop)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+        return True
+
+    async def read_until(accord: Accord, stop: asyncio.Event) -> None:  # stop: Ctrl-C came
+        while not stop.is_set():
             page = await read_feed(
                 accord,
                 caller=caller,
@@ -90,9 +115,10 @@ def _run(
             if not page["has_more"]:
                 if not follow:
                     return
-                await asyncio.sleep(interval)  # a poll interval: nothing new yet
+                with contextlib.suppress(TimeoutError):  # a poll interval: nothing new yet
+                    await asyncio.wait_for(stop.wait(), interval)
 
-    run_with_accord(tail)
+    return bool(run_with_accord(tail))
 
 
 def _print(event: dict[str, Any], as_json: bool) -> None:
