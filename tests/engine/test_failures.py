@@ -179,51 +179,39 @@ async def _assert_no_trace(app: Accord, fake_idp: FakeIdentityProvider) -> None:
     assert "create_user.compensated" in actions
 
 
+@pytest.mark.parametrize(
+    ("failures", "answered_503"),
+    [
+        ([errors.StorageUnavailable()], True),  # a lost connection: not run again
+        ([errors.TransactionConflict()] * (CLAIM_ATTEMPTS - 1), False),
+        ([errors.TransactionConflict()] * CLAIM_ATTEMPTS, True),
+    ],
+    ids=["lost-connection", "collisions-then-through", "collisions-every-time"],
+)
 async def test_a_database_failure_in_the_claim_is_not_the_keys_answer(
-    accord_fake: Accord, fake_idp: FakeIdentityProvider, monkeypatch: pytest.MonkeyPatch
+    accord_fake: Accord,
+    monkeypatch: pytest.MonkeyPatch,
+    failures: list[errors.AccordError],
+    answered_503: bool,
 ) -> None:
-    """A deadlock (or a lost connection) in the claim answers 503 ``database_unavailable``,
-    "retry later": the retry with the same key must run the operation, not replay the 503."""
+    """A claim PostgreSQL rolled back whole for colliding with another transaction (a
+    deadlock, a serialization failure) runs again, up to ``CLAIM_ATTEMPTS`` times. Any other
+    database failure, or the last collision, answers 503 "retry later", and the retry with
+    the same key runs the operation: the 503 is not the key's answer."""
     org = await new_org(accord_fake)
     flow = accord_fake.flow(OperationKind.CREATE_USER)
     claim = flow.claim
-    failures = iter([errors.StorageUnavailable()])
+    left = iter(failures)
 
-    async def deadlocked(*args, **kwargs):
-        failure = next(failures, None)
+    async def failing(*args, **kwargs):
+        failure = next(left, None)
         if failure is not None:
             raise failure
         return await claim(*args, **kwargs)
 
-    monkeypatch.setattr(flow, "claim", deadlocked)
-    with pytest.raises(errors.StorageUnavailable):
-        await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
-    outcome = await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
-    assert outcome["user"]["email"] == "ada@example.com"
-    await assert_guarantees(accord_fake)
-
-
-@pytest.mark.parametrize("collisions", [CLAIM_ATTEMPTS - 1, CLAIM_ATTEMPTS])
-async def test_a_claim_that_collided_with_another_transaction_runs_again(
-    accord_fake: Accord, monkeypatch: pytest.MonkeyPatch, collisions: int
-) -> None:
-    """PostgreSQL rolled the claim back whole (a deadlock, a serialization failure): it runs
-    again, up to ``CLAIM_ATTEMPTS`` times; only then does the caller get the 503, and its
-    retry with the same key runs the operation."""
-    org = await new_org(accord_fake)
-    flow = accord_fake.flow(OperationKind.CREATE_USER)
-    claim = flow.claim
-    failures = iter([errors.TransactionConflict()] * collisions)
-
-    async def colliding(*args, **kwargs):
-        failure = next(failures, None)
-        if failure is not None:
-            raise failure
-        return await claim(*args, **kwargs)
-
-    monkeypatch.setattr(flow, "claim", colliding)
-    if collisions == CLAIM_ATTEMPTS:
-        with pytest.raises(errors.TransactionConflict):
+    monkeypatch.setattr(flow, "claim", failing)
+    if answered_503:
+        with pytest.raises(errors.StorageUnavailable):
             await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
     outcome = await create_user(accord_fake, ada(org), caller=PLATFORM, idempotency_key="k")
     assert outcome["user"]["email"] == "ada@example.com"
