@@ -81,9 +81,6 @@ def _run(
     caller = cli_caller(None)
 
     async def tail(accord: Accord) -> bool:
-        if not follow:
-            await read_until(accord, asyncio.Event())
-            return False
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -91,12 +88,13 @@ def _run(
             stop.set()
             loop.remove_signal_handler(signal.SIGINT)  # a second one interrupts a hung read
 
-        loop.add_signal_handler(signal.SIGINT, ctrl_c)
+        if follow:
+            loop.add_signal_handler(signal.SIGINT, ctrl_c)
         try:
             await read_until(accord, stop)
         finally:
-            loop.remove_signal_handler(signal.SIGINT)
-        return True
+            loop.remove_signal_handler(signal.SIGINT)  # False when none is installed
+        return follow
 
     async def read_until(accord: Accord, stop: asyncio.Event) -> None:  # stop: Ctrl-C came
         while not stop.is_set():
