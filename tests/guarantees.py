@@ -377,7 +377,10 @@ async def _g11(conn: AsyncConnection, world: World) -> None:
         "WHERE a.action IN ('user.deprovisioned', 'reconcile.row_deprovisioned') "
         "AND (u.status <> 'disabled' "
         "OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id) "
-        "OR EXISTS (SELECT 1 FROM idp_links l WHERE l.user_id = u.id))",
+        "OR EXISTS (SELECT 1 FROM idp_links l WHERE l.user_id = u.id) AND NOT EXISTS ("
+        # the link an offboarding keeps when the IdP refused the delete: reconcile reports it
+        " SELECT 1 FROM audit_events r WHERE r.action = 'user.identity_delete_refused'"
+        " AND r.subject_user_id = u.id))",
     )
     assert revived == [], f"G11: deprovisioned users with access again: {revived}"
 

@@ -36,6 +36,7 @@ from accord.services.registration import Registration, register
 from accord.services.suspension import reactivate_user, suspend_user
 from accord.testing import FakeIdentityProvider, FakeMailer
 from accord.testing.fake_idp import Fault
+from tests.mailbox import make_everything_due
 
 PLATFORM = Caller.platform("token:platform", "admin@platform.test")
 PASSWORD = "a long enough password 42"
@@ -169,3 +170,39 @@ async def test_a_repair_that_deprovisions_a_row_announces_the_memberships_it_end
     assert [(e["type"], e["data"]) for e in ended] == [("membership.removed", None)] * 2
     assert latest[("user", eve)]["data"]["status"] == "disabled"
     assert (await get_user(accord, eve, caller=PLATFORM))["organizations"] == []
+
+
+@pytest.mark.parametrize("idp", ["refuses the deletes", "stays unavailable"])
+async def test_an_offboarding_announces_the_people_it_deprovisions_whatever_the_idp_says(
+    accord_fake: Accord, fake_idp: FakeIdentityProvider, idp: str
+) -> None:
+    """The people who leave with an organization are disabled in the offboarding's claim: a
+    consumer of the feed must hear it then, not only if their identities are deleted later (a
+    refused delete, or an operation that gives up, would leave them active in its copy)."""
+    accord = accord_fake
+    acme = await org(accord, "Acme")
+    people = [
+        (await create_user(accord, NewUser(f"{n}@example.com", n, acme), caller=PLATFORM))["user"]
+        for n in ("ada", "bea")
+    ]
+    if idp == "refuses the deletes":
+        fake_idp.script("delete", Fault.REJECTED, times=2)
+        report = await delete_organization(accord, acme, caller=PLATFORM)
+        assert len(report["identity_deletes_refused"]) == 2
+    else:
+        fake_idp.script("delete", Fault.UNAVAILABLE, times=1000)
+        with pytest.raises(errors.OperationPending):
+            await delete_organization(accord, acme, caller=PLATFORM)
+        async with accord.db.transaction() as conn:
+            budget = accord.settings.operation_max_attempts
+            await conn.execute(text("UPDATE operations SET attempts = :n"), {"n": budget + 1})
+        await make_everything_due(accord)
+        assert (await worker.run_until_idle(accord, FakeMailer())).failed == 1
+
+    latest = {}
+    for e in await everything(accord):
+        latest[(e["subject"]["type"], e["subject"]["id"])] = e
+    for person in people:
+        now = await get_user(accord, person["id"], caller=PLATFORM)
+        assert now["status"] == "disabled"
+        assert latest[("user", person["id"])]["data"] == now, "the feed still holds them active"

@@ -26,12 +26,11 @@ store together, in one round trip.
 What the feed costs the create path: ``bench/event_overhead.py``.
 How the feed is then read in order and without gaps: ``adapters/db/events.py``.
 
-Two flows still change a user row in their claim and audit it in their finalize (a later
+One flow still changes a user row in its claim and audits it in its finalize (a later
 transaction of the same durable operation): a suspension (the row is ``suspended`` at once,
-``user.suspended`` follows at finalize; a compensated one restores the row and writes none),
-and an offboarding, whose leavers are ``disabled`` in the claim and audited
-``user.deprovisioned`` at finalize (its memberships and the organization itself are announced
-in the claim).
+``user.suspended`` follows at finalize; a compensated one restores the row and writes none, so
+whatever the operation's end, the feed ends with the row). Any other flow that changes a row
+in its claim announces it there: a later step can fail, and the change stays.
 """
 
 from __future__ import annotations

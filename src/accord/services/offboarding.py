@@ -15,10 +15,16 @@ one durable operation (platform callers only).
    lists them). A delete the IdP refuses leaves that user disabled and linked, for reconcile
    to report (``identity_deletes_refused``); the others go on.
    Their set-password tokens and unsent mail go in the claim too.
-3. finalize: the deprovisioned users' links are removed; ``user.deprovisioned`` for each and
-   ``organization.offboarded`` with the report are audited. The claim's own changes are
-   audited (and so in the change feed) in the claim: ``membership.removed`` for each member
-   and ``organization.deleted``.
+3. finalize: the deprovisioned users' links are removed (a refused delete's is kept and
+   audited ``user.identity_delete_refused``), and ``organization.offboarded`` is audited with
+   the report.
+
+Every change is audited (and so in the change feed) in the transaction that makes it, as in
+``deprovisioning.py``: the claim's ``membership.removed`` for each member,
+``user.deprovisioned`` for each person leaving with the organization, and
+``organization.deleted``. A consumer hears that those people lost their access when they
+lost it, whatever the IdP answers afterwards: a refused delete, or an operation that gives up,
+leaves them disabled, and the feed says so.
 
 Creates into the organization that are still open when it goes fail at their finalize
 (``organization_not_found``) and undo themselves; a retry of the offboarding with its key
@@ -108,22 +114,18 @@ class DeleteOrganization(Flow):
         departing = op.flow_state["departing"]
         for person in departing:
             user_id = UUID(person["user_id"])
-            was_refused = person["user_id"] in refused
-            if not was_refused:  # a refused delete keeps its link: reconcile reports it
+            if person["user_id"] not in refused:
                 await tx.links.unlink_all(user_id)
-            await tx.audit.record(
+                continue
+            await tx.audit.record(  # its link is kept: reconcile reports it
                 AuditEvent(
                     **audit_by(op.request),
-                    action="user.identity_delete_refused" if was_refused else "user.deprovisioned",
+                    action="user.identity_delete_refused",
                     subject_user_id=user_id,
                     subject_email=person["email"],
                     organization_id=op.organization_id,
                     operation_id=op.id,
-                    data={
-                        "remote_id": person["remote_id"],
-                        "identity_kept": _kept(person),
-                        "reason": "organization.deleted",
-                    },
+                    data={"remote_id": person["remote_id"], "reason": "organization.deleted"},
                 )
             )
         report = {
@@ -158,36 +160,43 @@ async def _audit_claim(
     report: dict[str, Any],
 ) -> None:
     """Audit (and so announce in the change feed) what the claim changed, with the change:
-    each membership gone, the organization deleted. (The people leaving with it are audited
-    ``user.deprovisioned`` at finalize, once their identity is gone or kept.)"""
+    each membership gone, each person disabled (read after the deletion: their documents
+    hold no membership of it), the organization deleted."""
     op = step.op
     by, org_id = audit_by(op.request), op.organization_id or UUID(op.request["organization_id"])
     reason = {"reason": "organization.deleted"}
-    for user_id, member in sorted(members.items()):
-        await tx.audit.record(
-            AuditEvent(
-                **by,
-                action="membership.removed",
-                subject_user_id=user_id,
-                subject_email=member.email,
-                organization_id=org_id,
-                operation_id=op.id,
-                data=reason,
-            )
+
+    def event(action: str, user_id: UUID | None, email: str | None, **data: Any) -> AuditEvent:
+        return AuditEvent(
+            **by,
+            action=action,
+            subject_user_id=user_id,
+            subject_email=email,
+            organization_id=org_id,
+            operation_id=op.id,
+            data={**data, **reason},
         )
+
     deleted = {
         **report,
         "users_deprovisioned": len(departing),
         "identities_kept": sum(1 for p in departing if _kept(p)),
     }
-    await tx.audit.record(
-        AuditEvent(
-            **by,
-            action="organization.deleted",
-            organization_id=org_id,
-            operation_id=op.id,
-            data=deleted,
-        )
+    await tx.audit.record_many(  # one statement for the audit log, one for the feed
+        [
+            *(event("membership.removed", u, m.email) for u, m in sorted(members.items())),
+            *(
+                event(
+                    "user.deprovisioned",
+                    UUID(p["user_id"]),
+                    p["email"],
+                    remote_id=p["remote_id"],
+                    identity_kept=_kept(p),
+                )
+                for p in departing
+            ),
+            event("organization.deleted", None, None, **deleted),
+        ]
     )
 
 
