@@ -29,15 +29,15 @@ them, per create, the database's shared-buffer misses and hits (``pg_stat_databa
 the database's size against ``shared_buffers``: what a larger database costs even when every
 statement is an index lookup (deeper B-trees, leaf pages not in the buffer cache).
 
-**Plans**: every SQL statement of one more create on the large database is captured (a
-``before_cursor_execute`` listener) and explained twice in a transaction that is rolled back:
-``EXPLAIN (FORMAT JSON)`` with its own parameters (the custom plan a first execution gets) and,
-because psycopg prepares a statement from its fifth execution on a connection and PostgreSQL
-may then switch to a *generic* plan (parameters unknown), also ``PREPARE`` +
-``plan_cache_mode = force_generic_plan`` + ``EXPLAIN EXECUTE``. A plan is flagged when any
-node is a Seq Scan, or an index scan without an index condition, on a table of more than
-10,000 rows, or a Sort/Hash/Aggregate fed more than 10,000 estimated rows.
-(An index scan without a condition counts by the index's own size: a partial index such as
+**Plans**: every SQL statement of one more create on the large database is captured (at
+psycopg's cursor: ``statements.captured_statements``) and explained twice in a transaction
+that is rolled back: ``EXPLAIN (FORMAT JSON)`` with its own parameters (the custom plan a
+first execution gets) and, because psycopg prepares a statement from its fifth execution on
+a connection and PostgreSQL may then switch to a *generic* plan (parameters unknown), also
+``PREPARE`` + ``plan_cache_mode = force_generic_plan`` + ``EXPLAIN EXECUTE``. A plan is
+flagged when any node is a Seq Scan, or an index scan without an index condition, on a table
+of more than 10,000 rows, or a Sort/Hash/Aggregate fed more than 10,000 estimated rows. (An
+index scan without a condition counts by the index's own size: a partial index such as
 ``ix_operations_open`` holds only open operations.) A statement is an index lookup when its
 custom plan is not flagged and its generic plan either is not flagged or costs more than the
 custom one by over 10 % (``plan_cache_mode = auto`` then keeps planning custom plans:
@@ -63,11 +63,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconcile import drop_database, fresh_database  # bench/ is on sys.path
+from statements import captured_statements
 
 from accord.adapters.db.engine import sync_engine
 from accord.adapters.sealing import new_key_text
@@ -429,17 +430,8 @@ def generic_plan(
 
 
 async def plans(accord: Accord, url: str, org: uuid.UUID) -> list[dict[str, Any]]:
-    captured: list[tuple[str, Any]] = []
-
-    def before(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        captured.append((statement, parameters))
-
-    engine = accord.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
+    with captured_statements() as captured:
         await one_create(accord, org, "explained@new.example")
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
     return await asyncio.to_thread(explain_all, url, captured)
 
 

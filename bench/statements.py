@@ -5,13 +5,14 @@
 
 In one process, on a database of its own (made, migrated, dropped at the end), with the
 built-in IdP: ``create_user`` (``credential: invite``, a platform caller, a new e-mail each)
-one at a time. After 20 warm-up creates, one create is counted with a
-``before_cursor_execute``/``begin`` listener on the engine (the work notice's ``NOTIFY``, sent on
-a connection of its own after the commit, included; the pool's pre-ping is not a cursor
-execute and is not counted), then ``--rounds`` rounds of ``--creates`` creates timed on the
-process's CPU clock without a profiler (``cpu_ms_per_create``: the median round; the figure
-to compare between checkouts, steadier than throughput on a shared machine), then
-``--creates`` more under cProfile.
+one at a time. After 20 warm-up creates, one create is counted: its statements at psycopg's
+cursor, so those SQLAlchemy runs and those run on psycopg directly (``adapters/db/direct.py``)
+alike, and its transactions with a ``begin`` listener on the engine (the work notice's
+``NOTIFY``, sent on a connection of its own after the commit, included; creates one after
+another leave no connection idle long enough to be pinged), then ``--rounds`` rounds of
+``--creates`` creates timed on the process's CPU clock without a profiler
+(``cpu_ms_per_create``: the median round; the figure to compare between checkouts, steadier
+than throughput on a shared machine), then ``--creates`` more under cProfile.
 
 Prints one JSON object: the counts, the statements' first lines, the CPU per create under the
 profiler (inflated by it: compare runs of this script, not with event_overhead.py), the
@@ -31,9 +32,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from psycopg import AsyncCursor
 from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,6 +53,26 @@ from accord.services.organizations import NewOrganization, create_organization
 from accord.services.provisioning import NewUser, create_user
 
 PLATFORM = Caller.platform("bench", "bench@platform.test")
+
+
+@contextmanager
+def captured_statements() -> Iterator[list[tuple[str, Any]]]:
+    """Every statement psycopg's cursors execute meanwhile, with its parameters: those
+    SQLAlchemy runs and those run on psycopg directly (``adapters/db/direct.py``) alike."""
+    captured: list[tuple[str, Any]] = []
+    execute = AsyncCursor.execute
+
+    async def executed(cursor: AsyncCursor[Any], query: Any, params: Any = None, **kw: Any) -> Any:
+        captured.append((str(query), params))
+        return await execute(cursor, query, params, **kw)
+
+    AsyncCursor.execute = executed  # type: ignore[method-assign]
+    try:
+        yield captured
+    finally:
+        AsyncCursor.execute = execute  # type: ignore[method-assign]
+
+
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -73,23 +97,21 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
         for _ in range(20):
             await one()
-        statements: list[str] = []
         transactions = 0
-
-        def executed(*args: Any) -> None:
-            statements.append(" ".join(args[2].split())[:100])
 
         def began(conn: Any) -> None:
             nonlocal transactions
             transactions += 1
 
         engine = accord.db.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", executed)
         event.listen(engine, "begin", began)
-        await one()
-        await accord.store.aclose()  # the work notice sent, and counted
-        event.remove(engine, "before_cursor_execute", executed)
-        event.remove(engine, "begin", began)
+        try:
+            with captured_statements() as captured:
+                await one()
+                await accord.store.aclose()  # the work notice sent, and counted
+        finally:
+            event.remove(engine, "begin", began)
+        statements = [" ".join(query.split())[:100] for query, _ in captured]
 
         rounds = []  # without the profiler: the figure to compare between checkouts
         for _ in range(args.rounds):
