@@ -1,24 +1,41 @@
 """Pooled connections that died: a connection idle for a while is pinged and replaced before a
 transaction gets it; one used a moment ago is handed out without a ping (a round trip saved on
 every transaction, issue 12), so a server gone within that moment costs the transactions on
-it one ``StorageUnavailable``, and the pool connects anew for the next."""
+it one ``StorageUnavailable``, and the pool connects anew for the next, whether the statement
+that met the dead connection ran through SQLAlchemy or on psycopg directly (``Direct``)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.database import Database
+from accord.adapters.db.direct import Direct
 from accord.adapters.db.engine import async_engine
 from accord.domain import errors
 
 
-async def backend_pid(db: Database) -> int:
+async def through_sqlalchemy(conn: AsyncConnection) -> int:
+    return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+_BACKEND_PID = Direct(select(func.pg_backend_pid()))
+
+
+async def on_psycopg(conn: AsyncConnection) -> int:
+    return int(await _BACKEND_PID.scalar(conn, {}))
+
+
+async def backend_pid(
+    db: Database, run: Callable[[AsyncConnection], Awaitable[int]] = through_sqlalchemy
+) -> int:
     async with db.transaction() as conn:
-        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        return await run(conn)
 
 
 def terminate(database_url: str, pid: int) -> None:
@@ -47,15 +64,16 @@ async def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
         await db.dispose()
 
 
+@pytest.mark.parametrize("run", [through_sqlalchemy, on_psycopg])
 async def test_a_connection_used_a_moment_ago_is_not_pinged_so_its_death_fails_once(
-    database_url: str,
+    database_url: str, run: Callable[[AsyncConnection], Awaitable[int]]
 ) -> None:
     db = Database(async_engine(database_url, pool_size=1, ping_idle_after=3600))
     try:
         first = await backend_pid(db)
         terminate(database_url, first)
         with pytest.raises(errors.StorageUnavailable):
-            await backend_pid(db)
+            await backend_pid(db, run)
         second = await backend_pid(db)  # the disconnect invalidated the pool
         assert second != first
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.direct import Direct
 from accord.adapters.db.sql import json_rows, seconds_ago
 from accord.adapters.db.tables import audit_events
 from accord.domain.principals import Principal, PrincipalKind
@@ -16,7 +17,7 @@ from accord.domain.records import AuditEntry, AuditEvent, AuditQuery
 c = audit_events.c
 
 
-_RECORD = insert(audit_events)  # built once (issue 12): each call only binds its values
+_RECORD = Direct(insert(audit_events))  # built once, run on psycopg (issue 12: ``Direct``)
 
 
 class PgAuditLog:
@@ -38,7 +39,7 @@ class PgAuditLog:
         return result.rowcount
 
     async def record(self, event: AuditEvent, *, current: Mapping[str, Any] | None = None) -> None:
-        await self._conn.execute(_RECORD, _row(event))
+        await _RECORD.run(self._conn, _row(event))
 
     async def record_many(
         self,

@@ -1,6 +1,8 @@
 """The database edge: PostgreSQL errors become domain errors here, by constraint name, once.
 
-Nobody else in accord catches IntegrityError.
+Nobody else in accord catches IntegrityError. The errors come wrapped by SQLAlchemy, or bare
+from psycopg for the statements run on it directly (``adapters/db/direct.py``): the same
+error means the same thing either way.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from accord.domain import errors
@@ -36,23 +39,29 @@ CONSTRAINT_ERRORS: dict[str, type[errors.AccordError]] = {
 CONFLICTS = frozenset({"40P01", "40001"})
 
 
-def constraint_name(exc: DBAPIError) -> str | None:
+def constraint_name(exc: DBAPIError | psycopg.Error) -> str | None:
     """The name of the constraint that ``exc`` reports, if it is a constraint violation."""
-    diag = getattr(exc.orig, "diag", None)
+    diag = getattr(_driver_error(exc), "diag", None)
     return getattr(diag, "constraint_name", None)
 
 
-def translate(exc: DBAPIError) -> errors.AccordError:
+def translate(exc: DBAPIError | psycopg.Error) -> errors.AccordError:
     """The domain error that a database error means."""
-    if isinstance(exc, IntegrityError):
+    driver_error = _driver_error(exc)
+    if isinstance(exc, IntegrityError | psycopg.IntegrityError):
         name = constraint_name(exc)
         error_type = CONSTRAINT_ERRORS.get(name or "")
         return error_type() if error_type else ConstraintViolated(name)
-    if getattr(exc.orig, "sqlstate", None) in CONFLICTS:
+    if getattr(driver_error, "sqlstate", None) in CONFLICTS:
         return errors.TransactionConflict()
-    if isinstance(exc, OperationalError | InterfaceError):
+    lost = OperationalError | InterfaceError | psycopg.OperationalError | psycopg.InterfaceError
+    if isinstance(exc, lost):
         return errors.StorageUnavailable()
     return errors.StorageUnavailable("The database failed to run a statement.")
+
+
+def _driver_error(exc: DBAPIError | psycopg.Error) -> BaseException | None:
+    return exc.orig if isinstance(exc, DBAPIError) else exc
 
 
 @asynccontextmanager
@@ -60,5 +69,5 @@ async def translated() -> AsyncIterator[None]:
     """Run a block, turning any database error it raises into a domain error."""
     try:
         yield
-    except DBAPIError as exc:
+    except (DBAPIError, psycopg.Error) as exc:
         raise translate(exc) from exc

@@ -11,7 +11,10 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    ARRAY,
     Interval,
+    Text,
+    any_,
     bindparam,
     delete,
     func,
@@ -24,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
 
+from accord.adapters.db.direct import Direct, mapping
 from accord.adapters.db.sql import lease_rows, row_values, seconds_ago, seconds_from_now
 from accord.adapters.db.tables import operations
 from accord.adapters.db.work_signal import WorkNotice
@@ -33,7 +37,7 @@ from accord.domain.store import OperationChanges
 
 
 def _record(row: Any) -> OperationRecord:
-    values = dict(row._mapping)
+    values = dict(mapping(row))
     values["kind"] = OperationKind(values["kind"])
     values["state"] = OperationState(values["state"])
     values["recovery_point"] = RecoveryPoint(values["recovery_point"])
@@ -64,18 +68,21 @@ def open_claims(organization_id: Any) -> Any:
     )
 
 
-# The hot path's statements, built once: construction and cache-key generation are paid at
-# import, each call only binds its parameters (issue 12). WHERE parameters are named ``w_*``
-# so that they never collide with the SET clause's column names.
+# The hot path's statements, built once and run on psycopg directly (issue 12: ``Direct``).
+# WHERE parameters are named ``w_*`` so that they never collide with the SET clause's column
+# names.
 _BY_ID = operations.c.id == bindparam("w_id")
-_INSERT = insert(operations).returning(*operations.c)
-_GET = select(operations).where(_BY_ID)
-_GET_LOCKED = _GET.with_for_update()
-_FIND_BY_KEY = select(operations).where(
-    operations.c.caller == bindparam("w_caller"),
-    operations.c.idempotency_key == bindparam("w_key"),
+_INSERT = Direct(insert(operations).returning(*operations.c))
+_SELECT_BY_ID = select(operations).where(_BY_ID)
+_GET = Direct(_SELECT_BY_ID)
+_GET_LOCKED = Direct(_SELECT_BY_ID.with_for_update())
+_FIND_BY_KEY = Direct(
+    select(operations).where(
+        operations.c.caller == bindparam("w_caller"),
+        operations.c.idempotency_key == bindparam("w_key"),
+    )
 )
-_TAKE_LEASE = (
+_TAKE_LEASE = Direct(
     update(operations)
     .where(_BY_ID, _OPEN, _UNLEASED)
     .values(
@@ -85,17 +92,17 @@ _TAKE_LEASE = (
     )
     .returning(*operations.c)
 )
-_ADVANCE = (
+_ADVANCE = Direct(
     update(operations)
     .where(
         _BY_ID,
         _OPEN,
-        operations.c.recovery_point.in_(bindparam("w_allowed", expanding=True)),
+        operations.c.recovery_point == any_(bindparam("w_allowed", type_=ARRAY(Text))),
     )
     .values(updated_at=func.now())
     .returning(*operations.c)
 )
-_OPEN_FOR_USER = (
+_OPEN_FOR_USER = Direct(
     select(operations).where(operations.c.user_id == bindparam("w_user_id"), _OPEN).limit(1)
 )
 
@@ -107,12 +114,14 @@ class PgOperations:
         self._conn = conn
         self._work = work or WorkNotice()
 
-    async def _one(self, statement: Any, params: dict[str, Any]) -> OperationRecord | None:
-        row = (await self._conn.execute(statement, params)).first()
+    async def _one(self, statement: Direct, params: dict[str, Any]) -> OperationRecord | None:
+        row = await statement.first(self._conn, params)
         return _record(row) if row else None
 
     async def insert(self, new: NewOperation) -> OperationRecord:
-        return _record((await self._conn.execute(_INSERT, row_values(new))).one())
+        record = await self._one(_INSERT, row_values(new))
+        assert record is not None  # an INSERT … RETURNING returns its row
+        return record
 
     async def get(self, operation_id: UUID, *, lock: bool = False) -> OperationRecord | None:
         return await self._one(_GET_LOCKED if lock else _GET, {"w_id": operation_id})

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
 
+from accord.adapters.db.direct import Direct, mapping
 from accord.adapters.db.invitations import held_seats
 from accord.adapters.db.operations import open_claims
 from accord.adapters.db.sql import row_values
@@ -29,7 +30,8 @@ from accord.domain.store import OrganizationChanges
 
 
 def organization_record(row: Any) -> OrganizationRecord:
-    values = {c.name: getattr(row, c.name) for c in organizations.c}
+    columns = mapping(row)
+    values = {c.name: columns[c.name] for c in organizations.c}
     values["kind"] = OrganizationKind(values["kind"])
     return OrganizationRecord(**values)
 
@@ -43,22 +45,25 @@ _member_count = (
 )
 
 
-# The hot path's statements, built once (issue 12): each call only binds its parameters.
-_ORG = select(organizations).where(organizations.c.id == bindparam("w_id"))
-_ORG_LOCKED = _ORG.with_for_update()
+# The hot path's statements, built once and run on psycopg directly (issue 12: ``Direct``).
+_BY_ID = select(organizations).where(organizations.c.id == bindparam("w_id"))
+_ORG = Direct(_BY_ID)
+_ORG_LOCKED = Direct(_BY_ID.with_for_update())
 # FOR NO KEY UPDATE: seat claims queue here, finalizes (FOR KEY SHARE) do not.
-_ORG_SEATS_LOCK = _ORG.with_for_update(key_share=True)
+_ORG_SEATS_LOCK = Direct(_BY_ID.with_for_update(key_share=True))
 # FOR KEY SHARE: what a membership's foreign key takes anyway; blocks only a delete.
-_ORG_KEEP = _ORG.with_for_update(read=True, key_share=True)
+_ORG_KEEP = Direct(_BY_ID.with_for_update(read=True, key_share=True))
 _ORG_ID = bindparam("w_id")
 # Pending invitations hold seats too: creates, member adds and invitations share one count.
-_SEATS_TAKEN = select(
-    select(func.count())
-    .select_from(memberships)
-    .where(memberships.c.organization_id == _ORG_ID)
-    .scalar_subquery()
-    + open_claims(_ORG_ID)
-    + held_seats(_ORG_ID)
+_SEATS_TAKEN = Direct(
+    select(
+        select(func.count())
+        .select_from(memberships)
+        .where(memberships.c.organization_id == _ORG_ID)
+        .scalar_subquery()
+        + open_claims(_ORG_ID)
+        + held_seats(_ORG_ID)
+    )
 )
 
 
@@ -70,7 +75,7 @@ class PgOrganizations:
 
     async def get(self, organization_id: UUID, *, lock: bool = False) -> OrganizationRecord | None:
         query = _ORG_LOCKED if lock else _ORG
-        row = (await self._conn.execute(query, {"w_id": organization_id})).first()
+        row = await query.first(self._conn, {"w_id": organization_id})
         return organization_record(row) if row else None
 
     async def lock_many(self, ids: Sequence[UUID]) -> dict[UUID, OrganizationRecord]:
@@ -84,17 +89,17 @@ class PgOrganizations:
 
     async def lock_seats(self, organization_id: UUID) -> tuple[OrganizationRecord, int] | None:
         params = {"w_id": organization_id}
-        row = (await self._conn.execute(_ORG_SEATS_LOCK, params)).first()
+        row = await _ORG_SEATS_LOCK.first(self._conn, params)
         if row is None:
             return None
         # A statement of its own, so that its snapshot is taken once the lock is held and sees
         # every claim committed before; both counts in that one snapshot, so a finalize that
         # turns a claim into a membership meanwhile is seen whole or not at all.
-        taken = (await self._conn.execute(_SEATS_TAKEN, params)).scalar_one()
+        taken = await _SEATS_TAKEN.scalar(self._conn, params)
         return organization_record(row), taken
 
     async def keep(self, organization_id: UUID) -> OrganizationRecord | None:
-        row = (await self._conn.execute(_ORG_KEEP, {"w_id": organization_id})).first()
+        row = await _ORG_KEEP.first(self._conn, {"w_id": organization_id})
         return organization_record(row) if row else None
 
     async def by_slug(self, slug: str) -> OrganizationRecord | None:
@@ -160,13 +165,15 @@ class PgOrganizations:
         ]
 
 
-_PUT_MEMBERSHIP = pg_insert(memberships)
-_PUT_MEMBERSHIP = _PUT_MEMBERSHIP.on_conflict_do_update(
-    index_elements=[memberships.c.user_id, memberships.c.organization_id],
-    set_={
-        "role": _PUT_MEMBERSHIP.excluded.role,
-        "permissions": _PUT_MEMBERSHIP.excluded.permissions,
-    },
+_MEMBERSHIP = pg_insert(memberships)
+_PUT_MEMBERSHIP = Direct(
+    _MEMBERSHIP.on_conflict_do_update(
+        index_elements=[memberships.c.user_id, memberships.c.organization_id],
+        set_={
+            "role": _MEMBERSHIP.excluded.role,
+            "permissions": _MEMBERSHIP.excluded.permissions,
+        },
+    )
 )
 
 
@@ -185,7 +192,7 @@ class PgMemberships:
             "role": str(role),
             "permissions": list(permissions),
         }
-        await self._conn.execute(_PUT_MEMBERSHIP, values)
+        await _PUT_MEMBERSHIP.run(self._conn, values)
 
     async def remove_all(self, user_id: UUID) -> None:
         await self._conn.execute(delete(memberships).where(memberships.c.user_id == user_id))

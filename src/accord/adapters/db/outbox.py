@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.direct import Direct
 from accord.adapters.db.sql import lease_rows, seconds_ago, seconds_from_now
 from accord.adapters.db.tables import one_time_tokens, outbox
 from accord.adapters.db.work_signal import WorkNotice
@@ -33,7 +34,9 @@ def _message(row: Any) -> OutboxMessage:
 
 
 # Built once (issue 12): each call only binds its values.
-_ENQUEUE = pg_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
+_ENQUEUE = Direct(  # the create path's: run on psycopg (issue 12)
+    pg_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
+)
 
 
 class PgOutbox:
@@ -53,7 +56,7 @@ class PgOutbox:
             "recipient": recipient,
             "payload": payload,
         }
-        await self._conn.execute(_ENQUEUE, values)
+        await _ENQUEUE.run(self._conn, values)
 
     async def delete_unsent(self, recipient: str, *, kinds: Sequence[str] | None = None) -> None:
         unsent = delete(outbox).where(outbox.c.recipient == recipient, outbox.c.sent_at.is_(None))

@@ -7,10 +7,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
-    Text,
     any_,
     bindparam,
-    cast,
     delete,
     func,
     literal_column,
@@ -24,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import Unpack
 
-from accord.adapters.db.sql import uuid_array
+from accord.adapters.db.direct import Direct, mapping
 from accord.adapters.db.tables import idp_links, memberships, users
 from accord.domain import errors
 from accord.domain.model import Role, UserStatus
@@ -35,13 +33,13 @@ PLACEHOLDER_NAME = "(held by reconcile)"
 RESERVED_NAME = "(reserved for an e-mail change)"
 # A row that only holds an address's unique index (``hold_email``, ``reserve_email``) is no
 # one: the listings and views leave it out.
-IS_PLACEHOLDER = (users.c.status == UserStatus.PROVISIONING) & users.c.full_name.in_(
-    [PLACEHOLDER_NAME, RESERVED_NAME]
+IS_PLACEHOLDER = (users.c.status == UserStatus.PROVISIONING) & (
+    (users.c.full_name == PLACEHOLDER_NAME) | (users.c.full_name == RESERVED_NAME)
 )
 
 
 def user_record(row: Any) -> UserRecord:
-    values = dict(row) if isinstance(row, dict) else dict(row._mapping)
+    values = dict(mapping(row))
     values["status"] = UserStatus(values["status"])
     return UserRecord(**values)
 
@@ -92,24 +90,23 @@ def _membership(user_id: UUID, held: list[dict[str, Any]]) -> Iterator[Membershi
         )
 
 
-# The hot path's statements, built once (issue 12): each call only binds its parameters.
+# The hot path's statements, built once and run on psycopg directly (issue 12: ``Direct``).
 # WHERE parameters are named ``w_*``, never a column's name (that is the SET clause's).
-_INSERT_IF_FREE = (
+_INSERT_IF_FREE = Direct(
     pg_insert(users).on_conflict_do_nothing(index_elements=[users.c.email]).returning(users.c.id)
 )
-_UPDATE = (
+_UPDATE = Direct(
     update(users)
     .where(users.c.id == bindparam("w_id"))
     .values(version=users.c.version + 1, updated_at=func.now())
 )
-_VIEWS = select(users, _held).where(
-    users.c.id.in_(bindparam("w_ids", expanding=True)), ~IS_PLACEHOLDER
-)
-# Set-wise creation's batch of documents: the ids as one ``uuid[]`` literal (``uuid_array``),
-# an index lookup per element in any plan, and no list of 500 parameters rendered and bound.
-_VIEWS_MANY = select(users, _held).where(
-    users.c.id == any_(cast(bindparam("w_ids", type_=Text), ARRAY(PG_UUID(as_uuid=True)))),
-    ~IS_PLACEHOLDER,
+# The ids as one ``uuid[]`` parameter, however many (set-wise creation reads 500 at once): an
+# index lookup per element in any plan, and one plan for every number of ids.
+_VIEWS = Direct(
+    select(users, _held).where(
+        users.c.id == any_(bindparam("w_ids", type_=ARRAY(PG_UUID(as_uuid=True)))),
+        ~IS_PLACEHOLDER,
+    )
 )
 
 
@@ -140,7 +137,7 @@ class PgUsers:
             "status": UserStatus.PROVISIONING,
             "created_by": created_by,
         }
-        return (await self._conn.execute(_INSERT_IF_FREE, values)).scalar_one_or_none()
+        return await _INSERT_IF_FREE.scalar(self._conn, values)
 
     async def retire(self, user_id: UUID) -> None:
         await self._conn.execute(
@@ -168,10 +165,10 @@ class PgUsers:
             "status": status,
             "created_by": created_by,
         }
-        return (await self._conn.execute(_INSERT_IF_FREE, values)).scalar_one_or_none()
+        return await _INSERT_IF_FREE.scalar(self._conn, values)
 
     async def update(self, user_id: UUID, **changes: Unpack[UserChanges]) -> None:
-        await self._conn.execute(_UPDATE, {"w_id": user_id, **changes})
+        await _UPDATE.run(self._conn, {"w_id": user_id, **changes})
 
     async def delete(self, user_id: UUID) -> None:
         await self._conn.execute(delete(users).where(users.c.id == user_id))
@@ -207,22 +204,16 @@ class PgUsers:
 
     async def views(self, ids: Sequence[UUID]) -> list[UserView]:
         """Many users at once (set-wise creation reads its batch's documents so)."""
-        if not ids:
-            return []
-        return await self._views(ids, _VIEWS_MANY, uuid_array(ids))
+        return await self._views(ids)
 
-    async def _views(
-        self, ids: Sequence[UUID], statement: Any = _VIEWS, bound: Any = None
-    ) -> list[UserView]:
+    async def _views(self, ids: Sequence[UUID]) -> list[UserView]:
         """The users with these ids (in this order) and their memberships: one statement."""
         if not ids:
             return []
         views = {}
-        params = {"w_ids": list(ids) if bound is None else bound}
-        for row in await self._conn.execute(statement, params):
-            values = dict(row._mapping)
-            held = values.pop("held")
-            views[row.id] = UserView(user_record(values), tuple(_membership(row.id, held)))
+        for row in await _VIEWS.rows(self._conn, {"w_ids": list(ids)}):
+            held = row.pop("held")
+            views[row["id"]] = UserView(user_record(row), tuple(_membership(row["id"], held)))
         return [views[i] for i in ids if i in views]
 
     async def hold_email(self, email: str) -> tuple[bool, UUID | None]:
@@ -251,8 +242,9 @@ _HOLDER = select(idp_links.c.user_id).where(
 # look-up and the upsert in one round trip (the create path's finalize runs it every time).
 # ``link`` runs it too. A holder that commits between the look-up and the upsert is still
 # refused, by the unique index on (provider, remote_id).
-_LINK_UNLESS_HELD = text(
-    """
+_LINK_UNLESS_HELD = Direct(
+    text(
+        """
     WITH held AS (
         SELECT user_id FROM idp_links
         WHERE provider = :provider AND remote_id = :remote_id AND user_id <> :user_id
@@ -265,11 +257,12 @@ _LINK_UNLESS_HELD = text(
     )
     SELECT user_id FROM held
     """
-).bindparams(
-    bindparam("user_id", type_=idp_links.c.user_id.type),
-    bindparam("provider", type_=idp_links.c.provider.type),
-    bindparam("remote_id", type_=idp_links.c.remote_id.type),
-    bindparam("created_by_accord", type_=idp_links.c.created_by_accord.type),
+    ).bindparams(
+        bindparam("user_id", type_=idp_links.c.user_id.type),
+        bindparam("provider", type_=idp_links.c.provider.type),
+        bindparam("remote_id", type_=idp_links.c.remote_id.type),
+        bindparam("created_by_accord", type_=idp_links.c.created_by_accord.type),
+    )
 )
 
 
@@ -315,7 +308,7 @@ class PgLinks:
             "remote_id": remote_id,
             "created_by_accord": created_by_accord,
         }
-        return (await self._conn.execute(_LINK_UNLESS_HELD, values)).scalars().first()
+        return await _LINK_UNLESS_HELD.scalar(self._conn, values)
 
     async def unlink_all(self, user_id: UUID) -> None:
         await self._conn.execute(delete(idp_links).where(idp_links.c.user_id == user_id))

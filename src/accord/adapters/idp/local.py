@@ -13,7 +13,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 
 from accord.adapters.db.database import Database
+from accord.adapters.db.direct import Direct, mapping
 from accord.adapters.db.sql import json_rows
 from accord.adapters.db.tables import local_credentials, local_identities
 from accord.domain import secrets
@@ -71,24 +72,25 @@ def check_password_policy(password: str) -> None:
         )
 
 
-def _remote(row: Row) -> RemoteUser:
+def _remote(row: Row | dict[str, Any]) -> RemoteUser:
+    columns = mapping(row)
     return RemoteUser(
-        remote_id=row.id,
-        email=row.email,
-        full_name=row.full_name,
-        accord_user_id=row.accord_user_id,
-        enabled=row.enabled,
+        remote_id=columns["id"],
+        email=columns["email"],
+        full_name=columns["full_name"],
+        accord_user_id=columns["accord_user_id"],
+        enabled=columns["enabled"],
     )
 
 
-# The create path's statements, built once (issue 12): each call only binds its values.
-_BY_EMAIL = select(local_identities).where(local_identities.c.email == bindparam("w_email"))
+# The create path's statements, built once and run on psycopg directly (issue 12: ``Direct``).
+_BY_EMAIL = Direct(select(local_identities).where(local_identities.c.email == bindparam("w_email")))
 # A joined array, not ``IN (...)``: an index lookup per e-mail in every plan (adapters/db/bulk.py).
 _BY_EMAILS = text(
     "SELECT i.* FROM unnest(CAST(:emails AS text[])) AS e(email) "
     "JOIN local_identities i ON i.email = e.email"
 )
-_CREATE = insert(local_identities).on_conflict_do_nothing().returning(*local_identities.c)
+_CREATE = Direct(insert(local_identities).on_conflict_do_nothing().returning(*local_identities.c))
 # Set-wise: the identities as one JSON parameter (``json_rows``), in the given order.
 _CREATE_MANY = text(
     """
@@ -112,7 +114,7 @@ class LocalProvider:
 
     async def find_by_email(self, email: str) -> RemoteUser | None:
         async with self._db.transaction() as conn:
-            row = (await conn.execute(_BY_EMAIL, {"w_email": email})).first()
+            row = await _BY_EMAIL.first(conn, {"w_email": email})
         return _remote(row) if row else None
 
     async def get(self, remote_id: str) -> RemoteUser:
@@ -138,11 +140,11 @@ class LocalProvider:
                 "full_name": user.full_name,
                 "accord_user_id": str(user.user_id),
             }
-            row = (await conn.execute(_CREATE, values)).first()
+            row = await _CREATE.first(conn, values)
             if row is None:
                 raise RemoteConflict(f"A local identity for {user.email} exists already.")
             if secret_hash is not None:
-                await self._store_secret(conn, row.id, secret_hash, None)
+                await self._store_secret(conn, row["id"], secret_hash, None)
         return _remote(row)
 
     async def existing(self, emails: Sequence[str]) -> set[str]:

@@ -1,0 +1,134 @@
+"""Statements run on psycopg directly (``adapters/db/direct.py``) mean what they meant through
+SQLAlchemy: the same rows back, the same values stored, the same domain errors. A statement
+that needs what only SQLAlchemy does (an expanded IN list, a default computed in Python, a
+converted result) is refused before it runs, not run wrong."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    any_,
+    bindparam,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from accord.adapters.db.database import Database
+from accord.adapters.db.direct import Direct
+from accord.adapters.db.engine import async_engine
+from accord.adapters.db.errors import ConstraintViolated
+
+metadata = MetaData()
+things = Table(
+    "direct_things",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("doc", JSONB, nullable=True),
+    UniqueConstraint("name", name="uq_direct_things_name"),
+)
+
+
+class Shouted(TypeDecorator[str]):
+    """A type whose results SQLAlchemy converts: psycopg alone would return them unconverted."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        return value.upper() if value is not None else None
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    db = Database(async_engine(database_url))
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+_INSERT = Direct(insert(things).returning(*things.c))
+_BY_NAMES = Direct(
+    select(things).where(things.c.name == any_(bindparam("names", type_=ARRAY(Text))))
+)
+
+
+async def test_an_insert_stores_and_returns_what_sqlalchemy_stores_and_returns(
+    db: Database,
+) -> None:
+    values = {"doc": None}
+    async with db.transaction() as conn:
+        direct = await _INSERT.first(conn, {"id": 1, "name": "direct", **values})
+        through = (
+            await conn.execute(
+                insert(things).returning(*things.c), {"id": 2, "name": "sa", **values}
+            )
+        ).one()
+        stored = (
+            await conn.execute(
+                text("SELECT id, doc IS NULL, jsonb_typeof(doc) FROM direct_things ORDER BY id")
+            )
+        ).all()
+    assert direct == {**dict(through._mapping), "id": 1, "name": "direct"}
+    # A JSON None is JSON null either way (SQLAlchemy's none_as_null=False), never SQL NULL.
+    assert [tuple(row) for row in stored] == [(1, False, "null"), (2, False, "null")]
+
+
+async def test_an_array_parameter_matches_any_of_its_values(db: Database) -> None:
+    async with db.transaction() as conn:
+        for number, name in enumerate(["ann", "bob", "cy"]):
+            await _INSERT.run(conn, {"id": number, "name": name, "doc": {"n": number}})
+        found = await _BY_NAMES.rows(conn, {"names": ["cy", "ann", "nobody"]})
+        none = await _BY_NAMES.rows(conn, {"names": []})
+    assert sorted((row["name"], row["doc"]) for row in found) == [
+        ("ann", {"n": 0}),
+        ("cy", {"n": 2}),
+    ]
+    assert none == []
+
+
+async def test_a_violated_constraint_is_reported_by_its_name(db: Database) -> None:
+    row = {"id": 1, "name": "same", "doc": None}
+    async with db.transaction() as conn:
+        await _INSERT.run(conn, row)
+    with pytest.raises(ConstraintViolated) as raised:
+        async with db.transaction() as conn:
+            await _INSERT.run(conn, {**row, "id": 2})
+    assert raised.value.constraint == "uq_direct_things_name"
+    async with db.transaction() as conn:  # the failed transaction left its connection usable
+        assert await Direct(select(things.c.id)).scalar(conn, {}) == 1
+
+
+@pytest.mark.parametrize(
+    ("statement", "refusal"),
+    [
+        (select(things).where(things.c.name.in_(bindparam("names", expanding=True))), "expanded"),
+        (insert(Table("t", MetaData(), Column("n", Integer, default=lambda: 1))), "defaults"),
+        (select(Table("t", MetaData(), Column("n", Shouted)).c.n), "convert"),
+    ],
+    ids=["expanding IN", "python default", "converted result"],
+)
+async def test_a_statement_that_needs_sqlalchemy_is_refused_before_it_runs(
+    db: Database, statement: Any, refusal: str
+) -> None:
+    async with db.transaction() as conn:
+        with pytest.raises(TypeError, match=refusal):
+            await Direct(statement).rows(
+                conn, {"names": ["x"]} if "names" in str(statement) else {}
+            )
