@@ -373,14 +373,27 @@ async def _g11(conn: AsyncConnection, world: World) -> None:
     assert unasked == [], f"G11: foreign identities linked without a request: {unasked}"
     revived = await _all(
         conn,
-        "SELECT DISTINCT u.id FROM audit_events a JOIN users u ON u.id = a.subject_user_id "
+        # what each one still has, and the operations about them: a failure says why
+        "SELECT DISTINCT u.id, u.status, "
+        "EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id) AS member, "
+        "EXISTS (SELECT 1 FROM idp_links l WHERE l.user_id = u.id) AS linked, "
+        "(SELECT string_agg(o.kind || ':' || o.state || ':' || o.recovery_point || ':' || "
+        "o.attempts, ' ' ORDER BY o.created_at) FROM operations o WHERE o.user_id = u.id "
+        "OR o.request->>'organization_id' IN (SELECT a2.organization_id::text FROM audit_events "
+        "a2 WHERE a2.subject_user_id = u.id AND a2.action = 'user.deprovisioned')) AS ops "
+        "FROM audit_events a JOIN users u ON u.id = a.subject_user_id "
         "WHERE a.action IN ('user.deprovisioned', 'reconcile.row_deprovisioned') "
         "AND (u.status <> 'disabled' "
         "OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id) "
         "OR EXISTS (SELECT 1 FROM idp_links l WHERE l.user_id = u.id) AND NOT EXISTS ("
-        # the link an offboarding keeps when the IdP refused the delete: reconcile reports it
+        # the link kept when the IdP refused the delete, or when the operation that cut the
+        # access gave up before the IdP deleted the identity: the user stays disabled, as
+        # deprovisioning.py and offboarding.py say, and the link shows what is left to do
         " SELECT 1 FROM audit_events r WHERE r.action = 'user.identity_delete_refused'"
-        " AND r.subject_user_id = u.id))",
+        " AND r.subject_user_id = u.id) AND NOT EXISTS ("
+        " SELECT 1 FROM audit_events d JOIN operations o ON o.id = d.operation_id"
+        " WHERE d.action = 'user.deprovisioned' AND d.subject_user_id = u.id"
+        " AND o.state = 'failed'))",
     )
     assert revived == [], f"G11: deprovisioned users with access again: {revived}"
 

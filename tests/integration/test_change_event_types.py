@@ -36,6 +36,7 @@ from accord.services.registration import Registration, register
 from accord.services.suspension import reactivate_user, suspend_user
 from accord.testing import FakeIdentityProvider, FakeMailer
 from accord.testing.fake_idp import Fault
+from tests.guarantees import assert_guarantees
 from tests.mailbox import make_everything_due
 
 PLATFORM = Caller.platform("token:platform", "admin@platform.test")
@@ -206,3 +207,4 @@ async def test_an_offboarding_announces_the_people_it_deprovisions_whatever_the_
         now = await get_user(accord, person["id"], caller=PLATFORM)
         assert now["status"] == "disabled"
         assert latest[("user", person["id"])]["data"] == now, "the feed still holds them active"
+    await assert_guarantees(accord)
