@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import httpx
 import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -191,7 +192,8 @@ def start_accord(stack: ExitStack, checkout: Path, env: dict[str, str]) -> dict[
             )
 
         orgs = list(pool.map(organization, range(max(ORGS))))
-    return {"url": url, "token": token, "orgs": orgs, "pid": server.pid}
+    target = {"url": url, "token": token, "orgs": orgs, "pid": server.pid}
+    return target | {"db": env["ACCORD_DATABASE_URL"], "users": "users"}
 
 
 def start_skeleton(stack: ExitStack, db_url: str, kc_url: str | None) -> dict[str, Any]:
@@ -199,20 +201,38 @@ def start_skeleton(stack: ExitStack, db_url: str, kc_url: str | None) -> dict[st
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, str(ROOT / "bench" / "skeleton.py"), "--database-url", db_url]
     command += ["--port", str(port)] + (["--keycloak", kc_url] if kc_url else [])
-    stack.enter_context(process(command, f"{url}/readyz"))
+    server = stack.enter_context(process(command, f"{url}/readyz"))
     orgs = [str(uuid.uuid4()) for _ in range(max(ORGS))]
     with psycopg.connect(db_url, autocommit=True) as conn:
         for org in orgs:
             conn.execute("INSERT INTO skeleton_orgs (id) VALUES (%s)", (org,))
-    return {"url": url, "token": skeleton.TOKEN, "orgs": orgs}
+    target = {"url": url, "token": skeleton.TOKEN, "orgs": orgs, "pid": server.pid}
+    return target | {"db": db_url, "users": "skeleton_users"}
 
 
 def measure(target: dict[str, Any], tmp: Path, *, orgs: int, connections: int, seconds: float):
+    """One wrk run against ``target``, and the server's CPU per create: its process's CPU
+    time from the start of the run until it is idle again (the creates wrk gave up on have
+    ended, and accord's worker has mailed the invitations), over the users it made meanwhile
+    (counted in its database, so those answered after wrk stopped count too)."""
     settle()
     tag = uuid.uuid4().hex[:10]
     script = tmp / f"{tag}.lua"
     script.write_text(wrk.lua_script(target["token"], target["orgs"][:orgs], tag))
-    return wrk.run_wrk(target["url"], script, connections=connections, seconds=seconds)
+    cpu, users = cpu_seconds({target["pid"]}), count_users(target)
+    figures = wrk.run_wrk(target["url"], script, connections=connections, seconds=seconds)
+    settle()
+    made = count_users(target) - users
+    spent = cpu_seconds({target["pid"]}) - cpu
+    return figures | {"cpu_ms_per_create": round(1000 * spent / made, 2) if made else None}
+
+
+def count_users(target: dict[str, Any]) -> int:
+    with psycopg.connect(target["db"], autocommit=True) as conn:
+        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(target["users"]))
+        row = conn.execute(query).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def side_by_side(stack: ExitStack, starters: dict[str, Callable[[ExitStack], T]]) -> dict[str, T]:

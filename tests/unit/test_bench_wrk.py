@@ -62,6 +62,22 @@ def test_a_run_with_a_round_of_answers_is_long_enough() -> None:
     assert not case["too_short"]
 
 
+def test_cpu_per_create_is_the_median_and_compared_as_the_baseline_over_the_server() -> None:
+    runs = [run("accord", 1, 10.0) | {"cpu_ms_per_create": ms} for ms in (9.0, 12.0, 8.0)]
+    runs += [run("skeleton", 1, 40.0) | {"cpu_ms_per_create": 3.0}]
+    runs += [run("accord", 64, 10.0) | {"cpu_ms_per_create": None}]  # made no user: no figure
+    runs += [run("skeleton", 64, 40.0) | {"cpu_ms_per_create": 3.0}]
+
+    cases = {(c["server"], c["orgs"]): c for c in wrk.medians(runs)}
+    ratios = wrk.ratios(list(cases.values()))
+
+    assert cases["accord", 1]["cpu_ms_per_create"] == 9.0
+    assert "cpu_ms_per_create" not in cases["accord", 64]
+    assert ratios["accord/skeleton cpu local C=16 orgs=1"] == 0.333  # 3 ms of its 9 ms
+    assert "accord/skeleton cpu local C=16 orgs=64" not in ratios
+    assert "skeleton/skeleton cpu local C=16 orgs=1" not in ratios
+
+
 def test_ratios_compare_servers_and_tenancy_within_one_case() -> None:
     runs = [run("skeleton", 1, 100.0), run("skeleton", 64, 80.0)]
     runs += [run("accord", 1, 20.0), run("accord", 64, 40.0)]
