@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,6 +37,13 @@ def _message(row: Any) -> OutboxMessage:
 _ENQUEUE = Direct(  # the create path's: run on psycopg (issue 12)
     pg_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
 )
+# The mail worker's, once per message (issue 12: run on psycopg).
+_MARK_SENT = Direct(
+    update(outbox)
+    .where(outbox.c.id == bindparam("w_id"))
+    .values(sent_at=func.now(), last_error=None)
+)
+_MINT = Direct(insert(one_time_tokens))
 
 
 class PgOutbox:
@@ -85,11 +92,7 @@ class PgOutbox:
         return None if seconds is None else float(seconds)
 
     async def mark_sent(self, message_id: int) -> None:
-        await self._conn.execute(
-            update(outbox)
-            .where(outbox.c.id == message_id)
-            .values(sent_at=func.now(), last_error=None)
-        )
+        await _MARK_SENT.run(self._conn, {"w_id": message_id})
 
     async def mark_failed(self, message_id: int, error: str, retry_in: float) -> None:
         await self._conn.execute(
@@ -108,11 +111,8 @@ class PgOneTimeTokens:
     async def insert(
         self, *, digest: str, user_id: UUID, purpose: TokenPurpose, expires_at: datetime
     ) -> None:
-        await self._conn.execute(
-            insert(one_time_tokens).values(
-                digest=digest, user_id=user_id, purpose=purpose, expires_at=expires_at
-            )
-        )
+        values = {"digest": digest, "user_id": user_id, "purpose": purpose}
+        await _MINT.run(self._conn, values | {"expires_at": expires_at})
 
     async def find_live(self, digest: str) -> OneTimeTokenRecord | None:
         query = select(one_time_tokens).where(

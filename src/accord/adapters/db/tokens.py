@@ -8,25 +8,29 @@ from uuid import UUID
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.direct import Direct, mapping
 from accord.adapters.db.tables import api_tokens
 from accord.domain.model import TokenScope
 from accord.domain.records import ApiTokenRecord
 
 
 def _token(row: Any) -> ApiTokenRecord:
+    values = mapping(row)
     return ApiTokenRecord(
-        id=row.id,
-        name=row.name,
-        scope=TokenScope(row.scope),
-        organization_id=row.organization_id,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
+        id=values["id"],
+        name=values["name"],
+        scope=TokenScope(values["scope"]),
+        organization_id=values["organization_id"],
+        created_at=values["created_at"],
+        revoked_at=values["revoked_at"],
     )
 
 
-# Every authenticated request's lookup, built once (issue 12).
-_LIVE = select(api_tokens).where(
-    api_tokens.c.digest == bindparam("w_digest"), api_tokens.c.revoked_at.is_(None)
+# Every authenticated request's lookup, built once and run on psycopg (issue 12).
+_LIVE = Direct(
+    select(api_tokens).where(
+        api_tokens.c.digest == bindparam("w_digest"), api_tokens.c.revoked_at.is_(None)
+    )
 )
 
 
@@ -55,7 +59,7 @@ class PgApiTokens:
         return _token((await self._conn.execute(statement)).one())
 
     async def live(self, digest: str) -> ApiTokenRecord | None:
-        row = (await self._conn.execute(_LIVE, {"w_digest": digest})).first()
+        row = await _LIVE.first(self._conn, {"w_digest": digest})
         return _token(row) if row else None
 
     async def revoke(self, token_id: UUID) -> bool:

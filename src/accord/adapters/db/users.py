@@ -110,6 +110,12 @@ _VIEWS = Direct(
 )
 
 
+# A user by id: the mail worker's and every flow's look-up (issue 12: run on psycopg).
+_BY_ID = select(users).where(users.c.id == bindparam("w_id"))
+_GET = Direct(_BY_ID)
+_GET_LOCKED = Direct(_BY_ID.with_for_update())
+
+
 class PgUsers:
     """``Users`` on PostgreSQL."""
 
@@ -117,10 +123,7 @@ class PgUsers:
         self._conn = conn
 
     async def get(self, user_id: UUID, *, lock: bool = False) -> UserRecord | None:
-        query = select(users).where(users.c.id == user_id)
-        if lock:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).first()
+        row = await (_GET_LOCKED if lock else _GET).first(self._conn, {"w_id": user_id})
         return user_record(row) if row else None
 
     async def by_email(self, email: str) -> UserRecord | None:
