@@ -26,7 +26,7 @@ skeleton sends none).
 The skeleton runs the same number of statements in the same transactions, each a single-row
 index lookup or write on its own ``skeleton_*`` tables (its seat "counts" read one row, and it
 takes no organization lock: that is the cost the issue wants gone), and the same IdP calls to
-the same emulator. It serves on uvicorn's h11 protocol and asyncio loop, as ``accord serve``.
+the same emulator. It serves on uvicorn's httptools protocol and uvloop, as ``accord serve``.
 """
 
 from __future__ import annotations
@@ -237,9 +237,8 @@ def main() -> None:
     parser.add_argument("--keycloak", help="Keycloak (emulator) URL; without it, the local IdP")
     args = parser.parse_args()
     app = create_app(args.database_url, args.keycloak)
-    uvicorn.run(
-        app, host="127.0.0.1", port=args.port, http="h11", loop="asyncio", log_level="warning"
-    )
+    # accord serve's stack: httptools, and uvloop where it is installed (loop "auto")
+    uvicorn.run(app, host="127.0.0.1", port=args.port, http="httptools", log_level="warning")
 
 
 if __name__ == "__main__":

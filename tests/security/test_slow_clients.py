@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -85,6 +86,44 @@ def test_half_a_header_is_dropped_and_others_are_served(serve: Callable[..., str
     assert all(closed), f"{closed.count(False)} of {SLOW_CLIENTS} slow sockets still open"
     assert time.monotonic() - opened >= HEADER_TIMEOUT * 0.9  # not dropped before their time
     assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+
+
+def read_response(stream: BinaryIO) -> bytes:
+    """One whole response (its head and its ``Content-Length`` body); returns the status line."""
+    status = stream.readline()
+    length = 0
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    body = stream.read(length)
+    assert len(body) == length, "the connection ended in the middle of a response"
+    return status
+
+
+def test_a_kept_alive_connection_has_the_same_deadline_for_its_next_head(
+    serve: Callable[..., str],
+) -> None:
+    url = serve()
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: accord\r\n\r\n")
+    with sock.makefile("rb") as stream:
+        assert read_response(stream).startswith(b"HTTP/1.1 200")
+    answered = time.monotonic()
+    sock.sendall(HALF_A_HEAD)  # the next request's head, never finished
+    assert closed_by_server(sock, answered + HEADER_TIMEOUT + 30)
+    assert time.monotonic() - answered >= HEADER_TIMEOUT * 0.9
+
+
+def test_pipelined_requests_are_all_answered(serve: Callable[..., str]) -> None:
+    url = serve()
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: accord\r\n\r\n" * 3)
+        with sock.makefile("rb") as stream:
+            statuses = [read_response(stream) for _ in range(3)]
+    assert all(status.startswith(b"HTTP/1.1 200") for status in statuses)
 
 
 def test_connections_beyond_the_cap_are_refused_until_the_slow_ones_go(

@@ -1,11 +1,16 @@
-"""How ``accord serve`` holds up against slow clients: a deadline for the request head.
+"""How ``accord serve`` speaks HTTP: httptools (uvicorn's fast parser) with a deadline for the
+request head.
 
 uvicorn bounds idle keep-alive connections (``timeout_keep_alive``) and concurrent connections
-(``limit_concurrency``, then 503), but its h11 protocol waits for ever for a client that sends
-half a request head (slowloris). ``HeaderTimeoutProtocol`` is uvicorn's h11 protocol with a
-deadline: from the connection's start, and again from the end of each response on a kept-alive
-connection, the whole head must arrive within ``header_timeout`` seconds or the connection is
-closed. A slow body is bounded by the 64 KiB body limit and the reverse proxy's own timeouts.
+(``limit_concurrency``, then 503), but waits for ever for a client that sends half a request
+head (slowloris). ``HeaderTimeoutProtocol`` is uvicorn's httptools protocol with a deadline:
+from the connection's start, and again from the end of each response on a kept-alive
+connection with no request queued behind it, the whole head must arrive within
+``header_timeout`` seconds or the connection is closed. A slow body is bounded by the 64 KiB
+body limit and the reverse proxy's own timeouts.
+
+httptools rather than h11 (issue 12): it parses requests in C, where h11 parses them in Python
+(``bench/p1_create.py`` measures ``cpu_ms_per_create`` on each).
 """
 
 from __future__ import annotations
@@ -13,14 +18,13 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 
 
-class HeaderTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol, closing a connection whose request head is late."""
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose request head is late."""
 
     # Set from ``serve.header_timeout_seconds`` in each server process before it serves
     # (``configure``): uvicorn builds the protocol itself, with its own arguments only.
@@ -36,14 +40,14 @@ class HeaderTimeoutProtocol(H11Protocol):
         super().connection_made(transport)
         self._await_head()
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:  # the head is in: the deadline is met
-            self._cancel_deadline()
+    def on_headers_complete(self) -> None:
+        self._cancel_deadline()  # the head is in: the deadline is met
+        super().on_headers_complete()
 
     def on_response_complete(self) -> None:
+        queued = bool(self.pipeline)  # a pipelined request whose head is in runs next
         super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+        if not queued and not self.transport.is_closing():
             self._await_head()  # the next request on this connection has the same deadline
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -60,6 +64,6 @@ class HeaderTimeoutProtocol(H11Protocol):
             self._head_deadline = None
 
     def _head_too_late(self) -> None:
-        self._head_deadline = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        self._head_deadline = None  # armed only while no request head is complete
+        if not self.transport.is_closing():
             self.transport.close()

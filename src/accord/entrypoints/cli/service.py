@@ -22,6 +22,7 @@ def serve_options(settings: Settings) -> dict[str, Any]:
     HeaderTimeoutProtocol.configure(settings.serve.header_timeout_seconds)
     return {
         "http": HeaderTimeoutProtocol,  # each worker process sets its deadline again at start
+        "loop": "auto",  # uvloop, a dependency (issue 12); asyncio where it has no build
         "limit_concurrency": settings.serve.limit_concurrency,
         "timeout_keep_alive": settings.serve.timeout_keep_alive_seconds,
         "timeout_worker_healthcheck": settings.serve.worker_healthcheck_seconds,
