@@ -53,11 +53,16 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[Callable[..., str]]:
         finish(process)
 
 
-def slow_sockets(url: str, count: int) -> list[socket.socket]:
+def connect(url: str) -> socket.socket:
+    """A raw TCP connection to the server at ``url``."""
     host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def slow_sockets(url: str, count: int) -> list[socket.socket]:
     sockets = []
     for _ in range(count):
-        sock = socket.create_connection((host, int(port)), timeout=30)
+        sock = connect(url)
         sock.sendall(HALF_A_HEAD)
         sockets.append(sock)
     return sockets
@@ -105,8 +110,7 @@ def test_a_kept_alive_connection_has_the_same_deadline_for_its_next_head(
     serve: Callable[..., str],
 ) -> None:
     url = serve()
-    host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock = connect(url)
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: accord\r\n\r\n")
     with sock.makefile("rb") as stream:
         assert read_response(stream).startswith(b"HTTP/1.1 200")
@@ -118,8 +122,7 @@ def test_a_kept_alive_connection_has_the_same_deadline_for_its_next_head(
 
 def test_pipelined_requests_are_all_answered(serve: Callable[..., str]) -> None:
     url = serve()
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
+    with connect(url) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: accord\r\n\r\n" * 3)
         with sock.makefile("rb") as stream:
             statuses = [read_response(stream) for _ in range(3)]

@@ -111,8 +111,10 @@ class PgOneTimeTokens:
     async def insert(
         self, *, digest: str, user_id: UUID, purpose: TokenPurpose, expires_at: datetime
     ) -> None:
-        values = {"digest": digest, "user_id": user_id, "purpose": purpose}
-        await _MINT.run(self._conn, values | {"expires_at": expires_at})
+        await _MINT.run(
+            self._conn,
+            {"digest": digest, "user_id": user_id, "purpose": purpose, "expires_at": expires_at},
+        )
 
     async def find_live(self, digest: str) -> OneTimeTokenRecord | None:
         query = select(one_time_tokens).where(
