@@ -43,6 +43,11 @@ class Step:
 
     op: OperationRecord
     secrets: dict[str, Any]
+    # Set by an IdP phase that a failure stopped part-way: the flow_state that says what it
+    # finished already, kept when the operation is postponed so the next attempt goes on from
+    # there rather than from the start (a phase of many calls would otherwise need one attempt
+    # with no failure at all).
+    progress: dict[str, Any] | None = None
 
 
 class Flow(ABC):
@@ -54,6 +59,13 @@ class Flow(ABC):
     async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
         """Inside transaction 1: reserve what the operation needs (raise a domain error to
         refuse). Returns what to set on the operation (user_id, organization_id, flow_state)."""
+
+    async def claim_last(self, tx: Transaction, accord: Context, step: Step) -> None:
+        """Inside transaction 1, after the operation's row and its audit event are written:
+        the claim's last statements, where a lock other claims wait for is taken (the seat
+        count, G5), so that it is held only from here to commit. Raise a domain error to
+        refuse, as in ``claim``. By default nothing."""
+        return None
 
     @abstractmethod
     async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:

@@ -157,7 +157,8 @@ async def _claim_once(
 ) -> OperationRecord:
     async with accord.store.transaction() as tx:
         op = await tx.operations.insert(new)
-        claimed = await accord.flow(new.kind).claim(tx, accord, Step(op, secrets))
+        flow, step = accord.flow(new.kind), Step(op, secrets)
+        claimed = await flow.claim(tx, accord, step)
         advanced = await tx.operations.advance(op.id, RecoveryPoint.CLAIMED, **claimed)
         assert advanced is not None
         await tx.audit.record(
@@ -170,6 +171,7 @@ async def _claim_once(
                 subject_email=new.request.get("email"),
             )
         )
+        await flow.claim_last(tx, accord, step)
     return advanced
 
 

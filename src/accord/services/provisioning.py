@@ -105,29 +105,31 @@ class CreateUser(Flow):
 
     async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
-        org_id = UUID(request["organization_id"])
         user_id = await claim_row(tx, step, request)
-        # The seat is counted last: the organization's lock is held only from here to commit,
-        # and only against other claims (G5).
-        seats = await tx.organizations.lock_seats(org_id)
-        if seats is None:
-            raise errors.OrganizationNotFound(f"No organization {org_id}.")
-        org, taken = seats
-        if taken >= org.max_users:
-            raise errors.OrganizationFull(
-                f"The organization {org.slug} has reached its limit of {org.max_users} "
-                "members (pending invitations included)."
-            )
         sealed = None
         if request["credential"] == CredentialMode.TEMP_PASSWORD:
             step.secrets["temporary_password"] = secrets.temporary_password()
             sealed = accord.sealer.seal(step.secrets)
         return {
             "user_id": user_id,
-            "organization_id": org_id,
+            "organization_id": UUID(request["organization_id"]),
             "sealed_secrets": sealed,
             "flow_state": step.op.flow_state,
         }
+
+    async def claim_last(self, tx: Transaction, accord: Context, step: Step) -> None:
+        # The seat is counted last: the organization's lock is held only from here to commit,
+        # and only against other claims (G5). This claim is open by now, so it is counted.
+        org_id = UUID(step.op.request["organization_id"])
+        seats = await tx.organizations.lock_seats(org_id)
+        if seats is None:
+            raise errors.OrganizationNotFound(f"No organization {org_id}.")
+        org, taken = seats
+        if taken > org.max_users:
+            raise errors.OrganizationFull(
+                f"The organization {org.slug} has reached its limit of {org.max_users} "
+                "members (pending invitations included)."
+            )
 
     async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
