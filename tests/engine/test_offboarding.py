@@ -160,3 +160,42 @@ async def test_a_refused_identity_delete_leaves_that_user_disabled_and_linked(
         await assert_guarantees(app)
     finally:
         await app.aclose()
+
+
+async def test_a_flaky_idp_costs_an_offboarding_one_attempt_per_failure_not_the_whole_list(
+    settings: object,
+) -> None:
+    """Every third delete fails: each attempt goes on from where the last one stopped, so the
+    offboarding of 24 people ends, each identity deleted once. Started over each time, no
+    attempt would get past the third person and the operation would give up."""
+    from accord.bootstrap import build
+
+    fake = FakeIdentityProvider()
+    app = build(settings, idp=fake)  # type: ignore[arg-type]
+    try:
+        acme = await new_org(app, "Acme", max_users=30)
+        for n in range(24):
+            await member(app, acme, f"person{n}@example.com")
+        assert len(fake.users) == 24
+
+        fake.script("delete", Fault.UNAVAILABLE, after=2)
+        with pytest.raises(errors.OperationPending):
+            await delete_organization(app, acme, caller=PLATFORM)
+        state = "SELECT state FROM operations WHERE kind = 'delete_organization'"
+        attempts = 1
+        while await scalar(app, state) == "open":
+            assert attempts < 20, "the offboarding gets no further from one attempt to the next"
+            fake.script("delete", Fault.UNAVAILABLE, after=2)
+            await make_everything_due(app)
+            await worker.run_once(app, FakeMailer())
+            attempts += 1
+
+        assert await scalar(app, state) == "succeeded"
+        assert fake.users == {}
+        deletes = [subject for method, subject in fake.calls if method == "delete"]
+        # 24 deletes that went through, and one that failed in each attempt but the last
+        assert len(deletes) == 24 + (attempts - 1) and len(set(deletes)) == 24
+        assert await scalar(app, "SELECT count(*) FROM idp_links") == 0
+        await assert_guarantees(app)
+    finally:
+        await app.aclose()

@@ -73,10 +73,10 @@ async def drive(accord: Context, step: Step) -> dict[str, Any]:
         if step.op.recovery_point == RecoveryPoint.IDP_ENSURED:
             return await _finalize(accord, flow, step)
     except errors.ProviderUnavailable as transient:
-        await _postpone(accord, step.op, transient)
+        await _postpone(accord, step.op, transient, progress=step.progress)
         raise pending(step.op, transient) from None
     except errors.ProviderMisconfigured as broken:
-        await _postpone(accord, step.op, broken)
+        await _postpone(accord, step.op, broken, progress=step.progress)
         raise
     except FAILURES as failure:
         step = await _begin_compensation(accord, step, failure)
@@ -183,13 +183,22 @@ async def _compensate(accord: Context, flow: Flow, step: Step) -> dict[str, Any]
     raise stored_error(step.op.error or {})
 
 
-async def _postpone(accord: Context, op: OperationRecord, cause: errors.AccordError) -> None:
-    """Release the lease and schedule the next attempt with exponential backoff and jitter."""
+async def _postpone(
+    accord: Context,
+    op: OperationRecord,
+    cause: errors.AccordError,
+    *,
+    progress: dict[str, Any] | None = None,
+) -> None:
+    """Release the lease and schedule the next attempt with exponential backoff and jitter;
+    keep the ``progress`` of an IdP phase stopped part-way (``Step.progress``)."""
     delay = backoff_seconds(op.attempts, getattr(cause, "retry_after", None))
     changes: OperationChanges = {
         "lease_until": None,
         "next_attempt_at": accord.clock.now() + timedelta(seconds=delay),
     }
+    if progress is not None:
+        changes["flow_state"] = progress
     if op.recovery_point != RecoveryPoint.COMPENSATING:
         # While compensating, ``error`` keeps the failure being undone: that is the answer.
         changes["error"] = cause.as_dict()

@@ -96,16 +96,27 @@ class DeleteOrganization(Flow):
         return {"organization_id": org_id, "flow_state": state}
 
     async def ensure_remote(self, accord: Context, step: Step) -> OperationChanges:
-        refused = []
-        for person in step.op.flow_state["departing"]:
-            if not person["remote_id"] or _kept(person):
+        state = step.op.flow_state
+        # What an earlier attempt finished before a failure stopped it is not asked again: one
+        # flaky call in an organization of thousands costs one attempt, not the whole list.
+        deleted: list[str] = list(state.get("deleted", []))
+        refused: list[str] = list(state.get("refused", []))
+        settled = {*deleted, *refused}
+        for person in state["departing"]:
+            user_id = person["user_id"]
+            if not person["remote_id"] or _kept(person) or user_id in settled:
                 continue
             try:
                 await accord.idp.delete(person["remote_id"])  # idempotent: gone is fine
             except errors.RemoteRejected:
-                refused.append(person["user_id"])
+                refused.append(user_id)
+            except Exception:
+                step.progress = {**state, "deleted": deleted, "refused": refused}
+                raise
+            else:
+                deleted.append(user_id)
             crashpoints.reach(accord.settings, CrashPoint.IDP_CALL_SENT)
-        state = {**step.op.flow_state, "refused": refused}
+        state = {**state, "deleted": deleted, "refused": refused}
         return {"remote_id": None, "created_remote": False, "flow_state": state}
 
     async def finalize(self, tx: Transaction, accord: Context, step: Step) -> dict[str, Any]:

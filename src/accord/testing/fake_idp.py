@@ -6,6 +6,8 @@ Use it to test code that provisions through accord without any IdP::
     idp.script("create", Fault.GHOST)       # the next create stores the user, then "times out"
     idp.script("create", Fault.UNAVAILABLE, times=3)
 
+    idp.script("delete", Fault.UNAVAILABLE, after=2)  # two deletes go through, the third fails
+
 Each scripted fault is consumed by the next call of that method, in order. ``calls`` records
 every call, so a test can assert what reached the IdP.
 """
@@ -53,14 +55,15 @@ class FakeIdentityProvider:
         self.name = name
         self.users: dict[str, RemoteUser] = {}
         self.calls: list[tuple[str, str]] = []
-        self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self._faults: dict[str, deque[Fault | None]] = defaultdict(deque)  # None: no fault
         self._lock = asyncio.Lock()
 
     # -- scripting -----------------------------------------------------------------------------
 
-    def script(self, method: str, fault: Fault | str, *, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``method`` fail with ``fault``."""
-        self._faults[method].extend([Fault(fault)] * times)
+    def script(self, method: str, fault: Fault | str, *, times: int = 1, after: int = 0) -> None:
+        """Make the next ``times`` calls of ``method`` fail with ``fault``, once ``after``
+        more calls have gone through."""
+        self._faults[method].extend([None] * after + [Fault(fault)] * times)
 
     def clear_script(self) -> None:
         self._faults.clear()
