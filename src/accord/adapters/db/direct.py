@@ -112,7 +112,11 @@ def _result_columns(statement: Executable) -> list[dict[str, Any]]:
 
 
 async def _driver(conn: AsyncConnection) -> DriverConnection[Any]:
-    raw = await conn.get_raw_connection()
+    sync = conn.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        raw = sync.connection  # checked out for this transaction: no I/O, so no greenlet
+    else:  # let SQLAlchemy say what is wrong (or reconnect), in its greenlet
+        raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert isinstance(driver, DriverConnection)
     return driver
