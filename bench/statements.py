@@ -1,15 +1,16 @@
 """Statements and transactions per create, and where a create's Python CPU goes (issue 12).
 
-    uv run python bench/statements.py [--creates 200] [--top 15]
+    uv run python bench/statements.py [--creates 200] [--top 15] [--profile FILE]
         [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 In one process, on a database of its own (made, migrated, dropped at the end), with the
 built-in IdP: ``create_user`` (``credential: invite``, a platform caller, a new e-mail each)
 one at a time. After 20 warm-up creates, one create is counted: its statements at psycopg's
 cursor, so those SQLAlchemy runs and those run on psycopg directly (``adapters/db/direct.py``)
-alike, and its transactions with a ``begin`` listener on the engine (the work notice's
-``NOTIFY``, sent on a connection of its own after the commit, included; creates one after
-another leave no connection idle long enough to be pinged), then ``--rounds`` rounds of
+alike, and the transactions they make up there (``BEGIN`` ... ``COMMIT``, and the statements
+that run alone, in autocommit: the work notice's ``NOTIFY``, sent on a connection of its own
+after the commit, among them; creates one after another leave no connection idle long enough
+to be pinged), then ``--rounds`` rounds of
 ``--creates`` creates timed on the process's CPU clock without a profiler
 (``cpu_ms_per_create``: the median round; the figure to compare between checkouts, steadier
 than throughput on a shared machine), then ``--creates`` more under cProfile.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
 import json
 import os
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from psycopg import AsyncCursor
-from sqlalchemy import event
+from psycopg.pq import TransactionStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -56,21 +58,42 @@ PLATFORM = Caller.platform("bench", "bench@platform.test")
 
 
 @contextmanager
-def captured_statements() -> Iterator[list[tuple[str, Any]]]:
+def captured_statements(
+    units: collections.Counter[str] | None = None,
+) -> Iterator[list[tuple[str, Any]]]:
     """Every statement psycopg's cursors execute meanwhile, with its parameters: those
-    SQLAlchemy runs and those run on psycopg directly (``adapters/db/direct.py``) alike."""
+    SQLAlchemy runs and those run on psycopg directly (``adapters/db/direct.py``) alike.
+    ``units`` counts the ``transactions`` (``BEGIN`` ... ``COMMIT``) and the
+    ``statements_alone`` (autocommit) they make up."""
     captured: list[tuple[str, Any]] = []
-    execute = AsyncCursor.execute
+    execute, executemany = AsyncCursor.execute, AsyncCursor.executemany
+
+    def count(cursor: AsyncCursor[Any]) -> None:
+        if units is None:
+            return
+        conn = cursor.connection
+        if conn.autocommit:
+            units["statements_alone"] += 1  # a transaction by itself: no BEGIN, no COMMIT
+        elif conn.info.transaction_status == TransactionStatus.IDLE:
+            units["transactions"] += 1  # psycopg sends BEGIN before this one
 
     async def executed(cursor: AsyncCursor[Any], query: Any, params: Any = None, **kw: Any) -> Any:
         captured.append((str(query), params))
+        count(cursor)
         return await execute(cursor, query, params, **kw)
 
+    async def executed_many(cursor: AsyncCursor[Any], query: Any, params: Any, **kw: Any) -> Any:
+        params = list(params)  # one statement however many sets, kept with its first set
+        captured.append((str(query), params[0] if params else None))
+        count(cursor)
+        return await executemany(cursor, query, params, **kw)
+
     AsyncCursor.execute = executed  # type: ignore[method-assign]
+    AsyncCursor.executemany = executed_many  # type: ignore[method-assign]
     try:
         yield captured
     finally:
-        AsyncCursor.execute = execute  # type: ignore[method-assign]
+        AsyncCursor.execute, AsyncCursor.executemany = execute, executemany  # type: ignore[method-assign]
 
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -97,20 +120,10 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
         for _ in range(20):
             await one()
-        transactions = 0
-
-        def began(conn: Any) -> None:
-            nonlocal transactions
-            transactions += 1
-
-        engine = accord.db.engine.sync_engine
-        event.listen(engine, "begin", began)
-        try:
-            with captured_statements() as captured:
-                await one()
-                await accord.store.aclose()  # the work notice sent, and counted
-        finally:
-            event.remove(engine, "begin", began)
+        units: collections.Counter[str] = collections.Counter()
+        with captured_statements(units) as captured:
+            await one()
+            await accord.store.aclose()  # the work notice sent, and counted
         statements = [" ".join(query.split())[:100] for query, _ in captured]
 
         rounds = []  # without the profiler: the figure to compare between checkouts
@@ -127,6 +140,8 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
             await one()
         profile.disable()
         cpu = time.process_time() - started
+        if args.profile:
+            profile.dump_stats(args.profile)
         stats = pstats.Stats(profile)
         calls = sum(v[1] for v in stats.stats.values())  # type: ignore[attr-defined]
         frames = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
@@ -139,7 +154,8 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
             for (file, line, name), v in frames[: args.top]
         ]
         return {
-            "transactions_per_create": transactions,
+            "transactions_per_create": units["transactions"],
+            "statements_alone_per_create": units["statements_alone"],
             "statements_per_create": len(statements),
             "statements": statements,
             "cpu_ms_per_create": round(statistics.median(rounds), 3),
@@ -157,6 +173,7 @@ def main() -> None:
     parser.add_argument("--creates", type=int, default=200)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3, help="unprofiled rounds of --creates")
+    parser.add_argument("--profile", help="also write the cProfile stats to this file")
     parser.add_argument("--database-url", default=os.environ.get("ACCORD_BENCH_SERVER", SERVER))
     args = parser.parse_args()
     load_before = os.getloadavg()
