@@ -3,25 +3,23 @@ and nothing else (no validation, no sealing, no hashing, no row locks, no loggin
 
     uv run python bench/skeleton.py --database-url URL --port 8100 [--keycloak URL]
 
-Counted on the p1 branch (3 Dec 2026: idle connections pinged only, the link in one statement;
-recounted on the cpu branch the same day, once the look-up by key before the claim was gone)
-with ``before_cursor_execute``/``begin`` listeners on every engine of an in-process ``accord``
-API server, for ``POST /api/admin/organizations/{id}/users`` with ``credential: invite`` and a
-platform token, in steady state (after ten creates):
+Recounted 6 Dec 2026 at psycopg (every cursor's statement and every ``BEGIN``/``COMMIT``) in
+an in-process ``accord``, for ``POST /api/admin/organizations/{id}/users`` with
+``credential: invite`` and a platform token, in steady state (after ten creates):
 
-- built-in IdP: 7 transactions, 21 statements, no HTTP call;
-- Keycloak: the IdP's 2 transactions and 2 statements replaced by its HTTP calls,
-  ``GET /users?email=&exact=true``, ``POST /users`` (and, once per token lifetime,
-  ``POST .../openid-connect/token``).
+- built-in IdP: 2 transactions and 4 statements of their own (autocommit: no ``BEGIN``, no
+  ``COMMIT``), 20 statements in all, no HTTP call;
+- Keycloak: the IdP's 2 statements replaced by its HTTP calls, ``GET /users?email=&exact=true``,
+  ``POST /users`` (and, once per token lifetime, ``POST .../openid-connect/token``).
 
-Transactions, in order: the token lookup (1); the claim (6: insert
-the operation, insert the user, the organization ``FOR UPDATE``, the seat count, update the
-operation, an audit event); [local IdP: find the identity (1), insert it (1)]; the
-operation's progress (1); finalize (10: the operation and the organization ``FOR UPDATE``, the
-link, the user's update, the membership, the user and its memberships read back, an audit
-event, the change-feed event, the outbox mail, the operation's end); the work notice
-(``NOTIFY``, autocommit, one per 10 ms at most: under load one for many creates, so the
-skeleton sends none).
+In order: the token lookup (a statement); the claim (a transaction of 6: insert the operation,
+insert the user, update the operation, an audit event, the organization ``FOR NO KEY
+UPDATE``, the seat count); [local IdP: find the identity, insert it: a statement each]; the
+operation's progress (a statement); finalize (a transaction of 10: the operation ``FOR UPDATE``
+and the organization ``FOR KEY SHARE``, the link, the user's update, the membership, the user
+read back, an audit event, the change-feed event, the outbox mail, the operation's end); the
+work notice (``NOTIFY``, autocommit, one per 10 ms at most: under load one for many creates,
+so the skeleton sends none).
 
 The skeleton runs the same number of statements in the same transactions, each a single-row
 index lookup or write on its own ``skeleton_*`` tables (its seat "counts" read one row, and it
@@ -89,6 +87,17 @@ class Pool:
         finally:
             self.idle.put_nowait(conn)
 
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """One statement, a transaction by itself (autocommit), as ``Database.statement``."""
+        conn = await self.idle.get()
+        try:
+            await conn.set_autocommit(True)
+            yield conn
+        finally:
+            await conn.set_autocommit(False)
+            self.idle.put_nowait(conn)
+
     async def close(self) -> None:
         while not self.idle.empty():
             await self.idle.get_nowait().close()
@@ -141,11 +150,11 @@ class KeycloakCalls:
 
 
 async def local_idp(pool: Pool, email: str) -> str:
-    """The built-in IdP's two transactions."""
+    """The built-in IdP's two statements."""
     identity = uuid.uuid4()
-    async with pool.transaction() as c:
+    async with pool.statement() as c:
         await c.execute("SELECT id FROM skeleton_identities WHERE email = %s", (email,))
-    async with pool.transaction() as c:
+    async with pool.statement() as c:
         await c.execute(
             "INSERT INTO skeleton_identities (id, email) VALUES (%s, %s)", (identity, email)
         )
@@ -157,7 +166,7 @@ async def claim(
 ) -> tuple[uuid.UUID, uuid.UUID]:
     """The token lookup and the claim transaction: an operation and a provisioning user."""
     op, user = uuid.uuid4(), uuid.uuid4()
-    async with pool.transaction() as c:
+    async with pool.statement() as c:
         await c.execute("SELECT scope FROM skeleton_tokens WHERE digest = %s", (TOKEN_DIGEST,))
     async with pool.transaction() as c:
         await c.execute(
@@ -176,8 +185,8 @@ async def claim(
 
 
 async def finalize(pool: Pool, org: uuid.UUID, op: uuid.UUID, user: uuid.UUID, remote: str) -> None:
-    """The progress transaction and finalize's ten statements."""
-    async with pool.transaction() as c:
+    """The progress statement and finalize's ten."""
+    async with pool.statement() as c:
         await c.execute("UPDATE skeleton_ops SET remote_id = %s WHERE id = %s", (remote, op))
     async with pool.transaction() as c:
         await c.execute("SELECT state FROM skeleton_ops WHERE id = %s FOR UPDATE", (op,))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import (
     ARRAY,
@@ -113,6 +114,21 @@ async def test_a_violated_constraint_is_reported_by_its_name(db: Database) -> No
     assert raised.value.constraint == "uq_direct_things_name"
     async with db.transaction() as conn:  # the failed transaction left its connection usable
         assert await Direct(select(things.c.id)).scalar(conn, {}) == 1
+
+
+async def test_a_statement_of_its_own_commits_as_it_runs_and_leaves_its_connection_as_it_was(
+    db: Database, database_url: str
+) -> None:
+    async with db.statement() as conn:
+        await _INSERT.run(conn, {"id": 1, "name": "ann", "doc": None})
+        with psycopg.connect(database_url) as other:  # committed before the block ends
+            assert other.execute("SELECT name FROM direct_things").fetchall() == [("ann",)]
+    with pytest.raises(RuntimeError):  # the pool's one connection, in a transaction again
+        async with db.transaction() as conn:
+            await _INSERT.run(conn, {"id": 2, "name": "bo", "doc": None})
+            raise RuntimeError("rolled back")
+    async with db.statement() as conn:
+        assert await Direct(select(things.c.name)).scalar(conn, {}) == "ann"
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 transaction gets it; one used a moment ago is handed out without a ping (a round trip saved on
 every transaction, issue 12), so a server gone within that moment costs the transactions on
 it one ``StorageUnavailable``, and the pool connects anew for the next, whether the statement
-that met the dead connection ran through SQLAlchemy or on psycopg directly (``Direct``)."""
+that met the dead connection ran through SQLAlchemy or on psycopg directly (``Direct``), in a
+transaction or as a statement of its own (autocommit)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,11 @@ async def on_psycopg(conn: AsyncConnection) -> int:
 
 
 async def backend_pid(
-    db: Database, run: Callable[[AsyncConnection], Awaitable[int]] = through_sqlalchemy
+    db: Database,
+    run: Callable[[AsyncConnection], Awaitable[int]] = through_sqlalchemy,
+    unit: str = "transaction",
 ) -> int:
-    async with db.transaction() as conn:
+    async with db.statement() if unit == "statement" else db.transaction() as conn:
         return await run(conn)
 
 
@@ -64,16 +67,17 @@ async def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
         await db.dispose()
 
 
+@pytest.mark.parametrize("unit", ["transaction", "statement"])
 @pytest.mark.parametrize("run", [through_sqlalchemy, on_psycopg])
 async def test_a_connection_used_a_moment_ago_is_not_pinged_so_its_death_fails_once(
-    database_url: str, run: Callable[[AsyncConnection], Awaitable[int]]
+    database_url: str, run: Callable[[AsyncConnection], Awaitable[int]], unit: str
 ) -> None:
     db = Database(async_engine(database_url, pool_size=1, ping_idle_after=3600))
     try:
         first = await backend_pid(db)
         terminate(database_url, first)
         with pytest.raises(errors.StorageUnavailable):
-            await backend_pid(db, run)
+            await backend_pid(db, run, unit)
         second = await backend_pid(db)  # the disconnect invalidated the pool
         assert second != first
     finally:

@@ -586,6 +586,12 @@ class Store(Protocol):
         """A unit of work: committed if the block returns, rolled back if it raises."""
         ...
 
+    def statement(self) -> AbstractAsyncContextManager[Transaction]:
+        """A unit of work of one repository call that runs one statement (a look-up, a
+        compare-and-set), atomic by itself and cheaper than ``transaction``. A block that
+        makes two calls gets no atomicity between them: use ``transaction``."""
+        ...
+
     def drift_session(self, provider: str) -> DriftSession:
         """A dedicated session for reconciling ``provider``."""
         ...

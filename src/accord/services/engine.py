@@ -100,7 +100,7 @@ async def _ensure(accord: Context, flow: Flow, step: Step) -> Step:
     kept = flow.secrets_after_idp(step.secrets)
     if kept != step.secrets:  # G9: the IdP has the password now; erase it with this commit
         changes["sealed_secrets"] = accord.sealer.seal(kept) if kept else None
-    async with accord.store.transaction() as tx:
+    async with accord.store.statement() as tx:
         op = await tx.operations.advance(step.op.id, RecoveryPoint.CLAIMED, **changes)
     if op is None:
         raise errors.OperationInProgress(in_progress_message(step.op))
@@ -202,7 +202,7 @@ async def _postpone(
     if op.recovery_point != RecoveryPoint.COMPENSATING:
         # While compensating, ``error`` keeps the failure being undone: that is the answer.
         changes["error"] = cause.as_dict()
-    async with accord.store.transaction() as tx:
+    async with accord.store.statement() as tx:
         await tx.operations.advance(op.id, op.recovery_point, **changes)
 
 

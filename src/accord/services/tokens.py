@@ -88,7 +88,7 @@ async def authenticate(accord: Context, token_text: str | None) -> Caller:
     text = (token_text or "").strip()
     if not text.startswith(TOKEN_PREFIX) or len(text) > MAX_TOKEN_LENGTH:
         raise errors.Unauthenticated()
-    async with accord.store.transaction() as tx:
+    async with accord.store.statement() as tx:
         record = await tx.api_tokens.live(secrets.digest(text))
     if record is None:
         raise errors.Unauthenticated("The API token is unknown or has been revoked.")

@@ -17,7 +17,7 @@ import asyncio
 import copy
 import itertools
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from accord.domain.changes import ChangeRecorder
 from accord.domain.ports import Clock
@@ -97,6 +97,10 @@ class InMemoryStore:
             working = copy.deepcopy(self.tables)
             yield MemoryTransaction(working, self._clock, self._ids)
             self.tables = working
+
+    def statement(self) -> AbstractAsyncContextManager[MemoryTransaction]:
+        """As ``transaction``: a single call is as atomic in memory as in PostgreSQL."""
+        return self.transaction()
 
     def drift_session(self, provider: str) -> DriftSession:
         raise NotImplementedError("reconcile stages the listing in PostgreSQL: use PgStore")

@@ -82,6 +82,14 @@ class PgStore:
         if tx.work.due:  # committed: tell the workers (see work_signal.py for why not inside)
             self.notifier.poke()
 
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[PgTransaction]:
+        async with self.db.statement() as conn:  # autocommit: no BEGIN, no COMMIT
+            tx = PgTransaction(conn)
+            yield tx
+        if tx.work.due:
+            self.notifier.poke()
+
     async def aclose(self) -> None:
         """Send the pending work notice; before the database is disposed."""
         await self.notifier.aclose()

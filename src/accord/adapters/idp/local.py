@@ -113,7 +113,7 @@ class LocalProvider:
         self._db = db
 
     async def find_by_email(self, email: str) -> RemoteUser | None:
-        async with self._db.transaction() as conn:
+        async with self._db.statement() as conn:
             row = await _BY_EMAIL.first(conn, {"w_email": email})
         return _remote(row) if row else None
 
@@ -133,7 +133,9 @@ class LocalProvider:
         if user.password is not None:
             check_password_policy(user.password)
             secret_hash = await _hash(user.password)  # before the transaction, not inside it
-        async with self._db.transaction() as conn:
+        # The identity alone is one statement; with its secret, two in one transaction.
+        unit = self._db.statement() if secret_hash is None else self._db.transaction()
+        async with unit as conn:
             values = {
                 "id": str(user.user_id),
                 "email": user.email,
