@@ -48,6 +48,7 @@ from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accord.adapters.db.direct import Direct
 from accord.adapters.db.sql import json_rows, seconds_ago
 from accord.adapters.db.tables import change_events, change_feed_head
 from accord.adapters.db.work_signal import WorkNotice
@@ -112,6 +113,7 @@ _APPEND = text(
     """
 )
 
+_APPEND_ONE = Direct(_APPEND)
 
 # ``_APPEND`` for a batch of events whose subjects are all different (set-wise creation's
 # record_many, issue 12): one statement, one JSON parameter, instead of one execution per
@@ -159,8 +161,9 @@ _APPEND_MANY = text(
     ORDER BY v.n
     """
 )
-# One audit event appends at most two feed events; a batch (``record_many``) appends more.
-_SET_WISE_FROM = 3
+# From two events on (a create's user and membership), one statement for all of them.
+_SET_WISE_FROM = 2
+_APPEND_MANY_DIRECT = Direct(_APPEND_MANY)
 
 
 class PgChangeFeed:
@@ -176,7 +179,7 @@ class PgChangeFeed:
         subjects = {(e.subject_type, e.subject_id) for e in events}
         if len(events) >= _SET_WISE_FROM and len(subjects) == len(events):
             self._work.mark()
-            await self._conn.execute(_APPEND_MANY, {"rows": _rows(events), **_IGNORED})
+            await _APPEND_MANY_DIRECT.run(self._conn, {"rows": _rows(events), **_IGNORED})
             return
         rows = [
             {
@@ -196,7 +199,10 @@ class PgChangeFeed:
         ]
         if rows:
             self._work.mark()  # a worker gives them their positions (and their webhooks)
-            await self._conn.execute(_APPEND, rows)
+            if len(rows) == 1:  # the usual change: on psycopg directly (issue 12: ``Direct``)
+                await _APPEND_ONE.run(self._conn, rows[0])
+            else:
+                await self._conn.execute(_APPEND, rows)
 
     async def assign(self, *, limit: int) -> int | None:
         locked = select(func.pg_try_advisory_xact_lock(ASSIGNER_LOCK_KEY))
