@@ -13,7 +13,8 @@ one durable operation (platform callers only).
    is unlinked but kept: offboarding names an organization, not that identity, and G11 forbids
    deleting one without such a request (``identities_kept`` counts them; `accord reconcile`
    lists them). A delete the IdP refuses leaves that user disabled and linked, for reconcile
-   to report (``identity_deletes_refused``); the others go on.
+   to report (``identity_deletes_refused``); the others go on. An attempt that a failure
+   stops (the IdP unavailable) keeps what it deleted, and the next one goes on from there.
    Their set-password tokens and unsent mail go in the claim too.
 3. finalize: the deprovisioned users' links are removed (a refused delete's is kept and
    audited ``user.identity_delete_refused``), and ``organization.offboarded`` is audited with
