@@ -120,8 +120,9 @@ _APPEND_ONE = Direct(_APPEND)
 # event. The same steps: the subjects' rows locked (in one order: no cycle between two such
 # batches) and their previous documents read first, the versions grown by one, the documents
 # diffed, the events inserted in the given order with their operations' idempotency keys.
-_APPEND_MANY = text(
-    """
+_APPEND_MANY = Direct(
+    text(
+        """
     WITH v AS MATERIALIZED (
         SELECT * FROM json_to_recordset(CAST(:rows AS json))
             AS r(n int, id uuid, type text, subject_type text, subject_id text,
@@ -160,10 +161,10 @@ _APPEND_MANY = text(
     LEFT JOIN operations op ON op.id = v.operation_id
     ORDER BY v.n
     """
+    )
 )
 # From two events on (a create's user and membership), one statement for all of them.
 _SET_WISE_FROM = 2
-_APPEND_MANY_DIRECT = Direct(_APPEND_MANY)
 
 
 class PgChangeFeed:
@@ -179,7 +180,7 @@ class PgChangeFeed:
         subjects = {(e.subject_type, e.subject_id) for e in events}
         if len(events) >= _SET_WISE_FROM and len(subjects) == len(events):
             self._work.mark()
-            await _APPEND_MANY_DIRECT.run(self._conn, {"rows": _rows(events), **_IGNORED})
+            await _APPEND_MANY.run(self._conn, {"rows": _rows(events), **_IGNORED})
             return
         rows = [
             {

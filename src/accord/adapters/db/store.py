@@ -5,7 +5,7 @@ tokens.py, drift.py). Database errors are translated once, by ``Database.transac
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,20 +74,20 @@ class PgStore:
         self.db = db
         self.notifier = WorkNotifier(db.engine)
 
+    def transaction(self) -> AbstractAsyncContextManager[PgTransaction]:
+        return self._unit(self.db.transaction())
+
+    def statement(self) -> AbstractAsyncContextManager[PgTransaction]:
+        return self._unit(self.db.statement())  # autocommit: no BEGIN, no COMMIT
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgTransaction]:
-        async with self.db.transaction() as conn:
+    async def _unit(
+        self, opened: AbstractAsyncContextManager[AsyncConnection]
+    ) -> AsyncIterator[PgTransaction]:
+        async with opened as conn:
             tx = PgTransaction(conn)
             yield tx
         if tx.work.due:  # committed: tell the workers (see work_signal.py for why not inside)
-            self.notifier.poke()
-
-    @asynccontextmanager
-    async def statement(self) -> AsyncIterator[PgTransaction]:
-        async with self.db.statement() as conn:  # autocommit: no BEGIN, no COMMIT
-            tx = PgTransaction(conn)
-            yield tx
-        if tx.work.due:
             self.notifier.poke()
 
     async def aclose(self) -> None:
