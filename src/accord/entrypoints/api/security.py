@@ -25,7 +25,12 @@ bearer = HTTPBearer(
 )
 
 
-def get_accord(request: Request) -> Accord:
+# Every dependency is ``async def``: FastAPI runs a plain ``def`` one in its thread pool, a
+# thread hop (and two event-loop wake-ups) per request for a few attribute reads (issue 12;
+# tests/unit/test_api_dependencies.py keeps it so).
+
+
+async def get_accord(request: Request) -> Accord:
     """The Accord this application serves."""
     return request.app.state.accord
 
@@ -76,7 +81,7 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-def idempotency_key(key: IdempotencyKeyHeader = None) -> str | None:
+async def idempotency_key(key: IdempotencyKeyHeader = None) -> str | None:
     """The key, unquoted if it was sent as a structured-field string (``"..."``)."""
     if key is not None and len(key) >= 2 and key[0] == key[-1] == '"':
         return key[1:-1]
