@@ -59,3 +59,13 @@ def test_no_route_or_dependency_of_the_api_runs_in_the_thread_pool(tmp_path: Any
     }
 
     assert not in_thread_pool, "make these async def:\n" + "\n".join(sorted(in_thread_pool))
+
+
+def test_every_error_handler_of_the_api_runs_on_the_loop(tmp_path: Any) -> None:
+    """Starlette runs a plain ``def`` exception handler in the thread pool too: every 4xx."""
+    app = create_app(settings=Settings(data_dir=tmp_path))
+    apps = [app] + [m.app for m in app.routes if isinstance(m, Mount)]  # and SCIM's
+    handlers = [h for a in apps for h in getattr(a, "exception_handlers", {}).values()]
+    assert len(handlers) >= 6  # ours: the API's three, SCIM's own
+
+    assert [h for h in handlers if not _runs_on_the_loop(h)] == []
