@@ -3,21 +3,22 @@ and nothing else (no validation, no sealing, no hashing, no row locks, no loggin
 
     uv run python bench/skeleton.py --database-url URL --port 8100 [--keycloak URL]
 
-Recounted 6 Dec 2026 at psycopg (every cursor's statement and every ``BEGIN``/``COMMIT``) in
+Recounted 7 Dec 2026 at psycopg (every cursor's statement and every ``BEGIN``/``COMMIT``) in
 an in-process ``accord``, for ``POST /api/admin/organizations/{id}/users`` with
 ``credential: invite`` and a platform token, in steady state (after ten creates):
 
 - built-in IdP: 2 transactions and 4 statements of their own (autocommit: no ``BEGIN``, no
-  ``COMMIT``), 20 statements in all, no HTTP call;
+  ``COMMIT``), 19 statements in all, no HTTP call;
 - Keycloak: the IdP's 2 statements replaced by its HTTP calls, ``GET /users?email=&exact=true``,
   ``POST /users`` (and, once per token lifetime, ``POST .../openid-connect/token``).
 
 In order: the token lookup (a statement); the claim (a transaction of 6: insert the operation,
 insert the user, update the operation, an audit event, the organization ``FOR NO KEY
 UPDATE``, the seat count); [local IdP: find the identity, insert it: a statement each]; the
-operation's progress (a statement); finalize (a transaction of 10: the operation ``FOR UPDATE``
-and the organization ``FOR KEY SHARE``, the link, the user's update, the membership, the user
-read back, an audit event, the change-feed event, the outbox mail, the operation's end); the
+operation's progress (a statement); finalize (a transaction of 9: the operation ``FOR UPDATE``
+and the organization ``FOR KEY SHARE``, the link, the membership, the user's update returning
+the user with its memberships, an audit event, the change-feed event, the outbox mail, the
+operation's end); the
 work notice (``NOTIFY``, autocommit, one per 10 ms at most: under load one for many creates,
 so the skeleton sends none).
 
@@ -185,18 +186,17 @@ async def claim(
 
 
 async def finalize(pool: Pool, org: uuid.UUID, op: uuid.UUID, user: uuid.UUID, remote: str) -> None:
-    """The progress statement and finalize's ten."""
+    """The progress statement and finalize's nine."""
     async with pool.statement() as c:
         await c.execute("UPDATE skeleton_ops SET remote_id = %s WHERE id = %s", (remote, op))
     async with pool.transaction() as c:
         await c.execute("SELECT state FROM skeleton_ops WHERE id = %s FOR UPDATE", (op,))
         await c.execute("SELECT seats FROM skeleton_orgs WHERE id = %s", (org,))
         await c.execute("INSERT INTO skeleton_links VALUES (%s, %s)", (user, remote))
-        await c.execute("UPDATE skeleton_users SET status = 'pending' WHERE id = %s", (user,))
         await c.execute("INSERT INTO skeleton_members VALUES (%s, %s, 'member')", (user, org))
         await c.execute(
-            "SELECT u.email, m.role FROM skeleton_users u "
-            "JOIN skeleton_members m ON m.user_id = u.id WHERE u.id = %s",
+            "UPDATE skeleton_users u SET status = 'pending' WHERE id = %s RETURNING u.email, "
+            "(SELECT m.role FROM skeleton_members m WHERE m.user_id = u.id)",
             (user,),
         )
         await c.execute("INSERT INTO skeleton_audit (action, subject) VALUES ('done', %s)", (user,))

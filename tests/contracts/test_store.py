@@ -151,6 +151,32 @@ async def test_views_list_memberships_and_page_in_id_order(store: Store) -> None
     assert summary.members == 1
 
 
+async def test_update_view_reads_the_user_as_changed_with_what_the_transaction_put(
+    store: Store,
+) -> None:
+    acme, ada = await org(store), await user(store)
+    async with store.transaction() as tx:
+        await tx.memberships.put(
+            user_id=ada, organization_id=acme, role=Role.ORG_USER, permissions=["p"]
+        )
+        view = await tx.users.update_view(ada, status=UserStatus.PENDING, full_name="Ada L.")
+        again = await tx.users.view(ada)
+        held, placeholder = await tx.users.hold_email("held@example.com")
+        assert held and placeholder is not None
+        hidden = await tx.users.update_view(placeholder, require_password_change=True)
+        missing = await tx.users.update_view(uuid4(), full_name="Nobody")
+    assert view == again  # the same document ``view`` reads, in the same round trip
+    assert (view.user.status, view.user.full_name, view.user.version) == (
+        UserStatus.PENDING,
+        "Ada L.",
+        2,
+    )
+    assert [(m.organization_id, m.role, m.permissions) for m in view.memberships] == [
+        (acme, Role.ORG_USER, ("p",))
+    ]
+    assert hidden is None and missing is None  # a row holding an address is no one, as in view
+
+
 async def test_deleting_a_user_removes_its_links_and_memberships(store: Store) -> None:
     acme, ada = await org(store), await user(store)
     async with store.transaction() as tx:

@@ -120,6 +120,11 @@ class Users(Protocol):
         """Change the given columns; the version grows by one."""
         ...
 
+    async def update_view(self, user_id: UUID, **changes: Unpack[UserChanges]) -> UserView | None:
+        """``update``, then ``view``, in one round trip: the user as changed, with its
+        memberships (those this transaction has put included); None if there is no such user."""
+        ...
+
     async def delete(self, user_id: UUID) -> None: ...
 
     async def view(self, user_id: UUID) -> UserView | None:

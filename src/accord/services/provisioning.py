@@ -19,13 +19,15 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from typing_extensions import Unpack
+
 from accord.domain import errors, secrets
 from accord.domain.callers import Caller
 from accord.domain.emails import normalize_email
 from accord.domain.model import CredentialMode, OperationKind, Role, UserStatus
 from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent, OperationRecord
-from accord.domain.store import OperationChanges, Transaction
+from accord.domain.store import OperationChanges, Transaction, UserChanges
 from accord.services import operations
 from accord.services.context import Context, Flow, Step
 from accord.services.hooks import ProvisionedUser
@@ -169,22 +171,22 @@ class CreateUser(Flow):
         credential = op.flow_state.get("credential", request.get("credential") or "invite")
         temporary = credential == CredentialMode.TEMP_PASSWORD
         await link(tx, accord, op)
-        await tx.users.update(
-            user_id,
-            # An adopted identity that keeps its own password is in use already.
-            status=UserStatus.ACTIVE if credential is None else UserStatus.PENDING,
-            full_name=request["full_name"],
-            require_password_change=temporary,
-        )
         await tx.memberships.put(
             user_id=user_id,
             organization_id=org_id,
             role=Role(request["role"]),
             permissions=request["permissions"],
         )
+        user = await finished_user(
+            tx,
+            user_id,
+            # An adopted identity that keeps its own password is in use already.
+            status=UserStatus.ACTIVE if credential is None else UserStatus.PENDING,
+            full_name=request["full_name"],
+            require_password_change=temporary,
+        )
         await run_hooks(tx, accord, op, org_id)
         reused = not op.created_remote
-        user = await user_document(tx, user_id)
         await audit_creation(tx, op, org_id, reused=reused, current=user)
         if op.flow_state.get("credential_reset"):
             await tx.audit.record(
@@ -240,6 +242,16 @@ async def apply_credential(accord: Context, step: Step, remote_id: str, *, reset
 
 async def user_document(tx: Transaction, user_id: UUID) -> dict[str, Any]:
     view = await tx.users.view(user_id)
+    assert view is not None, "the operation's user row exists until the operation ends"
+    return user_json(view)
+
+
+async def finished_user(
+    tx: Transaction, user_id: UUID, **changes: Unpack[UserChanges]
+) -> dict[str, Any]:
+    """The new user's last change and its document, in one round trip: run after its
+    membership is put and before the hooks, which see the user finished."""
+    view = await tx.users.update_view(user_id, **changes)
     assert view is not None, "the operation's user row exists until the operation ends"
     return user_json(view)
 

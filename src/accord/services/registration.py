@@ -37,10 +37,10 @@ from accord.services.provisioning import (
     audit_creation,
     claim_row,
     clean_name,
+    finished_user,
     link,
     release_row,
     run_hooks,
-    user_document,
 )
 from accord.services.views import summary_json
 
@@ -148,7 +148,6 @@ class Register(Flow):
         op, request = step.op, step.op.request
         assert op.user_id is not None
         await link(tx, accord, op)
-        await tx.users.update(op.user_id, status=UserStatus.ACTIVE)
         organization = await personal_organization(tx, op.user_id, request)
         await tx.memberships.put(
             user_id=op.user_id,
@@ -156,8 +155,8 @@ class Register(Flow):
             role=Role.ORG_ADMIN,
             permissions=[],
         )
+        user = await finished_user(tx, op.user_id, status=UserStatus.ACTIVE)
         await run_hooks(tx, accord, op, organization.id)
-        user = await user_document(tx, op.user_id)
         await audit_creation(tx, op, organization.id, reused=False, current=user)
         await tx.audit.record(
             AuditEvent(

@@ -85,6 +85,10 @@ class MemoryUsers(Repository):
                 user, **changes, version=user.version + 1, updated_at=self.now()
             )
 
+    async def update_view(self, user_id: UUID, **changes: Unpack[UserChanges]) -> UserView | None:
+        await self.update(user_id, **changes)
+        return await self.view(user_id)
+
     async def delete(self, user_id: UUID) -> None:
         if self.t.users.pop(user_id, None) is None:
             return

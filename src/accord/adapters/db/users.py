@@ -80,6 +80,12 @@ _held = (
 )
 
 
+def _view(row: dict[str, Any]) -> UserView:
+    """A user and its memberships from a row of ``users`` with ``_held``'s ``held``."""
+    held = row.pop("held")
+    return UserView(user_record(row), tuple(_membership(row["id"], held)))
+
+
 def _membership(user_id: UUID, held: list[dict[str, Any]]) -> Iterator[MembershipRecord]:
     for m in held:
         yield MembershipRecord(
@@ -99,6 +105,15 @@ _UPDATE = Direct(
     update(users)
     .where(users.c.id == bindparam("w_id"))
     .values(version=users.c.version + 1, updated_at=func.now())
+)
+# ``_UPDATE`` and ``_VIEWS`` in one round trip (a finalize's user document): RETURNING has the
+# row as changed, and its subquery reads the statement's snapshot, which holds what this
+# transaction's earlier statements wrote (the membership just put).
+_UPDATE_VIEW = Direct(
+    update(users)
+    .where(users.c.id == bindparam("w_id"))
+    .values(version=users.c.version + 1, updated_at=func.now())
+    .returning(*users.c, _held, IS_PLACEHOLDER.label("placeholder"))
 )
 # The ids as one ``uuid[]`` parameter, however many (set-wise creation reads 500 at once): an
 # index lookup per element in any plan, and one plan for every number of ids.
@@ -173,6 +188,12 @@ class PgUsers:
     async def update(self, user_id: UUID, **changes: Unpack[UserChanges]) -> None:
         await _UPDATE.run(self._conn, {"w_id": user_id, **changes})
 
+    async def update_view(self, user_id: UUID, **changes: Unpack[UserChanges]) -> UserView | None:
+        row = await _UPDATE_VIEW.first(self._conn, {"w_id": user_id, **changes})
+        if row is None or row.pop("placeholder"):
+            return None  # as ``view``: a row that only holds an address is no one
+        return _view(row)
+
     async def delete(self, user_id: UUID) -> None:
         await self._conn.execute(delete(users).where(users.c.id == user_id))
 
@@ -213,10 +234,8 @@ class PgUsers:
         """The users with these ids (in this order) and their memberships: one statement."""
         if not ids:
             return []
-        views = {}
-        for row in await _VIEWS.rows(self._conn, {"w_ids": list(ids)}):
-            held = row.pop("held")
-            views[row["id"]] = UserView(user_record(row), tuple(_membership(row["id"], held)))
+        rows = await _VIEWS.rows(self._conn, {"w_ids": list(ids)})
+        views = {row["id"]: _view(row) for row in rows}
         return [views[i] for i in ids if i in views]
 
     async def hold_email(self, email: str) -> tuple[bool, UUID | None]:
