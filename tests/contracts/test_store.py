@@ -363,6 +363,27 @@ async def test_the_outbox_keeps_one_message_per_key_and_leases_it(store: Store) 
         assert await tx.outbox.lease_due(limit=10, lease_seconds=0) == []
 
 
+async def test_a_token_if_live_is_minted_only_for_a_user_who_may_sign_in(store: Store) -> None:
+    ada, bob = await user(store, "ada@example.com"), await user(store, "bob@example.com")
+    later = datetime.now(UTC) + timedelta(hours=1)
+
+    async def mint(tx, digest: str, user_id: UUID) -> bool:
+        return await tx.one_time_tokens.insert_if_live(
+            digest=digest, user_id=user_id, purpose=TokenPurpose.PASSWORD_SETUP, expires_at=later
+        )
+
+    async with store.transaction() as tx:
+        assert not await mint(tx, "a" * 64, ada)  # still provisioning: no one to sign in yet
+        await tx.users.update(ada, status=UserStatus.PENDING)
+        await tx.users.update(bob, status=UserStatus.SUSPENDED)
+        assert await mint(tx, "b" * 64, ada)
+        assert not await mint(tx, "c" * 64, bob)
+        assert not await mint(tx, "d" * 64, uuid4())
+        found = [await tx.one_time_tokens.find_live(d * 64) for d in "abcd"]
+    assert [t is not None for t in found] == [False, True, False, False]
+    assert (found[1].user_id, found[1].purpose) == (ada, TokenPurpose.PASSWORD_SETUP)
+
+
 async def test_a_one_time_token_is_used_once_and_expires(store: Store) -> None:
     ada = await user(store)
     later = datetime.now(UTC) + timedelta(hours=1)

@@ -151,6 +151,21 @@ async def test_no_mail_for_a_user_removed_before_it_was_sent(
     await deprovision_user(accord, created["user"]["id"], caller=PLATFORM)
     await worker.run_until_idle(accord, smtp.mailer())
     assert smtp.inbox.messages == []
+    assert await scalar(accord, "SELECT count(*) FROM one_time_tokens") == 0
+
+
+async def test_no_mail_and_no_link_for_a_user_suspended_before_it_was_sent(
+    accord: Accord, smtp: SmtpServer
+) -> None:
+    from accord.services.suspension import suspend_user
+
+    org = await new_org(accord)
+    created = await create_user(accord, user(org), caller=PLATFORM)
+    await suspend_user(accord, created["user"]["id"], caller=PLATFORM)
+    await worker.run_until_idle(accord, smtp.mailer())
+    assert smtp.inbox.messages == []  # the invitation is dropped, not kept for later
+    assert await scalar(accord, "SELECT count(*) FROM one_time_tokens") == 0
+    assert await scalar(accord, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
 
 
 async def test_housekeeping_expires_tokens_and_old_keys(accord: Accord, smtp: SmtpServer) -> None:

@@ -16,6 +16,10 @@ class UserStatus(StrEnum):
     DISABLED = "disabled"  # deprovisioned: no IdP user, no memberships
 
 
+# The statuses of a user who may sign in.
+LIVE_STATUSES = (UserStatus.PENDING, UserStatus.ACTIVE)
+
+
 class Role(StrEnum):
     ORG_ADMIN = "org_admin"
     ORG_USER = "org_user"

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from accord.domain.model import (
+    LIVE_STATUSES,
     OperationKind,
     OperationState,
     OrganizationKind,
@@ -44,7 +45,7 @@ class UserRecord:
     @property
     def is_live(self) -> bool:
         """Whether the user may sign in (pending or active)."""
-        return self.status in (UserStatus.PENDING, UserStatus.ACTIVE)
+        return self.status in LIVE_STATUSES
 
 
 @dataclass(frozen=True)

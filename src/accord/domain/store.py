@@ -433,6 +433,13 @@ class OneTimeTokens(Protocol):
         self, *, digest: str, user_id: UUID, purpose: TokenPurpose, expires_at: datetime
     ) -> None: ...
 
+    async def insert_if_live(
+        self, *, digest: str, user_id: UUID, purpose: TokenPurpose, expires_at: datetime
+    ) -> bool:
+        """``insert``, if the user may sign in (pending or active); False, and nothing written,
+        if not (suspended, deprovisioned, gone): the look-up and the insert in one round trip."""
+        ...
+
     async def find_live(self, digest: str) -> OneTimeTokenRecord | None:
         """The unused, unexpired token with this digest."""
         ...

@@ -37,9 +37,8 @@ async def issue_password_setup(accord: Context, user_id: UUID) -> tuple[str, dat
 async def mint_password_setup(
     tx: Transaction, accord: Context, user_id: UUID
 ) -> tuple[str, datetime]:
-    """``issue_password_setup`` within ``tx`` (the mail sender checks the user in it too)."""
-    token = secrets.new_token()
-    expires_at = accord.clock.now() + timedelta(hours=accord.settings.invite_ttl_hours)
+    """``issue_password_setup`` within ``tx``."""
+    token, expires_at = _password_setup(accord)
     await tx.one_time_tokens.insert(
         digest=secrets.digest(token),
         user_id=user_id,
@@ -47,6 +46,28 @@ async def mint_password_setup(
         expires_at=expires_at,
     )
     return token, expires_at
+
+
+async def mint_password_setup_if_live(
+    tx: Transaction, accord: Context, user_id: UUID
+) -> tuple[str, datetime] | None:
+    """``mint_password_setup`` for a user who may sign in (the mail sender's: a suspended or
+    deprovisioned user gets no link); None, and nothing minted, for anyone else."""
+    token, expires_at = _password_setup(accord)
+    minted = await tx.one_time_tokens.insert_if_live(
+        digest=secrets.digest(token),
+        user_id=user_id,
+        purpose=TokenPurpose.PASSWORD_SETUP,
+        expires_at=expires_at,
+    )
+    return (token, expires_at) if minted else None
+
+
+def _password_setup(accord: Context) -> tuple[str, datetime]:
+    """A new set-password token and when it expires."""
+    return secrets.new_token(), accord.clock.now() + timedelta(
+        hours=accord.settings.invite_ttl_hours
+    )
 
 
 LINK_MAIL_KINDS = ("invitation", "password_setup")  # the mail that carries a set-password link

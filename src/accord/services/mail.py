@@ -19,7 +19,7 @@ from accord.domain.records import OutboxMessage
 from accord.services import crashpoints, email_change, invitations, verification, webhook_delivery
 from accord.services.context import Context
 from accord.services.crashpoints import CrashPoint
-from accord.services.credentials import mint_password_setup, setup_link
+from accord.services.credentials import mint_password_setup_if_live, setup_link
 from accord.services.engine import backoff_seconds
 
 __all__ = ["Delivery", "Mailer", "compose", "deliver_outbox"]
@@ -79,14 +79,12 @@ async def _compose(accord: Context, message: OutboxMessage) -> tuple[str, str] |
     if message.kind == email_change.LINK_MAIL:
         return await email_change.compose_link_mail(accord, message)
     user_id = UUID(message.payload["user_id"])
-    # Two statements alone, not one transaction around both: its plain read locks nothing, so
-    # it would be no more atomic, only two round trips and a unit of work dearer (issue 12).
+    # The user's check and the token in one statement, alone (issue 12).
     async with accord.store.statement() as tx:
-        user = await tx.users.get(user_id)
-    if user is None or not user.is_live:
-        return None
-    async with accord.store.statement() as tx:
-        token, expires_at = await mint_password_setup(tx, accord, user_id)
+        minted = await mint_password_setup_if_live(tx, accord, user_id)
+    if minted is None:
+        return None  # suspended, deprovisioned or gone meanwhile: nobody to invite
+    token, expires_at = minted
     return compose(message.kind, message.payload, setup_link(accord, token), expires_at)
 
 

@@ -232,6 +232,15 @@ class MemoryOneTimeTokens(Repository):
             token_id, digest, user_id, purpose, expires_at, None
         )
 
+    async def insert_if_live(
+        self, *, digest: str, user_id: UUID, purpose: TokenPurpose, expires_at: datetime
+    ) -> bool:
+        user = self.t.users.get(user_id)
+        if user is None or not user.is_live:
+            return False
+        await self.insert(digest=digest, user_id=user_id, purpose=purpose, expires_at=expires_at)
+        return True
+
     async def find_live(self, digest: str) -> OneTimeTokenRecord | None:
         now = self.now()
         found = (

@@ -9,15 +9,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.direct import Direct
 from accord.adapters.db.sql import lease_rows, seconds_ago, seconds_from_now
-from accord.adapters.db.tables import one_time_tokens, outbox
+from accord.adapters.db.tables import one_time_tokens, outbox, users
 from accord.adapters.db.work_signal import WorkNotice
-from accord.domain.model import TokenPurpose
+from accord.domain.model import LIVE_STATUSES, TokenPurpose
 from accord.domain.records import OneTimeTokenRecord, OutboxMessage
 
 
@@ -44,6 +44,25 @@ _MARK_SENT = Direct(
     .values(sent_at=func.now(), last_error=None)
 )
 _MINT = Direct(insert(one_time_tokens))
+_TOKEN_COLUMNS = ("digest", "user_id", "purpose", "expires_at")
+# The mail worker's, once per set-password mail: the token, only for a user who may sign in.
+_MINT_IF_LIVE = Direct(
+    insert(one_time_tokens)
+    .from_select(
+        _TOKEN_COLUMNS,
+        select(
+            *(bindparam(name, type_=one_time_tokens.c[name].type) for name in _TOKEN_COLUMNS)
+        ).where(
+            select(users.c.id)
+            .where(
+                users.c.id == bindparam("user_id"),
+                or_(*(users.c.status == s for s in LIVE_STATUSES)),
+            )
+            .exists()
+        ),
+    )
+    .returning(one_time_tokens.c.id)
+)
 
 
 class PgOutbox:
@@ -115,6 +134,17 @@ class PgOneTimeTokens:
             self._conn,
             {"digest": digest, "user_id": user_id, "purpose": purpose, "expires_at": expires_at},
         )
+
+    async def insert_if_live(
+        self, *, digest: str, user_id: UUID, purpose: TokenPurpose, expires_at: datetime
+    ) -> bool:
+        values = {
+            "digest": digest,
+            "user_id": user_id,
+            "purpose": purpose,
+            "expires_at": expires_at,
+        }
+        return await _MINT_IF_LIVE.scalar(self._conn, values) is not None
 
     async def find_live(self, digest: str) -> OneTimeTokenRecord | None:
         query = select(one_time_tokens).where(
