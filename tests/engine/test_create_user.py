@@ -188,6 +188,26 @@ async def test_a_refusal_is_replayed_for_the_same_key(app: Accord) -> None:
         await create_user(app, ada(org), caller=PLATFORM, idempotency_key="k-full")
 
 
+async def test_a_create_names_its_user_from_the_insert_on_and_a_refused_one_names_none(
+    app: Accord,
+) -> None:
+    org = await new_org(app)
+    made = await create_user(app, ada(org), caller=PLATFORM, idempotency_key="k-made")
+    with pytest.raises(errors.EmailAlreadyExists):
+        await create_user(app, ada(org), caller=PLATFORM, idempotency_key="k-taken")
+    made_op = await scalar(
+        app, "SELECT user_id::text FROM operations WHERE idempotency_key = 'k-made'"
+    )
+    assert made_op == made["user"]["id"]
+    # The refused claim's chosen id was never a user: its kept operation must not name it.
+    assert await scalar(
+        app,
+        "SELECT user_id IS NULL AND organization_id IS NULL FROM operations "
+        "WHERE idempotency_key = 'k-taken' AND state = 'failed'",
+    )
+    await assert_guarantees(app)
+
+
 async def test_fifty_concurrent_requests_for_one_email_make_one_user(app: Accord) -> None:
     org = await new_org(app, max_users=100)
     spellings = ["ada@example.com", "ADA@example.com", " Ada@Example.com ", "ada@EXAMPLE.COM\t"]

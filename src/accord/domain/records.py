@@ -174,6 +174,10 @@ class NewOperation:
     lease_until: datetime | None
     attempts: int = 1
     error: dict[str, Any] | None = None
+    # The subject, where the request names it before the claim runs (a create chooses its
+    # user's id up front): the claim then has no update to make to the row it inserted.
+    user_id: UUID | None = None
+    organization_id: UUID | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import asyncio
 import uuid
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict, cast
 from uuid import UUID
 
 from accord.domain import errors
@@ -30,6 +30,7 @@ from accord.domain.idempotency import check_idempotency_key
 from accord.domain.model import OperationKind, OperationState, RecoveryPoint
 from accord.domain.principals import audit_by
 from accord.domain.records import AuditEvent, NewOperation, OperationRecord
+from accord.domain.store import OperationChanges
 from accord.services import crashpoints
 from accord.services.context import Context, Step
 from accord.services.crashpoints import CrashPoint
@@ -42,6 +43,16 @@ SAME_KEY_WAIT_SECONDS = 10.0
 CLAIM_ATTEMPTS = 3  # runs of a claim's transaction, at most, while it collides with others
 
 
+class OperationSubject(TypedDict, total=False):
+    """The user and organization an operation's row names from its insert on."""
+
+    user_id: UUID
+    organization_id: UUID
+
+
+_SUBJECT = tuple(OperationSubject.__annotations__)
+
+
 async def execute(
     accord: Context,
     kind: OperationKind,
@@ -50,13 +61,19 @@ async def execute(
     idempotency_key: str | None,
     request: dict[str, Any],
     secrets: dict[str, Any] | None = None,
+    subject: OperationSubject | None = None,
 ) -> dict[str, Any]:
-    """Run a new operation of ``kind`` to its end, or rejoin the one this key started."""
+    """Run a new operation of ``kind`` to its end, or rejoin the one this key started.
+
+    ``subject``: the user and organization the operation's row names from its insert on (a
+    create's new user, its id chosen before the claim), where the flow knows them up front."""
     check_idempotency_key(idempotency_key)
     secrets = secrets or {}
     document = {"kind": kind, "request": request, "secrets": secrets}
     digest = accord.sealer.fingerprint(document)
     new = _new_operation(accord, kind, caller, idempotency_key, digest, request, secrets)
+    if subject is not None:
+        new = replace(new, **subject)
     try:
         # No look-up by key first: the claim's first statement inserts the operation, and the
         # key's unique constraint refuses it when the key is taken. A retry pays for one
@@ -158,8 +175,10 @@ async def _claim_once(
     async with accord.store.transaction() as tx:
         op = await tx.operations.insert(new)
         flow, step = accord.flow(new.kind), Step(op, secrets)
-        claimed = await flow.claim(tx, accord, step)
-        advanced = await tx.operations.advance(op.id, RecoveryPoint.CLAIMED, **claimed)
+        claimed = _unwritten(op, await flow.claim(tx, accord, step))
+        advanced = (
+            await tx.operations.advance(op.id, RecoveryPoint.CLAIMED, **claimed) if claimed else op
+        )
         assert advanced is not None
         await tx.audit.record(
             AuditEvent(
@@ -175,10 +194,21 @@ async def _claim_once(
     return advanced
 
 
+def _unwritten(op: OperationRecord, claimed: OperationChanges) -> OperationChanges:
+    """The claim's changes that its insert did not write already (the subject it was given)."""
+    unwritten = dict(claimed)
+    for column in _SUBJECT:
+        if column in unwritten and unwritten[column] == getattr(op, column):
+            del unwritten[column]
+    return cast(OperationChanges, unwritten)
+
+
 async def _record_refusal(accord: Context, new: NewOperation, refusal: errors.AccordError) -> None:
     """Store a refused claim as a failed operation, so a retry with its key gets the same."""
     failed = replace(
         new,
+        user_id=None,  # the refused claim wrote no user: the operation names none
+        organization_id=None,
         state=OperationState.FAILED,
         recovery_point=RecoveryPoint.FINISHED,
         lease_until=None,

@@ -99,6 +99,10 @@ async def create_user(
         caller=caller,
         idempotency_key=idempotency_key,
         request=body,
+        # The new user's id, chosen now: the operation's row names it from its insert on.
+        subject=operations.OperationSubject(
+            user_id=uuid4(), organization_id=UUID(str(request.organization_id))
+        ),
     )
 
 
@@ -107,17 +111,14 @@ class CreateUser(Flow):
 
     async def claim(self, tx: Transaction, accord: Context, step: Step) -> OperationChanges:
         request = step.op.request
-        user_id = await claim_row(tx, step, request)
-        sealed = None
+        changes: OperationChanges = {
+            "user_id": await claim_row(tx, step, request),
+            "organization_id": UUID(request["organization_id"]),
+        }
         if request["credential"] == CredentialMode.TEMP_PASSWORD:
             step.secrets["temporary_password"] = secrets.temporary_password()
-            sealed = accord.sealer.seal(step.secrets)
-        return {
-            "user_id": user_id,
-            "organization_id": UUID(request["organization_id"]),
-            "sealed_secrets": sealed,
-            "flow_state": step.op.flow_state,
-        }
+            changes["sealed_secrets"] = accord.sealer.seal(step.secrets)
+        return changes
 
     async def claim_last(self, tx: Transaction, accord: Context, step: Step) -> None:
         # The seat is counted last: the organization's lock is held only from here to commit,
@@ -259,11 +260,12 @@ async def finished_user(
 async def claim_row(tx: Transaction, step: Step, request: dict[str, Any]) -> UUID:
     """Claim a new user row for the request's e-mail; EmailAlreadyExists if a user has it.
 
-    Always a new id: a deprovisioned user's row gave its e-mail up (``former_email``), and its
+    The id the operation names (chosen when it was opened), else a new one; never an old row's:
+    a deprovisioned user's row gave its e-mail up (``former_email``), and its
     memberships, organizations and history are never handed to whoever uses the address next.
     """
     user_id = await tx.users.claim(
-        user_id=uuid4(),
+        user_id=step.op.user_id or uuid4(),
         email=request["email"],
         full_name=request["full_name"],
         created_by=request["actor"],

@@ -41,8 +41,6 @@ class MemoryOperations(Repository):
         record = OperationRecord(
             **asdict(new),
             flow_state={},
-            user_id=None,
-            organization_id=None,
             remote_id=None,
             created_remote=None,
             next_attempt_at=None,
