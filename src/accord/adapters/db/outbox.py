@@ -5,16 +5,16 @@ carry, stored as digests."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Integer, Interval, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from accord.adapters.db.direct import Direct
-from accord.adapters.db.sql import lease_rows, seconds_ago, seconds_from_now
+from accord.adapters.db.direct import Direct, mapping
+from accord.adapters.db.sql import seconds_ago
 from accord.adapters.db.tables import one_time_tokens, outbox, users
 from accord.adapters.db.work_signal import WorkNotice
 from accord.domain.model import LIVE_STATUSES, TokenPurpose
@@ -22,14 +22,15 @@ from accord.domain.records import OneTimeTokenRecord, OutboxMessage
 
 
 def _message(row: Any) -> OutboxMessage:
+    found = mapping(row)
     return OutboxMessage(
-        id=row.id,
-        kind=row.kind,
-        dedupe_key=row.dedupe_key,
-        recipient=row.recipient,
-        payload=row.payload,
-        attempts=row.attempts,
-        sent_at=row.sent_at,
+        id=found["id"],
+        kind=found["kind"],
+        dedupe_key=found["dedupe_key"],
+        recipient=found["recipient"],
+        payload=found["payload"],
+        attempts=found["attempts"],
+        sent_at=found["sent_at"],
     )
 
 
@@ -37,11 +38,35 @@ def _message(row: Any) -> OutboxMessage:
 _ENQUEUE = Direct(  # the create path's: run on psycopg (issue 12)
     pg_insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedupe_key])
 )
-# The mail worker's, once per message (issue 12: run on psycopg).
+# The mail worker's, each a statement alone (issue 12: run on psycopg, the statement pool's).
+# The lease: due messages, oldest first, each to one worker (``sql.lease_rows``, built once).
+_LEASE_DUE = Direct(
+    update(outbox)
+    .where(
+        outbox.c.id.in_(
+            select(outbox.c.id)
+            .where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= func.now())
+            .order_by(outbox.c.next_attempt_at)
+            .limit(bindparam("limit", type_=Integer()))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(
+        next_attempt_at=func.now() + bindparam("lease", type_=Interval()),
+        attempts=outbox.c.attempts + 1,
+    )
+    .returning(*outbox.c)
+)
 _MARK_SENT = Direct(
     update(outbox)
     .where(outbox.c.id == bindparam("w_id"))
     .values(sent_at=func.now(), last_error=None)
+)
+_MARK_FAILED = Direct(
+    update(outbox)
+    .where(outbox.c.id == bindparam("w_id"))
+    .values(next_attempt_at=func.now() + bindparam("retry_in", type_=Interval()))
 )
 _MINT = Direct(insert(one_time_tokens))
 _TOKEN_COLUMNS = ("digest", "user_id", "purpose", "expires_at")
@@ -91,17 +116,8 @@ class PgOutbox:
         await self._conn.execute(unsent)
 
     async def lease_due(self, *, limit: int, lease_seconds: float) -> list[OutboxMessage]:
-        rows = await lease_rows(
-            self._conn,
-            outbox,
-            due=outbox.c.sent_at.is_(None) & (outbox.c.next_attempt_at <= func.now()),
-            order_by=outbox.c.next_attempt_at,
-            limit=limit,
-            values={
-                "next_attempt_at": seconds_from_now(lease_seconds),
-                "attempts": outbox.c.attempts + 1,
-            },
-        )
+        lease = timedelta(seconds=float(lease_seconds))
+        rows = await _LEASE_DUE.rows(self._conn, {"limit": limit, "lease": lease})
         return [_message(row) for row in rows]
 
     async def due_in(self) -> float | None:
@@ -114,11 +130,9 @@ class PgOutbox:
         await _MARK_SENT.run(self._conn, {"w_id": message_id})
 
     async def mark_failed(self, message_id: int, error: str, retry_in: float) -> None:
-        await self._conn.execute(
-            update(outbox)
-            .where(outbox.c.id == message_id)
-            .values(last_error=error[:500], next_attempt_at=seconds_from_now(retry_in))
-        )
+        retry = timedelta(seconds=float(retry_in))
+        values = {"w_id": message_id, "last_error": error[:500], "retry_in": retry}
+        await _MARK_FAILED.run(self._conn, values)
 
 
 class PgOneTimeTokens:
