@@ -162,7 +162,10 @@ class Settings(BaseSettings):
         None, description="PostgreSQL URL; without it accord runs an embedded server."
     )
     database_pool_size: int = Field(
-        10, ge=1, description="Connections per process (as many again may overflow briefly)."
+        10,
+        ge=1,
+        description="Connections per process for transactions (as many again may overflow "
+        "briefly); statements alone take up to 4 more, a pool of their own.",
     )
     data_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path("accord"),

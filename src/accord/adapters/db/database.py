@@ -8,15 +8,16 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from accord.adapters.db.errors import translated
+from accord.adapters.db.statement_pool import StatementPool
 
 
 class Database:
     """Transactions on accord's PostgreSQL database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, statements: StatementPool | None = None) -> None:
         self.engine = engine
-        # The same pool; each connection it hands out in autocommit until it is returned.
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Statements alone run on a pool of their own, psycopg's (statement_pool.py).
+        self._statements = statements or StatementPool(engine)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -28,9 +29,11 @@ class Database:
     async def statement(self) -> AsyncIterator[AsyncConnection]:
         """A connection for one statement, a transaction by itself (autocommit): no ``BEGIN``
         and no ``COMMIT``, two round trips fewer than ``transaction`` (issue 12). One statement
-        only: a second would commit on its own, not together with the first."""
-        async with translated(), self._autocommit.connect() as conn:
+        only: a second would commit on its own, not together with the first. A ``Direct`` one:
+        the connection comes from the statement pool, not from SQLAlchemy's."""
+        async with translated(), self._statements.lend() as conn:
             yield conn
 
     async def dispose(self) -> None:
+        await self._statements.close()
         await self.engine.dispose()

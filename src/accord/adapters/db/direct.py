@@ -6,14 +6,17 @@ described column: ``bench/statements.py``). A ``Direct`` statement is a Core sta
 once at import, compiled once per set of parameter names, and executed on the transaction's
 own psycopg connection: the same connection, so the same transaction, and the same SQL text
 and type conversions (each parameter goes through its SQLAlchemy type's bind processor, so a
-JSON ``None`` is JSON ``null``, as it is through SQLAlchemy).
+JSON ``None`` is JSON ``null``, as it is through SQLAlchemy). A statement alone
+(``Database.statement``) runs on a connection of the statement pool instead, psycopg's
+(``statement_pool.py``), in autocommit: only ``Direct`` statements run there.
 
 What SQLAlchemy would otherwise do around a statement is done elsewhere:
 
 - errors: psycopg's errors reach ``errors.translated`` at the transaction's edge, which
   translates them as it does SQLAlchemy's (constraint names, conflicts, lost connections);
 - a lost connection: the transaction's rollback then fails on it, SQLAlchemy sees the
-  disconnect there and invalidates the pool, as for a statement of its own;
+  disconnect there and invalidates the pool, as for a statement of its own (the statement
+  pool discards a broken connection when it comes back);
 - statement events: none fire for these (``bench/statements.py`` counts at psycopg instead).
 
 Only what a plan can hold is accepted: no ``IN`` lists expanded at execution (bind an array
@@ -36,6 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+
+from accord.adapters.db.statement_pool import LentConnection
 
 Params = Mapping[str, Any]
 Row = dict[str, Any]
@@ -65,21 +70,21 @@ class Direct:
 
     async def rows(self, conn: AsyncConnection, params: Params) -> list[Row]:
         """Every row the statement returns, each a dict by column name."""
-        plan, values = self._bind(conn.dialect, params)
+        plan, values = self._bind(conn.sync_engine.dialect, params)
         async with (await _driver(conn)).cursor(row_factory=dict_row) as cursor:
             await cursor.execute(plan.sql, values)
             return await cursor.fetchall()
 
     async def first(self, conn: AsyncConnection, params: Params) -> Row | None:
         """The first row the statement returns, if any."""
-        plan, values = self._bind(conn.dialect, params)
+        plan, values = self._bind(conn.sync_engine.dialect, params)
         async with (await _driver(conn)).cursor(row_factory=dict_row) as cursor:
             await cursor.execute(plan.sql, values)
             return await cursor.fetchone()
 
     async def scalar(self, conn: AsyncConnection, params: Params) -> Any:
         """The first column of the first row (``None`` if there is no row)."""
-        plan, values = self._bind(conn.dialect, params)
+        plan, values = self._bind(conn.sync_engine.dialect, params)
         async with (await _driver(conn)).cursor() as cursor:
             await cursor.execute(plan.sql, values)
             row = await cursor.fetchone()
@@ -87,7 +92,7 @@ class Direct:
 
     async def run(self, conn: AsyncConnection, params: Params) -> int:
         """Run a statement that returns no rows; the number of rows it touched."""
-        plan, values = self._bind(conn.dialect, params)
+        plan, values = self._bind(conn.sync_engine.dialect, params)
         async with (await _driver(conn)).cursor() as cursor:
             await cursor.execute(plan.sql, values)
             return cursor.rowcount
@@ -112,6 +117,8 @@ def _result_columns(statement: Executable) -> list[dict[str, Any]]:
 
 
 async def _driver(conn: AsyncConnection) -> DriverConnection[Any]:
+    if isinstance(conn, LentConnection):
+        return conn.driver  # a statement alone, on the statement pool (statement_pool.py)
     sync = conn.sync_connection
     if sync is not None and not sync.closed and not sync.invalidated:
         raw = sync.connection  # checked out for this transaction: no I/O, so no greenlet
