@@ -19,7 +19,7 @@ from uuid import UUID
 from accord.domain import errors
 from accord.domain.drift import Action, Finding, email_key
 from accord.domain.emails import local_part, normalize_email
-from accord.domain.model import OperationState, UserStatus
+from accord.domain.model import LIVE_STATUSES, OperationState, UserStatus
 from accord.domain.ports import NewRemoteUser, RemoteUser
 from accord.domain.records import AuditEvent, UserRecord
 from accord.domain.store import Transaction
@@ -27,8 +27,7 @@ from accord.services import leaving, operations
 from accord.services.context import Context
 
 READ_ATTEMPTS = 4
-LIVE = (UserStatus.PENDING, UserStatus.ACTIVE)
-LINKABLE = (*LIVE, UserStatus.SUSPENDED)  # a suspended row keeps (and may regain) its link
+LINKABLE = (*LIVE_STATUSES, UserStatus.SUSPENDED)  # a suspended row keeps (and may regain) its link
 
 
 class Changed(Exception):
@@ -162,11 +161,11 @@ async def recreate_identity(accord: Context, f: Finding, actor: str) -> bool:
     """Give a row a new IdP user (no password: a set-password mail goes out) and link it."""
     user_id = UUID(f.ids["user_id"])
     async with accord.store.transaction() as tx:
-        row = await _locked_row(tx, f, LIVE)
+        row = await _locked_row(tx, f, LIVE_STATUSES)
     remote = await _ensure_remote(accord, user_id, f.email, row.full_name)
     try:
         async with accord.store.transaction() as tx:
-            await _locked_row(tx, f, LIVE)
+            await _locked_row(tx, f, LIVE_STATUSES)
             if await _current_link(tx, accord, user_id) != f.ids.get("remote_id"):
                 raise Changed("the row was linked meanwhile")
             await tx.links.link(

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from accord.domain import errors
-from accord.domain.model import UserStatus
+from accord.domain.model import LIVE_STATUSES
 from accord.domain.webhooks import Attempt, NewEndpoint, WebhookDelivery, WebhookEndpoint
 from accord.testing.memory_tables import Repository, Tables
 
@@ -193,11 +193,10 @@ class MemoryWebhooks(Repository):
         return [copy.deepcopy(w) for w in found[:limit]]
 
     async def platform_admin_emails(self) -> list[str]:
-        live = (UserStatus.PENDING, UserStatus.ACTIVE)
         return sorted(
             u.email
             for u in self.t.users.values()
-            if u.is_platform_admin and u.status in live and u.email is not None
+            if u.is_platform_admin and u.status in LIVE_STATUSES and u.email is not None
         )
 
 
