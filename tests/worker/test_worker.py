@@ -141,27 +141,17 @@ async def test_mail_goes_only_to_committed_users_once_and_survives_an_outage(
     await assert_guarantees(accord)
 
 
-async def test_no_mail_for_a_user_removed_before_it_was_sent(
-    accord: Accord, smtp: SmtpServer
+@pytest.mark.parametrize("leaving", ["deprovisioned", "suspended"])
+async def test_no_mail_and_no_link_for_a_user_who_left_before_it_was_sent(
+    accord: Accord, smtp: SmtpServer, leaving: str
 ) -> None:
     from accord.services.deprovisioning import deprovision_user
-
-    org = await new_org(accord)
-    created = await create_user(accord, user(org), caller=PLATFORM)
-    await deprovision_user(accord, created["user"]["id"], caller=PLATFORM)
-    await worker.run_until_idle(accord, smtp.mailer())
-    assert smtp.inbox.messages == []
-    assert await scalar(accord, "SELECT count(*) FROM one_time_tokens") == 0
-
-
-async def test_no_mail_and_no_link_for_a_user_suspended_before_it_was_sent(
-    accord: Accord, smtp: SmtpServer
-) -> None:
     from accord.services.suspension import suspend_user
 
+    leave = {"deprovisioned": deprovision_user, "suspended": suspend_user}[leaving]
     org = await new_org(accord)
     created = await create_user(accord, user(org), caller=PLATFORM)
-    await suspend_user(accord, created["user"]["id"], caller=PLATFORM)
+    await leave(accord, created["user"]["id"], caller=PLATFORM)
     await worker.run_until_idle(accord, smtp.mailer())
     assert smtp.inbox.messages == []  # the invitation is dropped, not kept for later
     assert await scalar(accord, "SELECT count(*) FROM one_time_tokens") == 0
