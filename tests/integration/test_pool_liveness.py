@@ -127,3 +127,14 @@ async def test_a_statement_alone_without_a_server_is_storage_unavailable() -> No
             await backend_pid(db, on_psycopg, "statement")
     finally:
         await db.dispose()
+
+
+async def test_no_statement_alone_opens_connections_after_the_database_was_closed(
+    database_url: str,
+) -> None:
+    """A late caller (a work notice after shutdown, say) cannot leave a pool open behind."""
+    db = database(database_url, ping_idle_after=3600)
+    assert await backend_pid(db, on_psycopg, "statement") > 0
+    await db.dispose()
+    with pytest.raises(errors.StorageUnavailable):
+        await backend_pid(db, on_psycopg, "statement")

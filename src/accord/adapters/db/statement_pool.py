@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection as DriverConnection
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -78,6 +79,7 @@ class StatementPool:
         self._pool: AsyncConnectionPool[DriverConnection[Any]] | None = None
         self._opening = asyncio.Lock()
         self._server_seen = False  # a connection made since the pool opened or lost one
+        self._closed = False
         self._returned_at: weakref.WeakKeyDictionary[DriverConnection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
@@ -95,12 +97,16 @@ class StatementPool:
             await pool.putconn(driver)  # a broken one is discarded and replaced
 
     async def close(self) -> None:
+        """Close the connections; a statement after this one fails (none is opened again)."""
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
 
     async def _open(self) -> AsyncConnectionPool[DriverConnection[Any]]:
         async with self._opening:
+            if self._closed:
+                raise psycopg.OperationalError("the database is closed (accord is shutting down)")
             if self._pool is None:
                 sync = self._engine.sync_engine
                 # The arguments SQLAlchemy connects with (its adapters among them): the same
