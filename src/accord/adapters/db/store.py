@@ -72,7 +72,7 @@ class PgStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.notifier = WorkNotifier(db.engine)
+        self.notifier = WorkNotifier(db)
 
     def transaction(self) -> AbstractAsyncContextManager[PgTransaction]:
         return self._unit(self.db.transaction())

@@ -2,10 +2,10 @@
 
 A transaction that leaves work for a worker (an operation postponed, mail queued, feed events
 written, webhook deliveries added) marks its ``WorkNotice``; once it has committed, ``PgStore``
-pokes its ``WorkNotifier``, which sends ``NOTIFY accord_work`` in a transaction of its own,
-one for all the pokes of ``COALESCE_SECONDS``. ``PgWorkSignal`` is the listening side: one
-connection of its own per worker process (not from the pool: it is held for ever), read with
-psycopg's ``notifies()``.
+pokes its ``WorkNotifier``, which sends ``NOTIFY accord_work`` as a statement alone
+(autocommit, on the statement pool), one for all the pokes of ``COALESCE_SECONDS``.
+``PgWorkSignal`` is the listening side: one connection of its own per worker process (not
+from a pool: it is held for ever), read with psycopg's ``notifies()``.
 
 Why not ``NOTIFY`` inside the transaction that made the work (delivered at its commit, the
 textbook way): PostgreSQL serializes the commits of notifying transactions on one lock held
@@ -30,11 +30,13 @@ import logging
 import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accord.adapters.db.database import Database
+from accord.adapters.db.direct import Direct
+from accord.domain.errors import StorageUnavailable
 
 CHANNEL = "accord_work"
-NOTIFY_WORK = select(func.pg_notify(CHANNEL, ""))
+_NOTIFY_WORK = Direct(select(func.pg_notify(CHANNEL, "")))
 COALESCE_SECONDS = 0.01  # the pokes of this long share one NOTIFY
 RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)  # between attempts to listen again (then the last)
 
@@ -58,8 +60,8 @@ class WorkNotifier:
     that come meanwhile folded into the next. A failure is logged and forgotten (the workers
     poll)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._sending: asyncio.Task[None] | None = None
         self._again = False
 
@@ -77,10 +79,9 @@ class WorkNotifier:
             try:
                 # Autocommit: a NOTIFY needs no transaction of its own, and sent outside one
                 # it is delivered at once, without the BEGIN and COMMIT round trips.
-                async with self._engine.connect() as conn:
-                    await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    await conn.execute(NOTIFY_WORK)
-            except (SQLAlchemyError, OSError) as exc:
+                async with self._db.statement() as conn:
+                    await _NOTIFY_WORK.run(conn, {})
+            except (StorageUnavailable, OSError) as exc:
                 log.warning("a work notice was not sent (the workers poll): %s", exc)
             if not self._again:
                 return
