@@ -21,7 +21,9 @@ import os
 import resource
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -84,6 +86,32 @@ def drop_database(server_url: str, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def print_measured(
+    benchmark: str,
+    server_url: str,
+    settings: dict[str, Any],
+    measure: Callable[[str], Coroutine[Any, Any, dict[str, Any]]],
+    *,
+    indent: int | None = None,
+) -> None:
+    """``measure(url)`` on a database of its own (made, migrated, dropped after), printed as
+    one JSON object with its settings and the machine's load before and after."""
+    load_before = os.getloadavg()
+    name, url = fresh_database(server_url)
+    try:
+        result = asyncio.run(measure(url))
+    finally:
+        drop_database(server_url, name)
+    report = {
+        "benchmark": benchmark,
+        "settings": settings,
+        **result,
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    print(json.dumps(report, indent=indent))
 
 
 def seed(url: str, users: int, every: int) -> float:

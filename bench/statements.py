@@ -23,10 +23,9 @@ Python function calls per create and the ``--top`` frames by own CPU time.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import cProfile
-import json
+import functools
 import os
 import pstats
 import statistics
@@ -44,7 +43,7 @@ from psycopg.pq import TransactionStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reconcile import drop_database, fresh_database  # bench/ is on sys.path
+from reconcile import print_measured  # bench/ is on sys.path
 
 from accord.adapters.sealing import new_key_text
 from accord.bootstrap import build
@@ -176,24 +175,9 @@ def main() -> None:
     parser.add_argument("--profile", help="also write the cProfile stats to this file")
     parser.add_argument("--database-url", default=os.environ.get("ACCORD_BENCH_SERVER", SERVER))
     args = parser.parse_args()
-    load_before = os.getloadavg()
-    name, url = fresh_database(args.database_url)
-    try:
-        result = asyncio.run(measure(url, args))
-    finally:
-        drop_database(args.database_url, name)
-    print(
-        json.dumps(
-            {
-                "benchmark": "statements",
-                "settings": {"creates": args.creates, "rounds": args.rounds},
-                **result,
-                "load_before": [round(x, 2) for x in load_before],
-                "load_after": [round(x, 2) for x in os.getloadavg()],
-            },
-            indent=2,
-        )
-    )
+    settings = {"creates": args.creates, "rounds": args.rounds}
+    run = functools.partial(measure, args=args)
+    print_measured("statements", args.database_url, settings, run, indent=2)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,7 @@ each unit's ratio over its floor, measured in the same run.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
+import functools
 import os
 import statistics
 import sys
@@ -38,7 +37,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reconcile import drop_database, fresh_database  # bench/ is on sys.path
+from reconcile import print_measured  # bench/ is on sys.path
 
 from accord.adapters.db.direct import Direct
 from accord.adapters.db.tables import api_tokens
@@ -126,23 +125,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", default=os.environ.get("ACCORD_BENCH_SERVER", SERVER))
     args = parser.parse_args()
-    name, url = fresh_database(args.database_url)
-    load_before = os.getloadavg()
-    try:
-        result = asyncio.run(measure(url, args))
-    finally:
-        drop_database(args.database_url, name)
-    print(
-        json.dumps(
-            {
-                "benchmark": "units",
-                "settings": {"units": args.units, "rounds": args.rounds},
-                **result,
-                "load_before": [round(x, 2) for x in load_before],
-                "load_after": [round(x, 2) for x in os.getloadavg()],
-            }
-        )
-    )
+    settings = {"units": args.units, "rounds": args.rounds}
+    print_measured("units", args.database_url, settings, functools.partial(measure, args=args))
 
 
 if __name__ == "__main__":
