@@ -1,11 +1,12 @@
 """Statements alone, on psycopg's own pool (issue 12).
 
 A statement that is a transaction by itself (``Database.statement``: autocommit, no ``BEGIN``,
-no ``COMMIT``) needs a connection and nothing else. Lent by SQLAlchemy's pool it costs about
-250 µs of CPU around a statement of 70 (a ``Connection`` and its events, the switch into
-autocommit and back, the greenlet bridge for each; ``bench/statements.py``); lent by
-``psycopg_pool`` about 100. A create makes five such statements and its invitation mail
-three, so they run on a pool of their own: a few connections, always in autocommit.
+no ``COMMIT``) needs a connection and nothing else. Lent by SQLAlchemy's pool, one costs about
+270 µs of CPU where the statement on a bare psycopg connection costs 100 (a ``Connection`` and
+its events, the switch into autocommit and back, the greenlet bridge for each); lent by
+``psycopg_pool``, about 140 (``bench/units.py``). A create makes four or five of them and its
+invitation mail two or three, so they run on a pool of their own: a few connections, always
+in autocommit.
 
 What this pool lends is a ``LentConnection``: typed as the SQLAlchemy connection the
 repositories take, it carries the psycopg connection that ``Direct`` statements run on
