@@ -44,6 +44,7 @@ ARGUMENTS: dict[str, tuple[list[str], list[str]]] = {
     "p2_scale": (["--users", "20000", "--creates", "15", "--rounds", "3"], []),
     "import": (["--rows", "5000", "--baseline-rows", "200"], []),
     "mail_cpu": (["--mails", "100"], []),
+    "units": (["--units", "500", "--rounds", "1"], []),
 }
 ORDER = ["p1_create", "reconcile", "cli_start", "soak", "p4_resume"]
 
