@@ -5,7 +5,8 @@ converted result) is refused before it runs, not run wrong."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import psycopg
@@ -26,6 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accord.adapters.db.database import Database
 from accord.adapters.db.direct import Direct
@@ -148,3 +150,80 @@ async def test_a_statement_that_needs_sqlalchemy_is_refused_before_it_runs(
             await Direct(statement).rows(
                 conn, {"names": ["x"]} if "names" in str(statement) else {}
             )
+
+
+async def _direct_row(conn: AsyncConnection, n: int) -> None:
+    await _INSERT.run(conn, {"id": n, "name": f"direct-{n}", "doc": None})
+
+
+async def _sqlalchemy_row(conn: AsyncConnection, n: int) -> None:
+    await conn.execute(insert(things), {"id": n, "name": f"sa-{n}", "doc": None})
+
+
+async def _hook_that_writes_nothing(conn: AsyncConnection, n: int) -> None:
+    """As an extension hook given the connection: SQLAlchemy's side made, nothing run on it."""
+    assert conn.sync_connection is not None and not conn.in_transaction()
+
+
+TRANSACTIONS = {
+    "direct only": [_direct_row, _direct_row],
+    "direct, then sqlalchemy": [_direct_row, _sqlalchemy_row, _direct_row],
+    "sqlalchemy, then direct": [_sqlalchemy_row, _direct_row],
+    "direct, then a hook": [_direct_row, _hook_that_writes_nothing, _direct_row],
+}
+
+
+def _stored(database_url: str) -> list[str]:
+    with psycopg.connect(database_url) as other:
+        return [name for (name,) in other.execute("SELECT name FROM direct_things ORDER BY id")]
+
+
+@pytest.mark.parametrize("steps", TRANSACTIONS.values(), ids=TRANSACTIONS.keys())
+async def test_a_transaction_commits_direct_and_sqlalchemy_statements_together(
+    db: Database, database_url: str, steps: list[Callable[[AsyncConnection, int], Any]]
+) -> None:
+    """SQLAlchemy's side of a transaction is made only when something asks for it, on the
+    same connection: whichever kind ran first, the commit keeps them all, and the connection
+    goes back to the pool idle."""
+    async with db.transaction() as conn:
+        for n, step in enumerate(steps):
+            await step(conn, n)
+    assert _stored(database_url) == [
+        f"{'sa' if step is _sqlalchemy_row else 'direct'}-{n}"
+        for n, step in enumerate(steps)
+        if step is not _hook_that_writes_nothing
+    ]
+    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("steps", TRANSACTIONS.values(), ids=TRANSACTIONS.keys())
+async def test_a_transaction_that_fails_keeps_neither_kind(
+    db: Database, database_url: str, steps: list[Callable[[AsyncConnection, int], Any]]
+) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            for n, step in enumerate(steps):
+                await step(conn, n)
+            raise RuntimeError("rolled back")
+    assert _stored(database_url) == []
+    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_transaction_cancelled_midway_keeps_nothing_and_gives_its_connection_back(
+    db: Database, database_url: str
+) -> None:
+    inside, never = asyncio.Event(), asyncio.Event()
+
+    async def interrupted() -> None:
+        async with db.transaction() as conn:
+            await _direct_row(conn, 1)
+            inside.set()
+            await never.wait()
+
+    task = asyncio.create_task(interrupted())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _stored(database_url) == []
+    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -1,22 +1,25 @@
-"""Hot statements run on psycopg itself, inside SQLAlchemy's transaction (issue 12).
+"""Hot statements run on psycopg itself, inside the transaction (issue 12).
 
 SQLAlchemy builds and compiles accord's SQL; running it costs about twice what psycopg alone
 costs (its execution context, result objects, the greenlet bridge and a ``Column`` per
 described column: ``bench/statements.py``). A ``Direct`` statement is a Core statement built
 once at import, compiled once per set of parameter names, and executed on the transaction's
-own psycopg connection: the same connection, so the same transaction, and the same SQL text
-and type conversions (each parameter goes through its SQLAlchemy type's bind processor, so a
-JSON ``None`` is JSON ``null``, as it is through SQLAlchemy). A statement alone
-(``Database.statement``) runs on a connection of the statement pool instead, psycopg's
-(``statement_pool.py``), in autocommit: only ``Direct`` statements run there.
+own psycopg connection (``TransactionConnection.driver``, ``database.py``: a transaction whose
+statements are all ``Direct`` never makes SQLAlchemy's ``Connection``): the same connection,
+so the same transaction, and the same SQL text and type conversions (each parameter goes
+through its SQLAlchemy type's bind processor, so a JSON ``None`` is JSON ``null``, as it is
+through SQLAlchemy). A statement alone (``Database.statement``) runs on a connection of the
+statement pool instead, psycopg's (``statement_pool.py``), in autocommit: only ``Direct``
+statements run there.
 
 What SQLAlchemy would otherwise do around a statement is done elsewhere:
 
 - errors: psycopg's errors reach ``errors.translated`` at the transaction's edge, which
   translates them as it does SQLAlchemy's (constraint names, conflicts, lost connections);
-- a lost connection: the transaction's rollback then fails on it, SQLAlchemy sees the
-  disconnect there and invalidates the pool, as for a statement of its own (the statement
-  pool discards a broken connection when it comes back);
+- a lost connection: the transaction's rollback then fails on it, and SQLAlchemy, which
+  rolls back every transaction that fails, sees the disconnect there and invalidates the
+  pool, as for a statement of its own (the statement pool discards a broken connection when
+  it comes back);
 - statement events: none fire for these (``bench/statements.py`` counts at psycopg instead).
 
 Only what a plan can hold is accepted: no ``IN`` lists expanded at execution (bind an array
@@ -40,6 +43,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
+from accord.adapters.db.database import TransactionConnection
 from accord.adapters.db.statement_pool import LentConnection
 
 Params = Mapping[str, Any]
@@ -117,8 +121,8 @@ def _result_columns(statement: Executable) -> list[dict[str, Any]]:
 
 
 async def _driver(conn: AsyncConnection) -> DriverConnection[Any]:
-    if isinstance(conn, LentConnection):
-        return conn.driver  # a statement alone, on the statement pool (statement_pool.py)
+    if isinstance(conn, LentConnection | TransactionConnection):
+        return conn.driver  # a statement alone (statement_pool.py), or a transaction's
     sync = conn.sync_connection
     if sync is not None and not sync.closed and not sync.invalidated:
         raw = sync.connection  # checked out for this transaction: no I/O, so no greenlet
