@@ -23,12 +23,12 @@ class TransactionConnection(AsyncConnection):
 
     ``Direct`` statements run on ``driver``, the pooled psycopg connection, which begins the
     transaction with the first of them; ``commit`` ends it there. A ``Connection`` and its
-    transaction, two greenlet switches each way and SQLAlchemy's bookkeeping, cost about 180 µs
-    of CPU a transaction (``bench/units.py``), and most transactions of a create need none. A
-    statement run through SQLAlchemy (or a hook given the connection) reads ``sync_connection``
-    and so makes the ``Connection`` then, on the same pooled connection: the same transaction,
-    which SQLAlchemy joins as it would have begun it (psycopg begins implicitly, so
-    SQLAlchemy's begin sends nothing).
+    transaction, greenlet switches to begin and commit them and SQLAlchemy's bookkeeping, cost
+    about 120 µs of CPU a transaction (``bench/units.py``: 475 → 355 µs), and a create's
+    transactions need none. A statement run through SQLAlchemy (or a hook given the
+    connection) reads ``sync_connection`` and so makes the ``Connection`` then, on the same
+    pooled connection: the same transaction, which SQLAlchemy joins as it would have begun it
+    (psycopg begins implicitly, so SQLAlchemy's begin sends nothing).
     """
 
     def __init__(self, engine: AsyncEngine, pooled: PoolProxiedConnection) -> None:
