@@ -71,7 +71,9 @@ class TransactionConnection(AsyncConnection):
         if sync.closed:
             return
         if not sync.in_transaction() and not sync.invalidated:
-            await self.begin()  # psycopg's, begun by a Direct statement: SQLAlchemy takes it on
+            # A Direct statement began it on psycopg: SQLAlchemy takes it on (if none did, its
+            # rollback finds nothing to roll back and sends nothing).
+            await self.begin()
         await self.__aexit__(None, None, None)
 
 
