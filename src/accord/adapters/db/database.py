@@ -31,8 +31,9 @@ class TransactionConnection(AsyncConnection):
     (psycopg begins implicitly, so SQLAlchemy's begin sends nothing).
     """
 
+    _made: Connection | None  # set by AsyncConnection's constructor, through the setter
+
     def __init__(self, engine: AsyncEngine, pooled: PoolProxiedConnection) -> None:
-        self._made: Connection | None = None
         super().__init__(engine)
         self._pooled = pooled
         driver = pooled.driver_connection

@@ -75,21 +75,21 @@ class Direct:
     async def rows(self, conn: AsyncConnection, params: Params) -> list[Row]:
         """Every row the statement returns, each a dict by column name."""
         plan, values = self._bind(conn.sync_engine.dialect, params)
-        async with (await _driver(conn)).cursor(row_factory=dict_row) as cursor:
+        async with _driver(conn).cursor(row_factory=dict_row) as cursor:
             await cursor.execute(plan.sql, values)
             return await cursor.fetchall()
 
     async def first(self, conn: AsyncConnection, params: Params) -> Row | None:
         """The first row the statement returns, if any."""
         plan, values = self._bind(conn.sync_engine.dialect, params)
-        async with (await _driver(conn)).cursor(row_factory=dict_row) as cursor:
+        async with _driver(conn).cursor(row_factory=dict_row) as cursor:
             await cursor.execute(plan.sql, values)
             return await cursor.fetchone()
 
     async def scalar(self, conn: AsyncConnection, params: Params) -> Any:
         """The first column of the first row (``None`` if there is no row)."""
         plan, values = self._bind(conn.sync_engine.dialect, params)
-        async with (await _driver(conn)).cursor() as cursor:
+        async with _driver(conn).cursor() as cursor:
             await cursor.execute(plan.sql, values)
             row = await cursor.fetchone()
             return row[0] if row else None
@@ -97,7 +97,7 @@ class Direct:
     async def run(self, conn: AsyncConnection, params: Params) -> int:
         """Run a statement that returns no rows; the number of rows it touched."""
         plan, values = self._bind(conn.sync_engine.dialect, params)
-        async with (await _driver(conn)).cursor() as cursor:
+        async with _driver(conn).cursor() as cursor:
             await cursor.execute(plan.sql, values)
             return cursor.rowcount
 
@@ -120,17 +120,11 @@ def _result_columns(statement: Executable) -> list[dict[str, Any]]:
     return []
 
 
-async def _driver(conn: AsyncConnection) -> DriverConnection[Any]:
+def _driver(conn: AsyncConnection) -> DriverConnection[Any]:
+    """The psycopg connection under one that ``Database`` lent: no I/O, no greenlet."""
     if isinstance(conn, LentConnection | TransactionConnection):
         return conn.driver  # a statement alone (statement_pool.py), or a transaction's
-    sync = conn.sync_connection
-    if sync is not None and not sync.closed and not sync.invalidated:
-        raw = sync.connection  # checked out for this transaction: no I/O, so no greenlet
-    else:  # let SQLAlchemy say what is wrong (or reconnect), in its greenlet
-        raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert isinstance(driver, DriverConnection)
-    return driver
+    raise TypeError("a Direct statement runs in Database.transaction or Database.statement")
 
 
 def _compile(statement: Executable, dialect: Dialect, names: frozenset[str]) -> _Plan:
